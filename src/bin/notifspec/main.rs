@@ -1,0 +1,13 @@
+//! The `notifspec` command: parse arguments, dispatch to [`notifspec::cmd`], exit.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+mod cli;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    cli::init_logging();
+    cli.command.run().into()
+}

@@ -1,0 +1,1 @@
+//! The conformance suite runner behind `notifspec conform`.

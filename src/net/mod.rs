@@ -1,0 +1,2 @@
+//! The only tokio code of notifspec: a thin shell that pumps bytes and timers around the
+//! sans-IO peers of [`crate::proto`].

@@ -1,0 +1,1 @@
+//! Replaying transcripts against a server (client role) or a client (server role).

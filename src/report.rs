@@ -1,0 +1,1 @@
+//! Rendering results as text, JSON and JUnit.

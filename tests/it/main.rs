@@ -1,0 +1,3 @@
+//! The single integration-test binary (one link step for all integration tests).
+
+mod independence;
