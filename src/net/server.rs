@@ -441,12 +441,9 @@ impl ServerBuilder {
             return Err(ServerError::MaxConns);
         }
         let feed = self.feed.unwrap_or_else(Feed::builtin);
-        if let Some(bad) = feed
-            .ads()
-            .iter()
-            .find_map(|ad| validate_ad(ad, dialect.max_line).err())
-        {
-            return Err(ServerError::BadAd(bad));
+        for (i, ad) in feed.ads().iter().enumerate() {
+            validate_ad(ad, dialect.max_line)
+                .map_err(|e| ServerError::BadAd(format!("feed ad #{}: {e}", i + 1)))?;
         }
         let mut rng = match self.seed {
             Some(seed) => StdRng::seed_from_u64(seed),
