@@ -89,6 +89,9 @@ fn run_inner(args: Args) -> Result<(), String> {
     let builder = builder(&args)?;
     let rt = crate::cmd::runtime().map_err(|e| format!("cannot start the runtime: {e}"))?;
     rt.block_on(async {
+        // Watch the signals before announcing the address: whoever reads that line may stop
+        // us at once, and must get a graceful exit rather than the default kill.
+        let signal = shutdown_signal()?;
         let server = builder.start().await.map_err(|e| e.to_string())?;
         let addr = server
             .local_addr()
@@ -102,30 +105,38 @@ fn run_inner(args: Args) -> Result<(), String> {
             "notifspec serve: listening on {addr} (dialect {}){control}",
             server.dialect().name
         );
-        wait_for_signal().await?;
+        signal.await?;
         tracing::info!("shutting down");
         server.shutdown().await.map_err(|e| e.to_string())
     })
 }
 
-/// Completes on Ctrl-C, or SIGTERM on Unix.
-async fn wait_for_signal() -> Result<(), String> {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut term =
-            signal(SignalKind::terminate()).map_err(|e| format!("cannot watch SIGTERM: {e}"))?;
+/// Registers Ctrl-C and (on Unix) SIGTERM handlers now; the future completes on either.
+#[cfg(unix)]
+fn shutdown_signal() -> Result<impl std::future::Future<Output = Result<(), String>>, String> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let watch = |kind: SignalKind, name: &str| {
+        signal(kind).map_err(|e| format!("cannot watch {name}: {e}"))
+    };
+    let mut int = watch(SignalKind::interrupt(), "Ctrl-C")?;
+    let mut term = watch(SignalKind::terminate(), "SIGTERM")?;
+    Ok(async move {
         tokio::select! {
-            r = tokio::signal::ctrl_c() => r.map_err(|e| format!("cannot watch Ctrl-C: {e}")),
-            _ = term.recv() => Ok(()),
+            _ = int.recv() => {}
+            _ = term.recv() => {}
         }
-    }
-    #[cfg(not(unix))]
-    {
+        Ok(())
+    })
+}
+
+/// Registers the Ctrl-C handler; the future completes on Ctrl-C.
+#[cfg(not(unix))]
+fn shutdown_signal() -> Result<impl std::future::Future<Output = Result<(), String>>, String> {
+    Ok(async {
         tokio::signal::ctrl_c()
             .await
             .map_err(|e| format!("cannot watch Ctrl-C: {e}"))
-    }
+    })
 }
 
 #[cfg(test)]

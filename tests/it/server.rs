@@ -440,3 +440,50 @@ async fn start_then_shutdown_without_clients() {
     let server = start(ServerBuilder::new().control("127.0.0.1:0".parse().unwrap())).await;
     timeout(WAIT, server.shutdown()).await.unwrap().unwrap();
 }
+
+/// The binary as a user runs it: it announces its address, serves, and exits 0 on SIGTERM.
+#[cfg(unix)]
+#[tokio::test]
+async fn serve_command_announces_serves_and_exits_cleanly_on_sigterm() {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_notifspec"))
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--seed",
+            "1",
+            "--no-auto-publish",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the binary starts");
+    let stdout = child.stdout.take().unwrap();
+    let mut first = String::new();
+    timeout(
+        WAIT,
+        tokio::io::BufReader::new(stdout).read_line(&mut first),
+    )
+    .await
+    .expect("the address is announced")
+    .unwrap();
+    let addr = first
+        .strip_prefix("notifspec serve: listening on ")
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap_or_else(|| panic!("unexpected announcement {first:?}"));
+    assert!(first.contains("(dialect seed-session)"), "{first}");
+    let mut c = Raw::new(TcpStream::connect(addr).await.unwrap());
+    c.request("classified?", &["Nice appart in the 11e."]).await;
+    c.request("_notif_", &["will send notifs"]).await;
+    let pid = child.id().unwrap().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    c.expect_closed().await;
+    let status = timeout(WAIT, child.wait()).await.unwrap().unwrap();
+    assert_eq!(status.code(), Some(0));
+}
