@@ -7,9 +7,10 @@
 //! connections, and publishes made meanwhile coalesce in the session's per-kind state.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::{SinkExt, StreamExt as _};
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite};
 use tokio::time::Instant;
 use tokio_util::codec::{FramedRead, FramedWrite};
 
@@ -79,6 +80,7 @@ where
             }
         }
         if session.is_closing() {
+            close_gracefully(reader.into_inner(), writer).await;
             return Ok(CloseReason::Protocol);
         }
         tokio::select! {
@@ -105,6 +107,35 @@ where
             }
         }
     }
+}
+
+/// How long a closing connection keeps reading (and discarding) what the client still sends.
+const LINGER: Duration = Duration::from_secs(1);
+/// How much it discards at most before closing anyway.
+const LINGER_BYTES: usize = 64 * 1024;
+
+/// Closes after a final error line so that the client gets to read it: send FIN after the
+/// line, then discard the client's remaining bytes for a bounded time and amount. Closing
+/// with unread input at once would make TCP send a reset, which can destroy the error line
+/// before the client reads it.
+pub(crate) async fn close_gracefully<R, W>(mut reader: R, mut writer: W)
+where
+    R: AsyncRead + Unpin,
+    W: SinkExt<String, Error = std::io::Error> + Unpin,
+{
+    let _ = tokio::time::timeout(LINGER, async {
+        writer.close().await?;
+        let mut buf = [0u8; 4096];
+        let mut discarded = 0;
+        while discarded < LINGER_BYTES {
+            match reader.read(&mut buf).await? {
+                0 => break,
+                n => discarded += n,
+            }
+        }
+        Ok::<(), std::io::Error>(())
+    })
+    .await;
 }
 
 /// Serves one accepted connection and logs its life; errors stay with this connection.

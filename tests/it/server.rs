@@ -487,3 +487,26 @@ async fn serve_command_announces_serves_and_exits_cleanly_on_sigterm() {
     let status = timeout(WAIT, child.wait()).await.unwrap().unwrap();
     assert_eq!(status.code(), Some(0));
 }
+
+#[tokio::test]
+async fn control_port_refuses_an_oversized_line_and_closes() {
+    let server = start(ServerBuilder::new().control("127.0.0.1:0".parse().unwrap())).await;
+    let mut ctl = Raw::new(
+        TcpStream::connect(server.control_addr().unwrap())
+            .await
+            .unwrap(),
+    );
+    let long = format!("publish classified {}\r\n", "z".repeat(2000));
+    ctl.send(long.as_bytes()).await;
+    ctl.expect(&["ERR line too long"]).await;
+    ctl.expect_closed().await;
+    // An ad at the limit is accepted.
+    let mut ctl = Raw::new(
+        TcpStream::connect(server.control_addr().unwrap())
+            .await
+            .unwrap(),
+    );
+    let max = format!("publish classified {}", "z".repeat(1024));
+    ctl.request(&max, &["OK"]).await;
+    assert_eq!(server.stats().retained_ads, 2);
+}
