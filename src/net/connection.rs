@@ -83,7 +83,10 @@ where
             close_gracefully(reader.into_inner(), writer).await;
             return Ok(CloseReason::Protocol);
         }
+        // Biased: a fixed order keeps runs reproducible (the simulator relies on it), and
+        // reading the client's line before a wake-up lets a pending stop take effect first.
         tokio::select! {
+            biased;
             _ = guard.cancelled() => return Ok(CloseReason::Shutdown),
             _ = idle_expired(deadline) => return Ok(CloseReason::Idle),
             frame = reader.next() => match frame {
