@@ -596,3 +596,24 @@ async fn control_port_refuses_an_oversized_line_and_closes() {
     ctl.request(&max, &["OK"]).await;
     assert_eq!(server.stats().retained_ads, 2);
 }
+
+#[tokio::test(start_paused = true)]
+async fn one_publish_reaches_a_thousand_clients_in_notification_mode() {
+    let server = start(ServerBuilder::new().without_listener()).await;
+    let mut clients = vec![];
+    for _ in 0..1_000 {
+        let mut c = in_memory(&server).await;
+        c.request("classified?", &["Nice appart in the 11e."]).await;
+        c.request("_notif_", &["will send notifs"]).await;
+        clients.push(c);
+    }
+    server.publish_classified("Sunny flat, 3 rooms.").unwrap();
+    for c in &mut clients {
+        c.expect(&["notif: classified"]).await;
+    }
+    for c in &mut clients {
+        c.request("stop_notif", &["OK"]).await;
+        c.request("classified?", &["Sunny flat, 3 rooms."]).await;
+    }
+    assert_eq!(server.stats().open_connections, 1_000);
+}
