@@ -617,3 +617,27 @@ async fn one_publish_reaches_a_thousand_clients_in_notification_mode() {
     }
     assert_eq!(server.stats().open_connections, 1_000);
 }
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_is_not_held_up_by_a_client_that_never_reads() {
+    let server = start(
+        ServerBuilder::new()
+            .without_listener()
+            .dialect(loose_dialect()),
+    )
+    .await;
+    let (client, server_end) = tokio::io::duplex(64);
+    server.serve_stream(server_end, "stuck").unwrap();
+    let mut c = Raw::new(client);
+    c.request("_notif_", &["will send notifs", "notif: classified"])
+        .await;
+    for n in 0..100 {
+        server.publish_random(Some(n));
+        tokio::task::yield_now().await;
+    }
+    // The server's write to this client is now blocked on a full pipe.
+    timeout(WAIT, server.shutdown())
+        .await
+        .expect("shutdown within the bound")
+        .expect("the stuck connection was closed");
+}
