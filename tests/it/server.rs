@@ -172,6 +172,22 @@ fn loose_dialect() -> Dialect {
     Dialect::from_yaml_str(&yaml, "test").unwrap()
 }
 
+/// A server whose dialect takes no answers (notifications flow as fast as the client reads),
+/// and one client on a pipe of `capacity` bytes, standing for a small socket buffer.
+async fn no_answers_server_with_pipe(
+    capacity: usize,
+) -> (ServerHandle, Raw<tokio::io::DuplexStream>) {
+    let server = start(
+        ServerBuilder::new()
+            .without_listener()
+            .dialect(loose_dialect()),
+    )
+    .await;
+    let (client, server_end) = tokio::io::duplex(capacity);
+    server.serve_stream(server_end, "pipe").unwrap();
+    (server, Raw::new(client))
+}
+
 /// Waits (in virtual time) until the server counts `n` open connections.
 async fn until_open(server: &ServerHandle, n: usize) {
     timeout(WAIT, async {
@@ -354,15 +370,7 @@ async fn ten_thousand_publishes_coalesce_for_a_client_awaiting_an_answer() {
 #[tokio::test(start_paused = true)]
 async fn a_client_that_never_reads_costs_nothing_more() {
     // Without answers, notifications flow as fast as the client reads; this one never does.
-    let server = start(
-        ServerBuilder::new()
-            .without_listener()
-            .dialect(loose_dialect()),
-    )
-    .await;
-    let (client, server_end) = tokio::io::duplex(256);
-    server.serve_stream(server_end, "silent").unwrap();
-    let mut c = Raw::new(client);
+    let (server, mut c) = no_answers_server_with_pipe(256).await;
     c.request("classified?", &["Nice appart in the 11e."]).await;
     c.request("_notif_", &["will send notifs"]).await;
     let started = tokio::time::Instant::now();
@@ -620,15 +628,7 @@ async fn one_publish_reaches_a_thousand_clients_in_notification_mode() {
 
 #[tokio::test(start_paused = true)]
 async fn shutdown_is_not_held_up_by_a_client_that_never_reads() {
-    let server = start(
-        ServerBuilder::new()
-            .without_listener()
-            .dialect(loose_dialect()),
-    )
-    .await;
-    let (client, server_end) = tokio::io::duplex(64);
-    server.serve_stream(server_end, "stuck").unwrap();
-    let mut c = Raw::new(client);
+    let (server, mut c) = no_answers_server_with_pipe(64).await;
     c.request("_notif_", &["will send notifs", "notif: classified"])
         .await;
     for n in 0..100 {
