@@ -6,3 +6,6 @@
 
 pub mod availability;
 pub mod server;
+
+pub use availability::{Feed, Items, ItemsView};
+pub use server::{Mode, ServerSession};
