@@ -24,6 +24,8 @@ mod events;
 mod parse;
 mod write;
 
+#[cfg(test)]
+use parse::parse_bytes;
 pub use parse::{MAX_FILE_SIZE, MAX_LINE_LEN, ParseError, Reader, parse};
 pub use write::{TranscriptWriter, write};
 
@@ -238,3 +240,6 @@ impl EntryKind {
         )
     }
 }
+
+#[cfg(test)]
+mod tests;
