@@ -10,15 +10,6 @@ use rand::{Rng as _, RngExt as _, SeedableRng};
 use super::*;
 use crate::checker::{EventKind, Party};
 
-fn entries(text: &str) -> Vec<(usize, EntryKind)> {
-    parse(text, "t.txt")
-        .unwrap_or_else(|e| panic!("{e}"))
-        .entries
-        .into_iter()
-        .map(|e| (e.line, e.kind))
-        .collect()
-}
-
 fn lit(s: &str) -> Message {
     Message::literal_text(s)
 }
