@@ -14,7 +14,7 @@
 
 use std::time::Duration;
 
-use super::classify::at;
+use super::classify::{Shown, at};
 use super::requests::Pending;
 use super::{Checker, Mode};
 use crate::dialect::ItemKind;
@@ -128,7 +128,7 @@ impl Availability {
 
 impl Checker {
     /// A notification of `kind` that the window allows: `S-NO-DUP`, and the promise.
-    pub(super) fn announced(&mut self, kind: ItemKind, shown: &str, line: Option<usize>) {
+    pub(super) fn announced(&mut self, kind: ItemKind, shown: Shown<'_>, line: Option<usize>) {
         if kind == ItemKind::Classified {
             self.avail.promise = Some(line);
         }

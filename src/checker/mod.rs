@@ -264,7 +264,7 @@ impl Checker {
     /// otherwise the end is only where the recording stopped and nothing pending is judged.
     pub fn finish(&mut self, complete: bool) -> Vec<Violation> {
         if complete {
-            self.missing_reply("by the end of the conversation", None);
+            self.missing_reply(None, None);
             self.unanswered_at_end();
         }
         self.replies.clear();
@@ -309,30 +309,25 @@ impl Checker {
         } else {
             self.classifier.server(&self.dialect, text)
         };
-        let shown = if oversized {
-            "an oversized line".to_string()
-        } else {
-            classify::quote(text)
-        };
+        let shown = classify::Shown((!oversized).then_some(text));
         let is_notif = matches!(class, classify::ServerClass::Notif(_));
-        if !is_notif && self.robust_server_line(class, &shown, line) {
+        if !is_notif && self.robust_server_line(class, shown, line) {
             return;
         }
         let second_ok = self.stop_ok_just_sent.take();
         match class {
-            classify::ServerClass::Notif(kind) => self.notification(Some(kind), &shown, line),
+            classify::ServerClass::Notif(kind) => self.notification(Some(kind), shown, line),
             classify::ServerClass::NotifLike if !self.notif_like_is_reply() => {
-                self.notification(None, &shown, line)
+                self.notification(None, shown, line)
             }
-            _ => self.reply(class, text, oversized, &shown, line, second_ok),
+            _ => self.reply(class, text, oversized, shown, line, second_ok),
         }
     }
 
     /// A quiet period: whatever should have arrived by now did not.
     fn quiet(&mut self, duration: Duration, line: Option<usize>) {
         self.robust_quiet(duration, line);
-        let within = format!("within {}", humantime::format_duration(duration));
-        self.missing_reply(&within, line);
+        self.missing_reply(Some(duration), line);
         if duration >= self.options.liveness_bound {
             self.liveness(duration, line);
         }

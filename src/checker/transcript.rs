@@ -35,18 +35,22 @@ pub fn check_transcript(t: &Transcript, dialect: &Dialect) -> Vec<Violation> {
     });
     let mut checker = Checker::with_options(dialect.clone(), transcript_options(items_known));
     let mut out = vec![];
+    // One event, reused: its text buffer is refilled in place, so a long transcript costs
+    // no allocation per line.
+    let mut event = Event {
+        at: None,
+        source_line: None,
+        kind: EventKind::Closed { by: Party::Client },
+    };
     for entry in &t.entries {
-        let kind = match &entry.kind {
-            EntryKind::Client(m) => line(Party::Client, m),
-            EntryKind::Server(m) => line(Party::Server, m),
-            EntryKind::Directive(d) => directive(d),
+        match &entry.kind {
+            EntryKind::Client(m) => set_line(&mut event.kind, Party::Client, m),
+            EntryKind::Server(m) => set_line(&mut event.kind, Party::Server, m),
+            EntryKind::Directive(d) => event.kind = directive(d),
             EntryKind::Unrecorded => break,
-        };
-        out.extend(checker.feed(&Event {
-            at: None,
-            source_line: Some(entry.line),
-            kind,
-        }));
+        }
+        event.source_line = Some(entry.line);
+        out.extend(checker.feed(&event));
     }
     out.extend(checker.finish(complete));
     out
@@ -61,11 +65,26 @@ pub(super) fn transcript_options(items_known: bool) -> Options {
     }
 }
 
-fn line(from: Party, m: &Message) -> EventKind {
-    EventKind::Line {
-        from,
-        text: representative(m),
-        terminator: Terminator::Unknown,
+/// Makes `kind` the line `m` from `from`, reusing its text buffer when it already is a line.
+fn set_line(kind: &mut EventKind, from: Party, m: &Message) {
+    if let EventKind::Line {
+        from: f,
+        text,
+        terminator,
+    } = kind
+    {
+        *f = from;
+        *terminator = Terminator::Unknown;
+        text.clear();
+        representative(m, text);
+    } else {
+        let mut text = String::new();
+        representative(m, &mut text);
+        *kind = EventKind::Line {
+            from,
+            text,
+            terminator: Terminator::Unknown,
+        };
     }
 }
 
@@ -85,9 +104,8 @@ fn directive(d: &Directive) -> EventKind {
     }
 }
 
-/// A message pattern as one concrete line.
-fn representative(m: &Message) -> String {
-    let mut s = String::new();
+/// A message pattern as one concrete line, appended to `s`.
+fn representative(m: &Message, s: &mut String) {
     for seg in &m.segments {
         match seg {
             Segment::Literal(l) => s.push_str(l),
@@ -95,7 +113,6 @@ fn representative(m: &Message) -> String {
             Segment::Text => s.push_str(SOME_TEXT),
         }
     }
-    s
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@
 //! crossing notification. With `answers.policy: none` there is no window, no answer, and any
 //! number of notifications may cross the stop.
 
-use super::classify::{at, quote};
+use super::classify::{Shown, at, quote};
 use super::requests::Expect;
 use super::{Checker, Mode};
 use crate::dialect::ItemKind;
@@ -86,7 +86,7 @@ impl Checker {
     pub(super) fn notification(
         &mut self,
         kind: Option<ItemKind>,
-        shown: &str,
+        shown: Shown<'_>,
         line: Option<usize>,
     ) {
         match self.mode {
@@ -96,7 +96,12 @@ impl Checker {
         }
     }
 
-    fn notification_outside(&mut self, kind: Option<ItemKind>, shown: &str, line: Option<usize>) {
+    fn notification_outside(
+        &mut self,
+        kind: Option<ItemKind>,
+        shown: Shown<'_>,
+        line: Option<usize>,
+    ) {
         let awaiting_ack = self
             .replies
             .blocking()
@@ -126,7 +131,12 @@ impl Checker {
         }
     }
 
-    fn notification_in_mode(&mut self, kind: Option<ItemKind>, shown: &str, line: Option<usize>) {
+    fn notification_in_mode(
+        &mut self,
+        kind: Option<ItemKind>,
+        shown: Shown<'_>,
+        line: Option<usize>,
+    ) {
         let required = self.dialect.answers_required();
         let sent = (line, kind);
         match kind {
@@ -150,7 +160,12 @@ impl Checker {
         self.window.last = Some(sent);
     }
 
-    fn notification_crossing(&mut self, kind: Option<ItemKind>, shown: &str, line: Option<usize>) {
+    fn notification_crossing(
+        &mut self,
+        kind: Option<ItemKind>,
+        shown: Shown<'_>,
+        line: Option<usize>,
+    ) {
         let Some(k) = kind else {
             self.not_a_kind(shown, line);
             return;
@@ -180,7 +195,7 @@ impl Checker {
         }
     }
 
-    fn not_a_kind(&mut self, shown: &str, line: Option<usize>) {
+    fn not_a_kind(&mut self, shown: Shown<'_>, line: Option<usize>) {
         let msg = format!(
             "{shown} looks like a notification but is none of the dialect's ({} or {})",
             quote(&self.dialect.notifications.random),
@@ -191,7 +206,7 @@ impl Checker {
 
     /// An OK that answers nothing: `C-NO-ACK-AFTER-STOP` when a notification crossed the
     /// client's stop, `C-ACK-ONLY-NOTIF` otherwise.
-    pub(super) fn stray_answer(&mut self, shown: &str, line: Option<usize>) {
+    pub(super) fn stray_answer(&mut self, shown: Shown<'_>, line: Option<usize>) {
         match self.window.crossed {
             Some(crossed) if self.dialect.answers_required() => {
                 let msg = format!(
