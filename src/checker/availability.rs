@@ -165,7 +165,7 @@ impl Checker {
         }
         if let Some(what) = self.avail.unannounced() {
             let msg = format!(
-                "{what} available in notification mode, with no notification outstanding, not announced within {}",
+                "nothing was announced within {} although the window was free and the client in notification mode, with {what} available",
                 humantime::format_duration(duration)
             );
             self.report(RuleId::SLiveness, line, msg);

@@ -175,9 +175,9 @@ pub struct Checker {
     /// Framing rules are reported once per conversation: one misconfigured peer is one finding.
     server_framing_reported: bool,
     client_framing_reported: bool,
-    /// The mode was left by a stop OK at least once (`S-NO-NOTIF-AFTER-OK` rather than
-    /// `S-NOTIF-IN-MODE` for a stray notification).
-    left_by_ok: bool,
+    /// The mode was last left by the stop OK at this line (a stray notification is then
+    /// `S-NO-NOTIF-AFTER-OK` rather than `S-NOTIF-IN-MODE`).
+    left_by_ok: Option<Option<usize>>,
     /// The last server line was the stop OK at this line (a second one is `S-STOP-OK`).
     stop_ok_just_sent: Option<Option<usize>>,
     /// A notification came before the mode ack; the late ack is then accepted silently.
@@ -207,7 +207,7 @@ impl Checker {
             robust: Robust::default(),
             server_framing_reported: false,
             client_framing_reported: false,
-            left_by_ok: false,
+            left_by_ok: None,
             stop_ok_just_sent: None,
             late_ack_ok: false,
             last_client_bad: false,

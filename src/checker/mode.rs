@@ -121,7 +121,7 @@ impl Checker {
     /// The stop OK arrived (or something taken for it): the session is over.
     pub(super) fn leave_mode(&mut self, line: Option<usize>) {
         self.mode = Mode::Normal;
-        self.left_by_ok = true;
+        self.left_by_ok = Some(line);
         self.late_ack_ok = false;
         self.stop_ok_just_sent = Some(line);
     }

@@ -258,9 +258,8 @@ impl Checker {
                 }
             }
             Expect::Classified => {
-                let protocol = text == d.replies.mode_ack
-                    || text == d.replies.stop_ok
-                    || d.notification_kind(text).is_some();
+                // Notification lines never get here: they are judged as notifications.
+                let protocol = text == d.replies.mode_ack || text == d.replies.stop_ok;
                 if oversized || protocol {
                     let what = if oversized {
                         "longer than the line limit"

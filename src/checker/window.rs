@@ -117,9 +117,10 @@ impl Checker {
             self.enter_mode();
             self.late_ack_ok = true;
             self.notification_in_mode(kind, shown, line);
-        } else if self.left_by_ok {
+        } else if let Some(ok_line) = self.left_by_ok {
             let msg = format!(
-                "notification {shown} was sent after the OK that completed stop_notif; none may follow until the mode is entered again"
+                "notification {shown} was sent after the OK{} that completed stop_notif; none may follow until the mode is entered again",
+                at(ok_line)
             );
             self.report(RuleId::SNoNotifAfterOk, line, msg);
         } else {
