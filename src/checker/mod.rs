@@ -184,6 +184,8 @@ pub struct Checker {
     late_ack_ok: bool,
     /// The last client line was a bad one (for `errors.policy: ignore`).
     last_client_bad: bool,
+    /// The client has sent a line (an error line before that is a connection refusal).
+    client_spoke: bool,
     /// Violations of the event being fed.
     out: Vec<Violation>,
 }
@@ -211,6 +213,7 @@ impl Checker {
             stop_ok_just_sent: None,
             late_ack_ok: false,
             last_client_bad: false,
+            client_spoke: false,
             out: Vec::new(),
         }
     }
@@ -288,6 +291,7 @@ impl Checker {
     /// A client line, judged against the state.
     fn client_line(&mut self, text: &str, terminator: Terminator, line: Option<usize>) {
         let class = self.classifier.client(&self.dialect, text);
+        self.client_spoke = true;
         self.stop_ok_just_sent = None;
         let lf = terminator == Terminator::Lf;
         let bad = match self.mode {

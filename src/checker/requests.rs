@@ -325,6 +325,8 @@ impl Checker {
                 at(ok_line)
             );
             self.report(RuleId::SStopOk, line, msg);
+        } else if is_error && !self.client_spoke {
+            // A refusal of the connection itself (`ERR too many connections`): not a reply.
         } else if self.late_ack_ok && text == d.replies.mode_ack {
             self.late_ack_ok = false;
         } else if is_error && !self.errors_reply() && self.last_client_bad {
@@ -399,6 +401,9 @@ mod tests {
         assert_eq!(rules("C: random?\n[...]"), vec![]);
         assert_eq!(rules("C: random?\nS: 1\nS: 2"), vec![(SReplyOne, 3)]);
         assert_eq!(rules("S: hello"), vec![(SReplyOne, 1)]);
+        // A connection refused before the client spoke is not an extra reply.
+        assert_eq!(rules("S: ERR too many connections\n! expect close"), vec![]);
+        assert_eq!(rules("C: random?\nS: 1\nS: ERR oops"), vec![(SReplyOne, 3)]);
     }
 
     #[test]
