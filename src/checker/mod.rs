@@ -6,7 +6,7 @@
 //!
 //! The state is split by rule family, one file each, all `impl Checker` blocks over the
 //! fields below:
-//! - [`classify`](self): what a line means in the dialect (the checker's own classifier);
+//! - `classify`: what a line means in the dialect (the checker's own classifier);
 //! - `framing`: terminators (`S-FRAMING`, `C-FRAMING`);
 //! - `requests`: the in-order reply queue (`S-REPLY-ONE`, `S-RANDOM-INT`,
 //!   `S-CLASSIFIED-LINE`, `C-ONE-AT-A-TIME`);
