@@ -129,18 +129,35 @@ pub struct Divergence {
     pub message: String,
 }
 
-/// One line of the conversation as it really happened, in transcript syntax.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+/// One thing that really happened during the replay.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Observed {
     /// Time since the replay started.
-    #[serde(serialize_with = "as_secs")]
     pub at: Duration,
-    /// The transcript line: `C: ...`, `S: ...` or a directive.
-    pub line: String,
+    /// What happened.
+    pub what: Happened,
 }
 
-fn as_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_f64(d.as_secs_f64())
+/// What happened, in terms of the transcript format.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Happened {
+    /// A line sent by this party.
+    Line(Party, String),
+    /// What a directive stands for (a publish, a close, a quiet period).
+    Directive(Directive),
+    /// Something the format cannot hold (an oversized line), kept as a comment.
+    Note(String),
+}
+
+impl Observed {
+    /// The transcript line for it: `C: ...`, `S: ...`, a directive or `# note`.
+    pub fn line(&self) -> String {
+        match &self.what {
+            Happened::Line(from, text) => message_line(*from, text),
+            Happened::Directive(d) => directive_line(d),
+            Happened::Note(n) => format!("# {n}"),
+        }
+    }
 }
 
 /// What a finished engine found; [`super::Outcome`] adds the verdict and the source.
@@ -331,7 +348,7 @@ impl Engine {
             }
         };
         self.published_event(kind, None, now);
-        self.observe(now, directive_line(&d));
+        self.observe(now, Happened::Directive(d.clone()));
         Some(Step::Publish(d))
     }
 
@@ -354,12 +371,12 @@ impl Engine {
                     return None;
                 }
                 self.published_event(kind, Some(line), now);
-                self.observe(now, text);
+                self.observe(now, Happened::Directive(d.clone()));
                 (role == Role::Client).then(|| Step::Publish(d.clone()))
             }
             (Directive::Close, Role::Client) | (Directive::ExpectClose, Role::Server) => {
-                self.same(line, text.clone());
-                self.observe(now, text);
+                self.same(line, text);
+                self.observe(now, Happened::Directive(d.clone()));
                 self.we_closed = true;
                 self.feed(now, Some(line), EventKind::Closed {
                     by: self.cfg.role.own(),
@@ -421,7 +438,7 @@ impl Engine {
                 if let Some(l) = line {
                     self.same(l, directive_line(&Directive::Quiet(length)));
                 }
-                self.observe(now, directive_line(&Directive::Quiet(length)));
+                self.observe(now, Happened::Directive(Directive::Quiet(length)));
                 self.pos += 1;
             }
             Waiting::Close { .. } => {
@@ -446,7 +463,7 @@ impl Engine {
         let line = self.entries.get(self.pos).map(|e| e.line);
         match &arrival {
             Arrival::Line { text, terminator } => {
-                self.observe(now, message_line(peer, text));
+                self.observe(now, Happened::Line(peer, text.clone()));
                 self.feed(now, line, EventKind::Line {
                     from: peer,
                     text: text.clone(),
@@ -454,11 +471,19 @@ impl Engine {
                 });
             }
             Arrival::Oversized => {
-                self.observe(now, format!("# {peer} sent an oversized line (not recorded)"));
+                self.observe(
+                    now,
+                    Happened::Note(format!("the {peer} sent an oversized line (not recorded)")),
+                );
                 self.feed(now, line, EventKind::Oversized { from: peer });
             }
             Arrival::Closed => {
                 self.peer_closed = true;
+                let d = match self.cfg.role {
+                    Role::Client => Directive::ExpectClose,
+                    Role::Server => Directive::Close,
+                };
+                self.observe(now, Happened::Directive(d));
                 self.feed(now, line, EventKind::Closed { by: peer });
             }
         }
@@ -485,12 +510,11 @@ impl Engine {
                 Waiting::Close { .. } => {
                     if arrival == Arrival::Closed {
                         let line = self.entries[self.pos].line;
-                        let text = directive_line(match self.cfg.role {
-                            Role::Client => &Directive::ExpectClose,
-                            Role::Server => &Directive::Close,
-                        });
-                        self.same(line, text.clone());
-                        self.observe(at, text);
+                        let d = match self.cfg.role {
+                            Role::Client => Directive::ExpectClose,
+                            Role::Server => Directive::Close,
+                        };
+                        self.same(line, directive_line(&d));
                         self.pos += 1;
                         self.waiting = Waiting::Nothing;
                     } else {
@@ -716,9 +740,8 @@ impl Engine {
             LineEnding::Crlf => Terminator::CrLf,
             LineEnding::Lf => Terminator::Lf,
         };
-        let shown = message_line(own, text);
-        self.same(line, shown.clone());
-        self.observe(now, shown);
+        self.same(line, message_line(own, text));
+        self.observe(now, Happened::Line(own, text.to_string()));
         self.feed(now, Some(line), EventKind::Line {
             from: own,
             text: text.to_string(),
@@ -765,9 +788,9 @@ impl Engine {
         }
     }
 
-    fn observe(&mut self, at: Duration, line: String) {
+    fn observe(&mut self, at: Duration, what: Happened) {
         if self.findings.observed.len() < MAX_OBSERVED {
-            self.findings.observed.push(Observed { at, line });
+            self.findings.observed.push(Observed { at, what });
         } else {
             self.findings.truncated = true;
         }
@@ -793,6 +816,13 @@ impl Engine {
         self.done = true;
         self.findings.complete = complete;
         self.waiting = Waiting::Nothing;
+    }
+
+    /// Gives up before the conversation could start (no connection, no client): the findings
+    /// carry `reason` as their error.
+    pub fn abandon(mut self, reason: String) -> Findings {
+        self.fail_with_error(reason);
+        self.findings
     }
 
     /// Ends the conversation and returns what was found. Obligations left hanging count only
