@@ -47,6 +47,10 @@ pub struct Args {
 
 /// Runs the command.
 pub fn run(args: Args) -> Status {
+    if args.timeout.is_zero() || args.keepalive.is_some_and(|k| k.is_zero()) {
+        eprintln!("error: --timeout and --keepalive must be longer than zero");
+        return Status::Error;
+    }
     let dialect = match Dialect::load(&args.dialect, None) {
         Ok(d) => d,
         Err(e) => {
@@ -65,7 +69,7 @@ pub fn run(args: Args) -> Status {
     let outcome = rt.block_on(async {
         tokio::select! {
             r = watch(&args, dialect, &mut out) => r,
-            _ = tokio::signal::ctrl_c() => Ok(()),
+            _ = interrupted() => Ok(()),
         }
     });
     match outcome {
@@ -74,6 +78,14 @@ pub fn run(args: Args) -> Status {
             eprintln!("error: {e}");
             exit_status(&e)
         }
+    }
+}
+
+/// Completes on Ctrl-C; never, if the handler cannot be installed (the client then runs
+/// until `--count` or an error, rather than stopping at once).
+async fn interrupted() {
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
     }
 }
 
