@@ -8,6 +8,7 @@ use notifspec::ItemKind::{Classified, Random};
 use notifspec::cmd::client::{Args, follow};
 use notifspec::dialect::{AnswerPolicy, Dialect};
 use notifspec::net::client::{Client, ClientError, ClientOptions};
+use notifspec::net::{ServerBuilder, ServerHandle};
 use notifspec::rule::RuleId;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _, DuplexStream};
 use tokio::task::JoinHandle;
@@ -522,4 +523,155 @@ async fn binary_exits_one_on_a_server_violation_and_two_on_trouble() {
     let (code, _, stderr) = run_binary(vec![Expect("random?\r\n"), Step::Hangup], &[]).await;
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("closed the connection"), "{stderr}");
+}
+
+// ---- Against the reference server (in memory under a paused clock, and over loopback) ----
+
+async fn reference(dialect: &str) -> (ServerHandle, Client<DuplexStream>) {
+    let dialect = Dialect::builtin(dialect).expect("built-in");
+    let server = ServerBuilder::new()
+        .without_listener()
+        .dialect(dialect.clone())
+        .seed(7)
+        .start()
+        .await
+        .expect("server starts");
+    let stream = server.connect_in_memory().expect("in-memory connection");
+    (server, Client::new(stream, dialect, opts()))
+}
+
+#[tokio::test(start_paused = true)]
+async fn reference_server_seed_usage_in_both_dialects() {
+    for dialect in ["seed-session", "seed-text"] {
+        let (server, mut client) = reference(dialect).await;
+        let first = client.random().await.unwrap();
+        assert!(first.bytes().all(|b| b.is_ascii_digit()), "{first}");
+        assert!(
+            client.classified().await.unwrap().is_some(),
+            "the feed's first ad"
+        );
+        assert_eq!(
+            client.classified().await.unwrap(),
+            None,
+            "nothing else unread"
+        );
+        let mut mode = client.notify().await.unwrap();
+        assert_eq!(
+            mode.next_timeout(Duration::from_secs(1)).await.unwrap(),
+            None,
+            "nothing new yet"
+        );
+        server
+            .publish_classified("Nice appart in the 11e.")
+            .unwrap();
+        assert_eq!(mode.next().await.unwrap(), Classified);
+        mode.ack().await.unwrap();
+        server.publish_random(Some(89765234756));
+        assert_eq!(mode.next().await.unwrap(), Random);
+        let (mut client, crossed) = mode.stop().await.unwrap();
+        assert!(crossed.is_empty(), "the stop answered the notification");
+        assert_eq!(client.random().await.unwrap(), "89765234756");
+        let mut mode = client.notify().await.unwrap();
+        assert_eq!(
+            mode.next().await.unwrap(),
+            Classified,
+            "the unread ad is announced again on re-entry"
+        );
+        let (mut client, _) = mode.stop().await.unwrap();
+        assert_eq!(
+            client.classified().await.unwrap().as_deref(),
+            Some("Nice appart in the 11e.")
+        );
+        drop(client);
+        server.shutdown().await.unwrap();
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn reference_server_publish_racing_stop_loses_nothing() {
+    let (server, mut client) = reference("seed-session").await;
+    client.random().await.unwrap();
+    client.classified().await.unwrap();
+    let mode = client.notify().await.unwrap();
+    // Published while stop_notif is in flight: the notification either crosses the stop
+    // (reported by stop) or stays available and is announced on re-entry.
+    server.publish_random(Some(5));
+    let (client, crossed) = mode.stop().await.unwrap();
+    let mut mode = client.notify().await.unwrap();
+    if crossed != vec![Random] {
+        assert_eq!(crossed, vec![]);
+        assert_eq!(mode.next().await.unwrap(), Random);
+    }
+    let (mut client, _) = mode.stop().await.unwrap();
+    assert_eq!(client.random().await.unwrap(), "5");
+    drop(client);
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn cli_keepalive_outlives_the_server_idle_timeout() {
+    let server = ServerBuilder::new()
+        .without_listener()
+        .idle_timeout(Duration::from_secs(3))
+        .start()
+        .await
+        .unwrap();
+    let client = Client::new(
+        server.connect_in_memory().unwrap(),
+        Dialect::default(),
+        opts(),
+    );
+    let publisher = async {
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        server.publish_random(Some(42));
+    };
+    let mut out = Vec::new();
+    let mut args = cli_args(1, Some(Duration::from_secs(2)));
+    // Read the feed's first ad up front, so the only notification is the publish at 10s.
+    args.interest = vec![Random, Classified];
+    let (result, ()) = tokio::join!(follow(client, &args, Instant::now(), &mut out), publisher);
+    let out = String::from_utf8(out).unwrap();
+    result.unwrap_or_else(|e| panic!("{e}\n{out}"));
+    assert!(out.contains("+2.000s keepalive"), "{out}");
+    assert!(
+        out.contains("+10.000s notif: random -> stop, fetch\n"),
+        "{out}"
+    );
+    assert!(out.ends_with("s random: 42\n"), "{out}");
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn binary_against_the_reference_server_over_loopback() {
+    let server = ServerBuilder::new()
+        .publish_schedule("random=20ms,classified=30ms".parse().unwrap())
+        .start()
+        .await
+        .unwrap();
+    let addr = server.local_addr().unwrap().to_string();
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_notifspec"));
+    cmd.args([
+        "client",
+        "--server",
+        &addr,
+        "--timeout",
+        "5s",
+        "--count",
+        "3",
+    ])
+    .args(["--interest", "random,classified"])
+    .kill_on_drop(true);
+    let out = timeout(Duration::from_secs(30), cmd.output())
+        .await
+        .expect("the client exits in time")
+        .expect("the binary runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.lines().filter(|l| l.contains(" notif: ")).count() >= 3,
+        "{stdout}"
+    );
+    assert!(stdout.contains(" random: "), "{stdout}");
+    server.shutdown().await.unwrap();
 }
