@@ -219,6 +219,26 @@ async fn silent_server_times_out_promptly_in_every_wait() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn server_that_never_reads_makes_the_write_time_out() {
+    // A 4-byte pipe nobody drains: `random?\r\n` cannot be written in full.
+    let (c, _s) = tokio::io::duplex(4);
+    let mut client = Client::new(c, Dialect::default(), opts());
+    let t0 = Instant::now();
+    let err = client.random().await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ClientError::Timeout {
+                waiting_for: "the server to accept a line",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(t0.elapsed(), TIMEOUT);
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_wait_that_timed_out_does_not_lose_the_late_notification() {
     let script = vec![
         Expect("_notif_\r\n"),
@@ -310,27 +330,33 @@ async fn server_violations_in_replies_name_the_rule() {
 
 #[tokio::test(start_paused = true)]
 async fn closed_connection_and_refusal_are_typed() {
-    let (mut client, _server) = pair("seed-session", vec![Expect("random?\r\n"), Step::Hangup]);
-    let err = client.random().await.unwrap_err();
-    assert!(
-        matches!(
-            err,
-            ClientError::Closed {
-                waiting_for: "the random reply"
-            }
+    // The server hangs up while the client waits in each state.
+    let enter: &[Step] = &[Expect("_notif_\r\n"), Say("will send notifs\r\n")];
+    for (hang_up_after, waiting) in [
+        (&[Expect("random?\r\n")][..], "the random reply"),
+        (&[Expect("classified?\r\n")][..], "the classified reply"),
+        (&[Expect("_notif_\r\n")][..], "the mode acknowledgement"),
+        (enter, "a notification"),
+        (
+            &[enter, &[Expect("stop_notif\r\n")]].concat()[..],
+            "the OK completing stop_notif",
         ),
-        "{err:?}"
-    );
-
-    let script = vec![
-        Expect("_notif_\r\n"),
-        Say("will send notifs\r\n"),
-        Step::Hangup,
-    ];
-    let (client, _server) = pair("seed-session", script);
-    let mut mode = client.notify().await.unwrap();
-    let err = mode.next().await.unwrap_err();
-    assert!(matches!(err, ClientError::Closed { .. }), "{err:?}");
+    ] {
+        let mut script = hang_up_after.to_vec();
+        script.push(Step::Hangup);
+        let (mut client, _server) = pair("seed-session", script);
+        let err = match waiting {
+            "the random reply" => client.random().await.unwrap_err(),
+            "the classified reply" => client.classified().await.unwrap_err(),
+            "the mode acknowledgement" => client.notify().await.unwrap_err(),
+            "a notification" => client.notify().await.unwrap().next().await.unwrap_err(),
+            _ => client.notify().await.unwrap().stop().await.unwrap_err(),
+        };
+        assert!(
+            matches!(err, ClientError::Closed { waiting_for } if waiting_for == waiting),
+            "{err:?}"
+        );
+    }
 
     let script = vec![Expect("random?\r\n"), Say("ERR too many connections\r\n")];
     let (mut client, _server) = pair("seed-session", script);
