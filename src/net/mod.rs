@@ -1,6 +1,7 @@
 //! The only tokio code of notifspec: a thin shell that pumps bytes and timers around the
 //! sans-IO peers of [`crate::proto`].
 
+pub mod client;
 pub mod connection;
 pub mod control;
 pub mod server;
