@@ -22,7 +22,12 @@ pub struct ServerTarget {
 }
 
 /// Replays against `target`; connection failures become the findings' error.
-pub async fn run(engine: Engine, dialect: &Dialect, target: &ServerTarget, timeout: Duration) -> Findings {
+pub async fn run(
+    engine: Engine,
+    dialect: &Dialect,
+    target: &ServerTarget,
+    timeout: Duration,
+) -> Findings {
     let mut control = match &target.control {
         Some(addr) => match Control::connect(addr, timeout).await {
             Ok(c) => Some(c),

@@ -11,7 +11,10 @@ pub const CONTEXT: usize = 2;
 
 /// Renders `rows`; empty when nothing differs.
 pub fn render(rows: &[Row]) -> String {
-    let changed: Vec<bool> = rows.iter().map(|r| !matches!(r, Row::Same { .. })).collect();
+    let changed: Vec<bool> = rows
+        .iter()
+        .map(|r| !matches!(r, Row::Same { .. }))
+        .collect();
     if !changed.contains(&true) {
         return String::new();
     }
@@ -81,13 +84,18 @@ mod tests {
             observed: "S: notif: random".into(),
         });
         let text = render(&rows);
-        assert_eq!(
-            text,
-            "--- expected (transcript)\n+++ observed\n  ...\n     5 | C: l5\n     6 | C: l6\n\
-             -    7 | S: notif: classified\n+      | S: notif: random\n     7 | C: l7\n\
-                  8 | C: l8\n+      | S: notif: random\n"
-                .replace("\n     ", "\n       ")
-                .replace("\n-    7", "\n-    7")
-        );
+        let want = [
+            "--- expected (transcript)",
+            "+++ observed",
+            "  ...",
+            "     5 | C: l5",
+            "     6 | C: l6",
+            "-    7 | S: notif: classified",
+            "+      | S: notif: random",
+            "     7 | C: l7",
+            "     8 | C: l8",
+            "+      | S: notif: random",
+        ];
+        assert_eq!(text, want.join("\n") + "\n");
     }
 }

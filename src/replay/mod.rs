@@ -116,7 +116,10 @@ pub async fn replay_file(path: &Path, opts: &Options) -> Replayed {
         match observed::save(dir, path, &text) {
             Ok(saved) => result.saved_observed = Some(saved.display().to_string()),
             Err(e) => {
-                let msg = format!("{}: cannot save the observed transcript: {e}", dir.display());
+                let msg = format!(
+                    "{}: cannot save the observed transcript: {e}",
+                    dir.display()
+                );
                 result.verdict = Verdict::Error;
                 result.error_detail = Some(msg.clone());
                 result.error = Some(msg);

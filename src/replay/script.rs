@@ -202,13 +202,22 @@ pub struct EngineConfig {
 enum Waiting {
     Nothing,
     /// For the expected line at `pos`, until `deadline`.
-    Line { deadline: Duration },
+    Line {
+        deadline: Duration,
+    },
     /// Letting an expected notification arrive on its own, until `deadline`.
-    Grace { deadline: Duration },
+    Grace {
+        deadline: Duration,
+    },
     /// A `! quiet` until `deadline`.
-    Quiet { deadline: Duration, length: Duration },
+    Quiet {
+        deadline: Duration,
+        length: Duration,
+    },
     /// For the peer's close, until `deadline`.
-    Close { deadline: Duration },
+    Close {
+        deadline: Duration,
+    },
 }
 
 /// The replay engine for one transcript and one connection.
@@ -282,8 +291,12 @@ impl Engine {
                 Waiting::Line { deadline } | Waiting::Grace { deadline } => {
                     return Step::Wait(deadline.saturating_sub(now));
                 }
-                Waiting::Quiet { deadline, .. } => return Step::Quiet(deadline.saturating_sub(now)),
-                Waiting::Close { deadline } => return Step::AwaitClose(deadline.saturating_sub(now)),
+                Waiting::Quiet { deadline, .. } => {
+                    return Step::Quiet(deadline.saturating_sub(now));
+                }
+                Waiting::Close { deadline } => {
+                    return Step::AwaitClose(deadline.saturating_sub(now));
+                }
                 Waiting::Nothing => {}
             }
             let Some(entry) = self.entries.get(self.pos).cloned() else {
@@ -378,9 +391,13 @@ impl Engine {
                 self.same(line, text);
                 self.observe(now, Happened::Directive(d.clone()));
                 self.we_closed = true;
-                self.feed(now, Some(line), EventKind::Closed {
-                    by: self.cfg.role.own(),
-                });
+                self.feed(
+                    now,
+                    Some(line),
+                    EventKind::Closed {
+                        by: self.cfg.role.own(),
+                    },
+                );
                 Some(Step::Close)
             }
             (Directive::ExpectClose, Role::Client) | (Directive::Close, Role::Server) => {
@@ -464,11 +481,15 @@ impl Engine {
         match &arrival {
             Arrival::Line { text, terminator } => {
                 self.observe(now, Happened::Line(peer, text.clone()));
-                self.feed(now, line, EventKind::Line {
-                    from: peer,
-                    text: text.clone(),
-                    terminator: *terminator,
-                });
+                self.feed(
+                    now,
+                    line,
+                    EventKind::Line {
+                        from: peer,
+                        text: text.clone(),
+                        terminator: *terminator,
+                    },
+                );
             }
             Arrival::Oversized => {
                 self.observe(
@@ -627,7 +648,8 @@ impl Engine {
         }
         let expected_msg = self.entries[self.pos].kind.clone();
         let expected_is_notif = matches!(&expected_msg, EntryKind::Server(m) | EntryKind::Client(m) if self.is_notification(m));
-        let arrival_is_notif = peer == Party::Server && self.dialect.notification_kind(&text).is_some();
+        let arrival_is_notif =
+            peer == Party::Server && self.dialect.notification_kind(&text).is_some();
         if arrival_is_notif && !expected_is_notif {
             // An asynchronous notification the recording did not have: legal unless the
             // checker says otherwise; keep waiting for the expected line.
@@ -671,7 +693,9 @@ impl Engine {
     }
 
     fn is_notification(&self, m: &Message) -> bool {
-        self.cfg.role == Role::Client && m.literal().is_some_and(|l| self.dialect.notification_kind(l).is_some())
+        self.cfg.role == Role::Client
+            && m.literal()
+                .is_some_and(|l| self.dialect.notification_kind(l).is_some())
     }
 
     /// Whether `text` matches the transcript line at `pos`: exactly (placeholders as written),
@@ -742,11 +766,15 @@ impl Engine {
         };
         self.same(line, message_line(own, text));
         self.observe(now, Happened::Line(own, text.to_string()));
-        self.feed(now, Some(line), EventKind::Line {
-            from: own,
-            text: text.to_string(),
-            terminator,
-        });
+        self.feed(
+            now,
+            Some(line),
+            EventKind::Line {
+                from: own,
+                text: text.to_string(),
+                terminator,
+            },
+        );
     }
 
     fn published_event(&mut self, kind: ItemKind, line: Option<usize>, now: Duration) {

@@ -24,7 +24,12 @@ pub struct ClientTarget {
 const STOP_GRACE: Duration = Duration::from_secs(2);
 
 /// Replays against the first client that connects within `timeout`.
-pub async fn run(engine: Engine, dialect: &Dialect, target: &ClientTarget, timeout: Duration) -> Findings {
+pub async fn run(
+    engine: Engine,
+    dialect: &Dialect,
+    target: &ClientTarget,
+    timeout: Duration,
+) -> Findings {
     let listener = match TcpListener::bind(&target.listen).await {
         Ok(l) => l,
         Err(e) => return engine.abandon(format!("cannot listen on {}: {e}", target.listen)),
@@ -100,7 +105,10 @@ async fn stop(mut child: Child) {
         return;
     }
     let _ = child.start_kill();
-    if tokio::time::timeout(STOP_GRACE, child.wait()).await.is_err() {
+    if tokio::time::timeout(STOP_GRACE, child.wait())
+        .await
+        .is_err()
+    {
         tracing::warn!("the client command did not exit within {STOP_GRACE:?} after a kill");
     }
 }
