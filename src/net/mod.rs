@@ -4,6 +4,7 @@
 pub mod client;
 pub mod connection;
 pub mod control;
+pub mod proxy;
 pub mod server;
 pub mod shutdown;
 
