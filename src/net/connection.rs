@@ -7,9 +7,10 @@
 //! connections, and publishes made meanwhile coalesce in the session's per-kind state.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::{SinkExt, StreamExt as _};
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite};
 use tokio::time::Instant;
 use tokio_util::codec::{FramedRead, FramedWrite};
 
@@ -64,24 +65,31 @@ where
             shared.count_protocol_error();
             tracing::info!(%peer, %reason, "protocol error");
         }
-        let mut wrote = false;
-        while let Some(line) = session.poll_transmit() {
-            tracing::debug!(%peer, line = %line, "send");
-            // `feed` only buffers (a few short lines); the flush below is where we may block.
-            writer.feed(line).await?;
-            wrote = true;
-        }
-        if wrote {
+        // The session holds at most a few lines; writing them is the only place a client that
+        // does not read can block us, so it stays interruptible by shutdown and the idle timer.
+        let pending: Vec<String> = std::iter::from_fn(|| session.poll_transmit()).collect();
+        if !pending.is_empty() {
+            let write = async {
+                for line in pending {
+                    tracing::debug!(%peer, line = %line, "send");
+                    writer.feed(line).await?;
+                }
+                SinkExt::<String>::flush(&mut writer).await
+            };
             tokio::select! {
                 _ = guard.cancelled() => return Ok(CloseReason::Shutdown),
                 _ = idle_expired(deadline) => return Ok(CloseReason::Idle),
-                r = SinkExt::<String>::flush(&mut writer) => r?,
+                r = write => r?,
             }
         }
         if session.is_closing() {
+            close_gracefully(reader.into_inner(), writer).await;
             return Ok(CloseReason::Protocol);
         }
+        // Biased: a fixed order keeps runs reproducible (the simulator relies on it), and
+        // reading the client's line before a wake-up lets a pending stop take effect first.
         tokio::select! {
+            biased;
             _ = guard.cancelled() => return Ok(CloseReason::Shutdown),
             _ = idle_expired(deadline) => return Ok(CloseReason::Idle),
             frame = reader.next() => match frame {
@@ -105,6 +113,35 @@ where
             }
         }
     }
+}
+
+/// How long a closing connection keeps reading (and discarding) what the client still sends.
+const LINGER: Duration = Duration::from_secs(1);
+/// How much it discards at most before closing anyway.
+const LINGER_BYTES: usize = 64 * 1024;
+
+/// Closes after a final error line so that the client gets to read it: send FIN after the
+/// line, then discard the client's remaining bytes for a bounded time and amount. Closing
+/// with unread input at once would make TCP send a reset, which can destroy the error line
+/// before the client reads it.
+pub(crate) async fn close_gracefully<R, W>(mut reader: R, mut writer: W)
+where
+    R: AsyncRead + Unpin,
+    W: SinkExt<String, Error = std::io::Error> + Unpin,
+{
+    let _ = tokio::time::timeout(LINGER, async {
+        writer.close().await?;
+        let mut buf = [0u8; 4096];
+        let mut discarded = 0;
+        while discarded < LINGER_BYTES {
+            match reader.read(&mut buf).await? {
+                0 => break,
+                n => discarded += n,
+            }
+        }
+        Ok::<(), std::io::Error>(())
+    })
+    .await;
 }
 
 /// Serves one accepted connection and logs its life; errors stay with this connection.

@@ -118,6 +118,7 @@ where
             r = writer.send(reply) => r?,
         }
         if close {
+            super::connection::close_gracefully(reader.into_inner(), writer).await;
             return Ok(());
         }
     }

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::SinkExt;
+use futures::SinkExt as _;
 use rand::rngs::StdRng;
 use rand::{RngExt as _, SeedableRng as _};
 use tokio::io::{AsyncRead, AsyncWrite, DuplexStream};
@@ -296,16 +296,17 @@ async fn refuse<S: AsyncRead + AsyncWrite>(stream: S, shared: &Shared) {
     let Some(line) = shared.dialect.error_line("too many connections") else {
         return;
     };
-    let (_r, w) = tokio::io::split(stream);
+    let (r, w) = tokio::io::split(stream);
     let mut writer = FramedWrite::new(
         w,
         LineCodec::new(shared.max_line(), shared.dialect.line_ending),
     );
-    let _ = tokio::time::timeout(REFUSE_TIMEOUT, async {
-        writer.send(line).await?;
-        SinkExt::<String>::close(&mut writer).await
-    })
-    .await;
+    if tokio::time::timeout(REFUSE_TIMEOUT, writer.send(line))
+        .await
+        .is_ok_and(|r| r.is_ok())
+    {
+        connection::close_gracefully(r, writer).await;
+    }
 }
 
 /// A random number shaped like the seed's (`456902234`, `89765234756`).
