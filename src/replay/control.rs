@@ -8,6 +8,7 @@ use tokio::net::TcpStream;
 use tokio_util::codec::Framed;
 
 use crate::dialect::LineEnding;
+use crate::net::ServerHandle;
 use crate::transcript::Directive;
 use crate::wire::{Frame, LineCodec};
 
@@ -66,5 +67,41 @@ pub fn control_line(directive: &Directive) -> Option<String> {
         Directive::PublishRandom(Some(n)) => Some(format!("publish random {n}")),
         Directive::PublishClassified(text) => Some(format!("publish classified {text}")),
         _ => None,
+    }
+}
+
+/// How replay makes items appear: through a control port, or by calling an embedded
+/// reference server directly.
+#[derive(Debug)]
+pub enum Publisher<'a> {
+    /// A control-port connection.
+    Port(Control),
+    /// An in-process reference server.
+    Embedded(&'a ServerHandle),
+}
+
+impl Publisher<'_> {
+    /// Publishes what `directive` says.
+    pub async fn publish(&mut self, directive: &Directive) -> Result<(), String> {
+        match self {
+            Publisher::Port(c) => c.publish(directive).await,
+            Publisher::Embedded(h) => match directive {
+                Directive::PublishRandom(None) => {
+                    h.publish_random(None);
+                    Ok(())
+                }
+                Directive::PublishRandom(Some(n)) => {
+                    let n = n
+                        .parse()
+                        .map_err(|_| format!("`{n}` is not a number to publish"))?;
+                    h.publish_random(Some(n));
+                    Ok(())
+                }
+                Directive::PublishClassified(text) => {
+                    h.publish_classified(text).map_err(|e| e.to_string())
+                }
+                other => Err(format!("{other:?} is not a publish directive")),
+            },
+        }
     }
 }
