@@ -153,12 +153,22 @@ pub async fn replay_transcript(t: &Transcript, dialect: &Dialect, opts: &Options
         Target::Embedded => true,
         Target::Client(_) => false,
     };
+    let publishes = t.entries.iter().any(|e| {
+        matches!(
+            e.kind,
+            crate::transcript::EntryKind::Directive(
+                crate::transcript::Directive::PublishRandom(_)
+                    | crate::transcript::Directive::PublishClassified(_)
+            )
+        )
+    });
     let cfg = EngineConfig {
         role,
         strict: opts.strict,
         timeout: opts.timeout,
         control,
         grace: opts.grace,
+        items_known: publishes || matches!(opts.target, Target::Embedded),
     };
     let engine = Engine::new(t, dialect.clone(), cfg);
     match &opts.target {
@@ -168,6 +178,22 @@ pub async fn replay_transcript(t: &Transcript, dialect: &Dialect, opts: &Options
             client_role::run_embedded(engine, dialect, idle_close(t, opts.timeout)).await
         }
     }
+}
+
+/// Plays `t` over an established connection (any byte stream: a socket, an in-memory duplex),
+/// without a control port, so embedders and tests can put any peer on the other end.
+pub async fn replay_stream<S>(
+    t: &Transcript,
+    dialect: &Dialect,
+    cfg: EngineConfig,
+    stream: S,
+) -> Findings
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite,
+{
+    let engine = Engine::new(t, dialect.clone(), cfg);
+    let (read, write) = tokio::io::split(stream);
+    shell::drive(engine, dialect, read, write, None).await
 }
 
 /// The reference server closes a connection only when it is idle (or on an error): to replay a

@@ -10,7 +10,9 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use crate::checker::{Checker, Event, EventKind, Party, Terminator, Violation};
+use crate::checker::{
+    Checker, Event, EventKind, Options as CheckerOptions, Party, Terminator, Violation,
+};
 use crate::dialect::{Dialect, ItemKind, LineEnding};
 use crate::transcript::{Directive, Entry, EntryKind, Message, Transcript};
 
@@ -196,6 +198,9 @@ pub struct EngineConfig {
     /// How long to let an expected notification arrive on its own before publishing an item
     /// to provoke it (an item may already be available, e.g. the ad unread since connect).
     pub grace: Duration,
+    /// Every publish goes through this replay (an embedded server, or a transcript that
+    /// publishes explicitly), so the checker can judge `S-NO-DUP` and `S-LIVENESS`.
+    pub items_known: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -250,7 +255,13 @@ impl Engine {
     /// An engine that plays `transcript` in `dialect`.
     pub fn new(transcript: &Transcript, dialect: Dialect, cfg: EngineConfig) -> Engine {
         Engine {
-            checker: Checker::new(dialect.clone()),
+            checker: Checker::with_options(
+                dialect.clone(),
+                CheckerOptions {
+                    items_known: cfg.items_known,
+                    ..CheckerOptions::default()
+                },
+            ),
             dialect,
             entries: transcript.entries.clone(),
             transcript_complete: transcript.is_complete(),
@@ -909,7 +920,9 @@ impl Engine {
                 self.after_end(&arrival, at);
             }
         }
-        let found = self.checker.finish(self.findings.complete);
+        // A closed connection is a finished conversation: what it left hanging is judged.
+        let over = self.findings.complete || self.peer_closed || self.we_closed;
+        let found = self.checker.finish(over);
         let own = self.cfg.role.own();
         for v in found {
             if v.rule.party() == own {
@@ -918,7 +931,6 @@ impl Engine {
                 self.findings.violations.push(v);
             }
         }
-        let _ = (self.we_closed, self.peer_closed);
         self.findings
     }
 }
