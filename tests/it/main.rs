@@ -3,4 +3,6 @@
 mod check;
 mod client;
 mod independence;
+mod proxy;
+mod replay;
 mod server;
