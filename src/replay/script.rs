@@ -879,7 +879,7 @@ impl Engine {
                 // for its reaction.
                 self.findings.own_violations.push(v);
                 self.end(false);
-            } else {
+            } else if self.findings.violations.len() < MAX_OBSERVED {
                 self.findings.violations.push(v);
             }
         }
@@ -986,4 +986,188 @@ pub fn directive_line(d: &Directive) -> String {
 
 fn is_int(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rule::RuleId;
+    use crate::transcript::parse;
+
+    fn config(role: Role, strict: bool) -> EngineConfig {
+        EngineConfig {
+            role,
+            strict,
+            timeout: Duration::from_secs(2),
+            control: true,
+            grace: Duration::ZERO,
+            items_known: false,
+        }
+    }
+
+    /// Drives an engine without any IO: whenever it waits, the next scripted arrival comes
+    /// (100 ms later), or the timer fires when the script is exhausted. Returns what was sent
+    /// and published, and the findings.
+    fn run(text: &str, cfg: EngineConfig, peer: &[&str]) -> (Vec<String>, Vec<Step>, Findings) {
+        let t = parse(text, "t").unwrap();
+        let mut e = Engine::new(&t, Dialect::default(), cfg);
+        let mut now = Duration::ZERO;
+        let mut arrivals = peer.iter().map(|l| match *l {
+            "<close>" => Arrival::Closed,
+            l => Arrival::Line {
+                text: l.to_string(),
+                terminator: Terminator::CrLf,
+            },
+        });
+        let (mut sent, mut other) = (vec![], vec![]);
+        for _ in 0..100_000 {
+            match e.step(now) {
+                Step::Done => return (sent, other, e.finish()),
+                Step::Send(l) => sent.push(l),
+                Step::Close => other.push(Step::Close),
+                p @ Step::Publish(_) => {
+                    other.push(p);
+                    e.published(Ok(()));
+                }
+                Step::Wait(d) | Step::AwaitClose(d) | Step::Quiet(d) => match arrivals.next() {
+                    Some(a) => {
+                        now += Duration::from_millis(100);
+                        e.receive(a, now);
+                    }
+                    None => {
+                        now += d;
+                        e.timer_fired(now);
+                    }
+                },
+            }
+        }
+        panic!("the engine did not finish");
+    }
+
+    #[test]
+    fn unpredictable_values_match_any_value_unless_strict() {
+        let text = "C: random?\nS: 456902234\nC: classified?\nS: Nice appart\nC: hello\nS: ERR unknown command\n";
+        let peer = ["17", "Another ad", "ERR no such command `hello`"];
+        let (sent, _, f) = run(text, config(Role::Client, false), &peer);
+        assert_eq!(sent, ["random?", "classified?", "hello"]);
+        assert!(f.divergences.is_empty() && f.error.is_none(), "{f:?}");
+        let (_, _, f) = run(text, config(Role::Client, true), &peer);
+        assert_eq!(f.divergences.len(), 3, "{:?}", f.divergences);
+    }
+
+    #[test]
+    fn an_expected_notification_is_provoked_by_a_publish_of_its_kind() {
+        let text = "C: _notif_\nS: will send notifs\nS: notif: random\nC: OK\n";
+        let (sent, other, f) = run(
+            text,
+            config(Role::Client, false),
+            &["will send notifs", "notif: random"],
+        );
+        assert_eq!(sent, ["_notif_", "OK"]);
+        assert_eq!(other, [Step::Publish(Directive::PublishRandom(None))]);
+        assert!(f.divergences.is_empty(), "{f:?}");
+        let lines: Vec<String> = f.observed.iter().map(Observed::line).collect();
+        assert_eq!(
+            lines[2], "! publish random",
+            "the publish is part of what happened"
+        );
+    }
+
+    #[test]
+    fn a_crossing_notification_is_timing_either_way() {
+        let text = "C: _notif_\nS: will send notifs\nC: stop_notif\nS: notif: random\nS: OK\n";
+        let without = run(
+            text,
+            config(Role::Client, false),
+            &["will send notifs", "OK"],
+        )
+        .2;
+        assert!(without.divergences.is_empty(), "{:?}", without.divergences);
+        let text = "C: _notif_\nS: will send notifs\nC: stop_notif\nS: OK\n";
+        let with = run(
+            text,
+            config(Role::Client, false),
+            &["will send notifs", "notif: random", "OK"],
+        )
+        .2;
+        assert!(with.divergences.is_empty(), "{:?}", with.divergences);
+        let strict = run(
+            text,
+            config(Role::Client, true),
+            &["will send notifs", "notif: random", "OK"],
+        )
+        .2;
+        assert_eq!(strict.divergences.len(), 1, "{:?}", strict.divergences);
+    }
+
+    #[test]
+    fn an_unexpected_notification_outside_a_stop_is_a_divergence() {
+        let text = "C: random?\nS: 1\n";
+        let f = run(text, config(Role::Client, false), &["notif: random", "1"]).2;
+        assert_eq!(f.divergences.len(), 1, "{:?}", f.divergences);
+        assert!(
+            f.divergences[0]
+                .message
+                .contains("unexpected `S: notif: random`")
+        );
+        assert_eq!(f.violations[0].rule, RuleId::SNotifInMode);
+    }
+
+    #[test]
+    fn a_silent_peer_times_out_naming_the_line() {
+        let f = run("C: random?\nS: 1\n", config(Role::Client, false), &[]).2;
+        let err = f.error.unwrap();
+        assert!(
+            err.contains("timed out after 2s waiting for line 2: `S: 1`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn anything_during_quiet_is_reported_and_the_quiet_reaches_the_checker() {
+        let text = "C: _notif_\nS: will send notifs\n! quiet 1s\nC: stop_notif\nS: OK\n";
+        let f = run(
+            text,
+            config(Role::Client, false),
+            &["will send notifs", "notif: random", "OK"],
+        )
+        .2;
+        assert!(
+            f.divergences
+                .iter()
+                .any(|d| d.message.contains("during `! quiet`")),
+            "{:?}",
+            f.divergences
+        );
+        let lines: Vec<String> = f.observed.iter().map(Observed::line).collect();
+        assert!(lines.contains(&"! quiet 1s".to_string()), "{lines:?}");
+    }
+
+    #[test]
+    fn the_server_role_sends_samples_for_placeholders_and_closes_when_told() {
+        let text = "C: random?\nS: {int}\nC: classified?\nS: ad {text}\n! expect close\n";
+        let (sent, other, f) = run(
+            text,
+            config(Role::Server, false),
+            &["random?", "classified?"],
+        );
+        assert!(sent[0].bytes().all(|b| b.is_ascii_digit()), "{sent:?}");
+        assert!(sent[1].starts_with("ad "), "{sent:?}");
+        assert_eq!(other, [Step::Close]);
+        assert!(
+            f.complete && f.divergences.is_empty() && f.violations.is_empty(),
+            "{f:?}"
+        );
+    }
+
+    #[test]
+    fn a_peer_flooding_unplaceable_lines_is_stopped() {
+        let text = "C: _notif_\nS: will send notifs\nC: stop_notif\nS: OK\n";
+        let mut peer = vec!["will send notifs"];
+        peer.extend(std::iter::repeat_n("notif: random", 2 * MAX_OBSERVED));
+        let f = run(text, config(Role::Client, true), &peer).2;
+        assert!(f.truncated && f.observed.len() == MAX_OBSERVED);
+        assert!(f.rows.len() <= MAX_OBSERVED && f.divergences.len() <= MAX_OBSERVED);
+        assert!(!f.violations.is_empty() && f.violations.len() <= MAX_OBSERVED);
+    }
 }
