@@ -234,7 +234,7 @@ pub struct Engine {
     transcript_complete: bool,
     pos: usize,
     checker: Checker,
-    inbox: VecDeque<(Arrival, Duration)>,
+    inbox: VecDeque<Arrival>,
     waiting: Waiting,
     /// The request notifspec sent whose reply is still expected (client role).
     pending_request: Option<ItemKind>,
@@ -285,11 +285,6 @@ impl Engine {
         }
     }
 
-    /// Whether the peer closed its side.
-    pub fn peer_closed(&self) -> bool {
-        self.peer_closed
-    }
-
     /// The next thing to do, at `now` (time since the replay started). The shell passes every
     /// arrival that is already readable to [`Engine::receive`] before asking, so the checker
     /// sees lines in the order they crossed the wire.
@@ -298,7 +293,7 @@ impl Engine {
             if self.done {
                 return Step::Done;
             }
-            self.match_inbox(now);
+            self.match_inbox();
             if self.done {
                 return Step::Done;
             }
@@ -538,18 +533,18 @@ impl Engine {
             ));
             return;
         }
-        self.inbox.push_back((arrival, now));
+        self.inbox.push_back(arrival);
     }
 
     /// Matches waiting arrivals against what the transcript expects at the current position.
-    fn match_inbox(&mut self, now: Duration) {
-        while let Some((arrival, at)) = self.inbox.pop_front() {
+    fn match_inbox(&mut self) {
+        while let Some(arrival) = self.inbox.pop_front() {
             if self.done {
                 return;
             }
             match self.waiting {
                 Waiting::Quiet { .. } => {
-                    self.unexpected(&arrival, at, "during `! quiet`");
+                    self.unexpected(&arrival, "during `! quiet`");
                     continue;
                 }
                 Waiting::Close { .. } => {
@@ -563,7 +558,7 @@ impl Engine {
                         self.pos += 1;
                         self.waiting = Waiting::Nothing;
                     } else {
-                        self.unexpected(&arrival, at, "while waiting for the close");
+                        self.unexpected(&arrival, "while waiting for the close");
                     }
                     continue;
                 }
@@ -573,27 +568,26 @@ impl Engine {
                 // Nothing is expected from the peer right now: keep it for the next
                 // expectation, unless the script is over.
                 if self.pos >= self.entries.len() {
-                    self.after_end(&arrival, at);
+                    self.after_end(&arrival);
                     continue;
                 }
-                self.inbox.push_front((arrival, at));
+                self.inbox.push_front(arrival);
                 return;
             }
-            self.match_one(arrival, at);
+            self.match_one(arrival);
             if matches!(self.waiting, Waiting::Line { .. } | Waiting::Grace { .. })
                 && !self.at_expected()
             {
                 self.waiting = Waiting::Nothing;
             }
         }
-        let _ = now;
     }
 
     /// An arrival after the last transcript line: a divergence only when the transcript
     /// claims to be complete.
-    fn after_end(&mut self, arrival: &Arrival, at: Duration) {
+    fn after_end(&mut self, arrival: &Arrival) {
         if self.transcript_complete && !matches!(arrival, Arrival::Closed) {
-            self.unexpected(arrival, at, "after the end of the transcript");
+            self.unexpected(arrival, "after the end of the transcript");
         }
     }
 
@@ -618,13 +612,13 @@ impl Engine {
         }
     }
 
-    fn match_one(&mut self, arrival: Arrival, at: Duration) {
+    fn match_one(&mut self, arrival: Arrival) {
         let peer = self.cfg.role.peer();
         let line = self.entries[self.pos].line;
         let text = match &arrival {
             Arrival::Line { text, .. } => text.clone(),
             Arrival::Oversized => {
-                self.unexpected(&arrival, at, "");
+                self.unexpected(&arrival, "");
                 return;
             }
             Arrival::Closed => {
@@ -689,7 +683,7 @@ impl Engine {
                     observed: message_line(peer, &text),
                 });
             } else {
-                self.unexpected(&arrival, at, "");
+                self.unexpected(&arrival, "");
             }
             return;
         }
@@ -801,7 +795,7 @@ impl Engine {
         }
     }
 
-    fn unexpected(&mut self, arrival: &Arrival, _at: Duration, context: &str) {
+    fn unexpected(&mut self, arrival: &Arrival, context: &str) {
         let peer = self.cfg.role.peer();
         let observed = match arrival {
             Arrival::Line { text, .. } => message_line(peer, text),
@@ -938,9 +932,9 @@ impl Engine {
         self.done = true;
         // Lines still waiting were never matched: they are divergences only if the script
         // expected more (it ended early) — otherwise they came after the recording stopped.
-        while let Some((arrival, at)) = self.inbox.pop_front() {
+        while let Some(arrival) = self.inbox.pop_front() {
             if self.findings.complete {
-                self.after_end(&arrival, at);
+                self.after_end(&arrival);
             }
         }
         // A closed connection is a finished conversation: what it left hanging is judged.
