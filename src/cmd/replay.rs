@@ -98,7 +98,12 @@ pub fn run(args: Args) -> Status {
     opts.strict = args.strict;
     opts.timeout = args.timeout;
     opts.save_observed = args.save_observed;
-    let rt = match crate::cmd::runtime() {
+    // One thread: replays are IO-bound (`--jobs` interleaves them), and an embedded server
+    // on the same thread has set a connection up by the time replay sees it counted.
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("notifspec replay: cannot start the runtime: {e}");
