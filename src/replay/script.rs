@@ -162,7 +162,7 @@ impl Observed {
     }
 }
 
-/// What a finished engine found; [`super::Outcome`] adds the verdict and the source.
+/// What a finished engine found; [`super::judge`] turns it into a verdict.
 #[derive(Debug, Clone, Default)]
 pub struct Findings {
     /// Violations by the party under test.
