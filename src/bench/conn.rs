@@ -111,10 +111,7 @@ impl LineConn {
         let got = self.line().await?;
         if got != want.as_bytes() {
             return Err(BenchError::Protocol {
-                what: format!(
-                    "expected `{want}`, got `{}`",
-                    String::from_utf8_lossy(got)
-                ),
+                what: format!("expected `{want}`, got `{}`", String::from_utf8_lossy(got)),
             });
         }
         Ok(())

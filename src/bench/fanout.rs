@@ -13,7 +13,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::stats::{Histogram, median};
-use super::swarm::{self, Broker, PublishLog, Received};
+use super::swarm::{self, Broker, Phase, PublishLog, Received};
 use super::{BenchError, Cell, Goal, Plan, Reference, Table, Target, micros, ratio, redis};
 use crate::dialect::Dialect;
 
@@ -64,22 +64,23 @@ pub async fn drive(
     let subs = swarm::subscribe(broker, point.clients, dialect, timeout).await?;
     let capacity = (plan.duration.as_nanos() / point.interval.as_nanos().max(1)) as usize + 2;
     let log = Arc::new(PublishLog::new(capacity));
-    let (stop_tx, stop_rx) = watch::channel(false);
+    let (phase_tx, phase_rx) = watch::channel(Phase::Publishing);
     let listeners: Vec<_> = subs
         .into_iter()
         .map(|c| {
-            let (log, stop, dialect) = (Arc::clone(&log), stop_rx.clone(), dialect.clone());
-            tokio::spawn(async move { swarm::listen(broker, c, &dialect, log, stop).await })
+            let (log, phase, dialect) = (Arc::clone(&log), phase_rx.clone(), dialect.clone());
+            tokio::spawn(async move { swarm::listen(broker, c, &dialect, log, phase).await })
         })
         .collect();
     let published = swarm::publish(broker, &log, point.interval, plan.duration, timeout).await;
+    let _ = phase_tx.send(Phase::Draining);
     let drained = tokio::time::sleep(plan.drain);
     let all = join_all(listeners);
     tokio::pin!(all);
     let results = tokio::select! {
         r = &mut all => r,
         () = drained => {
-            let _ = stop_tx.send(true);
+            let _ = phase_tx.send(Phase::Stop);
             all.await
         }
     };
@@ -101,7 +102,9 @@ pub async fn drive(
     Ok(Sample {
         publishes,
         deliveries: total.deliveries,
-        span: total.last.map_or(Duration::ZERO, |l| l.saturating_duration_since(first)),
+        span: total
+            .last
+            .map_or(Duration::ZERO, |l| l.saturating_duration_since(first)),
         latency: total.latency,
     })
 }
@@ -154,7 +157,14 @@ async fn run_redis(
 
 /// Runs the measurement and builds its table.
 pub async fn measure(plan: &Plan) -> Result<Table, BenchError> {
-    super::ensure_fds(plan.fanout.points.iter().map(|p| p.clients).max().unwrap_or(0))?;
+    super::ensure_fds(
+        plan.fanout
+            .points
+            .iter()
+            .map(|p| p.clients)
+            .max()
+            .unwrap_or(0),
+    )?;
     let dialect = Dialect::default();
     let mut t = Table::new(
         "fanout",

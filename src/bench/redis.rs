@@ -12,7 +12,10 @@ use super::process::{ChildServer, free_addr};
 pub const CHANNEL: &str = "notifspec-bench";
 
 /// Starts `redis-server` with no persistence and room for `clients` connections.
-pub async fn start(program: &Path, clients: usize) -> Result<(ChildServer, SocketAddr), BenchError> {
+pub async fn start(
+    program: &Path,
+    clients: usize,
+) -> Result<(ChildServer, SocketAddr), BenchError> {
     let addr = free_addr()?;
     let args: Vec<String> = [
         "--port",
@@ -65,7 +68,8 @@ pub async fn read_array(conn: &mut LineConn) -> Result<Vec<Vec<u8>>, BenchError>
 
 /// Subscribes `conn` to [`CHANNEL`] and waits for the confirmation.
 pub async fn subscribe(conn: &mut LineConn) -> Result<(), BenchError> {
-    conn.send(format!("SUBSCRIBE {CHANNEL}\r\n").as_bytes()).await?;
+    conn.send(format!("SUBSCRIBE {CHANNEL}\r\n").as_bytes())
+        .await?;
     let reply = read_array(conn).await?;
     if reply.first().map(Vec::as_slice) != Some(b"subscribe".as_slice()) {
         return Err(BenchError::Protocol {

@@ -64,8 +64,7 @@ pub async fn drive(
     duration: Duration,
     max_per_conn: u64,
 ) -> Result<Sample, BenchError> {
-    let connected =
-        try_join_all((0..conns).map(|_| LineConn::connect(addr, IO_TIMEOUT))).await?;
+    let connected = try_join_all((0..conns).map(|_| LineConn::connect(addr, IO_TIMEOUT))).await?;
     let start = Instant::now();
     let deadline = start + duration;
     let tasks = connected.into_iter().map(|mut c| {
@@ -96,9 +95,12 @@ pub async fn drive(
         elapsed: Duration::ZERO,
         latency: Histogram::default(),
     };
-    for joined in try_join_all(tasks).await.map_err(|e| BenchError::Protocol {
-        what: format!("a client task failed: {e}"),
-    })? {
+    for joined in try_join_all(tasks)
+        .await
+        .map_err(|e| BenchError::Protocol {
+            what: format!("a client task failed: {e}"),
+        })?
+    {
         let (n, h, end) = joined?;
         sample.round_trips += n;
         sample.latency.merge(&h);

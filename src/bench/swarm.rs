@@ -12,7 +12,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures::{StreamExt as _, TryStreamExt as _};
@@ -128,7 +128,6 @@ pub struct PublishLog {
     start: Instant,
     times: Box<[AtomicU64]>,
     len: AtomicUsize,
-    finished: AtomicBool,
 }
 
 impl PublishLog {
@@ -138,7 +137,6 @@ impl PublishLog {
             start: Instant::now(),
             times: (0..capacity).map(|_| AtomicU64::new(0)).collect(),
             len: AtomicUsize::new(0),
-            finished: AtomicBool::new(false),
         }
     }
 
@@ -166,14 +164,6 @@ impl PublishLog {
     pub fn time(&self, i: usize) -> Instant {
         let nanos = self.times.get(i).map_or(0, |t| t.load(Ordering::Relaxed));
         self.start + Duration::from_nanos(nanos)
-    }
-
-    fn finish(&self) {
-        self.finished.store(true, Ordering::Release);
-    }
-
-    fn finished(&self) -> bool {
-        self.finished.load(Ordering::Acquire)
     }
 }
 
@@ -211,8 +201,18 @@ pub async fn publish(
         Ok(())
     }
     .await;
-    log.finish();
     result.map(|()| log.len())
+}
+
+/// Where a fan-out run is, as the listeners see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Publishes are being made.
+    Publishing,
+    /// Publishing is over: a listener that has everything stops.
+    Draining,
+    /// The drain time is over: every listener stops.
+    Stop,
 }
 
 /// What one subscriber received.
@@ -226,75 +226,97 @@ pub struct Received {
     pub last: Option<Instant>,
 }
 
-/// Receives on `conn` until it has everything published (once publishing finished) or `stop`
-/// fires, answering each notification with the dialect's OK.
+/// One thing a subscriber received: a notification, or a Redis message's sequence number.
+enum Incoming {
+    Notification,
+    Message(usize),
+}
+
+/// Reads the next delivery on `conn`, failing on anything else.
+async fn next(
+    broker: Broker,
+    conn: &mut LineConn,
+    sp: &Spellings,
+    log: &PublishLog,
+) -> Result<Incoming, BenchError> {
+    match broker {
+        Broker::Reference { .. } => {
+            let line = conn.line().await?;
+            if sp.notifications.iter().any(|n| n.as_slice() == line) {
+                Ok(Incoming::Notification)
+            } else {
+                Err(BenchError::Protocol {
+                    what: format!(
+                        "a notification was expected, got `{}`",
+                        String::from_utf8_lossy(line)
+                    ),
+                })
+            }
+        }
+        Broker::Redis { .. } => {
+            let msg = redis::read_array(conn).await?;
+            let seq = match msg.as_slice() {
+                [kind, _, payload] if kind == b"message" => std::str::from_utf8(payload)
+                    .ok()
+                    .and_then(|p| p.parse::<usize>().ok()),
+                _ => None,
+            };
+            // Publishes are logged before they are sent, so a real one is already logged.
+            seq.filter(|&s| s < log.len())
+                .map(Incoming::Message)
+                .ok_or_else(|| BenchError::Protocol {
+                    what: format!("redis: unexpected push {msg:?}"),
+                })
+        }
+    }
+}
+
+/// Receives on `conn`, answering each notification with the dialect's OK, until it has heard
+/// of every publish once publishing is over, or `phase` says stop.
 pub async fn listen(
     broker: Broker,
     mut conn: LineConn,
     dialect: &Dialect,
     log: Arc<PublishLog>,
-    mut stop: watch::Receiver<bool>,
+    mut phase: watch::Receiver<Phase>,
 ) -> Result<Received, BenchError> {
     let sp = Spellings::of(dialect);
     let mut got = Received::default();
-    let mut covered = 0usize;
+    // How many publishes (in order) this subscriber has heard of.
+    let mut heard = 0usize;
     loop {
-        match broker {
-            Broker::Reference { .. } => {
-                let is_notif = tokio::select! {
-                    biased;
-                    _ = stop.changed() => break,
-                    line = conn.line() => {
-                        let line = line?;
-                        if !sp.notifications.iter().any(|n| n.as_slice() == line) {
-                            return Err(BenchError::Protocol {
-                                what: format!(
-                                    "a notification was expected, got `{}`",
-                                    String::from_utf8_lossy(line)
-                                ),
-                            });
-                        }
-                        true
+        let incoming = tokio::select! {
+            biased;
+            changed = phase.changed() => {
+                let now = *phase.borrow_and_update();
+                if changed.is_err() || now == Phase::Stop {
+                    break;
+                }
+                None
+            }
+            r = next(broker, &mut conn, &sp, &log) => Some(r?),
+        };
+        if let Some(incoming) = incoming {
+            let t = Instant::now();
+            got.deliveries += 1;
+            got.last = Some(t);
+            match incoming {
+                Incoming::Notification => {
+                    let published = log.len();
+                    if heard < published {
+                        got.latency.record(t - log.time(heard));
+                        heard = published;
                     }
-                };
-                let t = Instant::now();
-                got.deliveries += u64::from(is_notif);
-                got.last = Some(t);
-                let published = log.len();
-                if covered < published {
-                    got.latency.record(t - log.time(covered));
-                    covered = published;
+                    conn.send(&sp.ok).await?;
                 }
-                conn.send(&sp.ok).await?;
-                if log.finished() && covered == log.len() {
-                    break;
+                Incoming::Message(seq) => {
+                    got.latency.record(t - log.time(seq));
+                    heard = heard.max(seq + 1);
                 }
             }
-            Broker::Redis { .. } => {
-                let msg = tokio::select! {
-                    biased;
-                    _ = stop.changed() => break,
-                    msg = redis::read_array(&mut conn) => msg?,
-                };
-                let t = Instant::now();
-                let seq = match msg.as_slice() {
-                    [kind, _, payload] if kind == b"message" => std::str::from_utf8(payload)
-                        .ok()
-                        .and_then(|p| p.parse::<usize>().ok()),
-                    _ => None,
-                };
-                let Some(seq) = seq.filter(|&s| s < log.len()) else {
-                    return Err(BenchError::Protocol {
-                        what: format!("redis: unexpected push {msg:?}"),
-                    });
-                };
-                got.deliveries += 1;
-                got.last = Some(t);
-                got.latency.record(t - log.time(seq));
-                if log.finished() && seq + 1 == log.len() {
-                    break;
-                }
-            }
+        }
+        if *phase.borrow() == Phase::Draining && heard == log.len() {
+            break;
         }
     }
     Ok(got)

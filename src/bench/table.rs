@@ -53,7 +53,9 @@ impl Cell {
 /// `1234567.5` → `1,234,567.5`: rates of millions are unreadable otherwise.
 fn group_thousands(s: &str) -> String {
     let (sign, rest) = s.strip_prefix('-').map_or(("", s), |r| ("-", r));
-    let (int, frac) = rest.split_once('.').map_or((rest, None), |(i, f)| (i, Some(f)));
+    let (int, frac) = rest
+        .split_once('.')
+        .map_or((rest, None), |(i, f)| (i, Some(f)));
     if !int.bytes().all(|b| b.is_ascii_digit()) {
         return s.to_string();
     }
@@ -204,7 +206,8 @@ mod tests {
     fn numbers_are_grouped_and_columns_aligned() {
         let mut t = Table::new("rr", "Round trips", &["server", "rt/s"]);
         t.rows.push(vec![Cell::text("floor"), Cell::int(1234567.4)]);
-        t.rows.push(vec![Cell::text("reference"), Cell::num(-987.654, 1)]);
+        t.rows
+            .push(vec![Cell::text("reference"), Cell::num(-987.654, 1)]);
         t.targets.push(Target {
             what: "reference/floor".into(),
             ratio: Some(0.5),

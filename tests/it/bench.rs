@@ -1,0 +1,172 @@
+//! The benchmark machinery on tiny plans: every measurement runs end to end against real child
+//! servers on loopback and counts what it should. Speed is never asserted; only that the
+//! figures come from traffic that actually happened.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use notifspec::bench::{self, Cell, Plan, Reference, Which, fanout, redis, rr, swarm::Broker};
+use notifspec::dialect::Dialect;
+
+fn exe() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_notifspec"))
+}
+
+/// A few hundred round trips, a few clients, two runs.
+fn tiny(only: &[Which]) -> Plan {
+    let mut plan = Plan::quick(exe());
+    plan.runs = 2;
+    plan.only = only.to_vec();
+    plan.rr = rr::RrPlan {
+        conns: vec![1, 3],
+        duration: Duration::from_secs(20),
+        max_per_conn: 100,
+    };
+    plan.fanout = fanout::FanoutPlan {
+        points: vec![fanout::Point {
+            clients: 5,
+            interval: Duration::from_millis(5),
+        }],
+        duration: Duration::from_millis(100),
+        drain: Duration::from_secs(5),
+    };
+    plan.memory.conns = 20;
+    plan.check.lines = 2_000;
+    plan
+}
+
+fn num(cell: &Cell) -> f64 {
+    match cell {
+        Cell::Num(v, _) => *v,
+        Cell::Text(t) => panic!("expected a number, got `{t}`"),
+    }
+}
+
+fn request() -> Arc<[u8]> {
+    Arc::from(&b"random?\r\n"[..])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn round_trips_are_counted_against_floor_and_reference() {
+    let plan = tiny(&[]);
+    let (floor, addr) = rr::start_floor(&plan).await.expect("floor starts");
+    let s = rr::drive(addr, 3, request(), Duration::from_secs(20), 100).await;
+    floor.stop().await;
+    let s = s.expect("floor answers");
+    assert_eq!(s.round_trips, 300);
+    assert_eq!(s.latency.count(), 300);
+
+    let server = Reference::start(&plan).await.expect("reference starts");
+    let s = rr::drive(server.addr, 3, request(), Duration::from_secs(20), 100).await;
+    server.child.stop().await;
+    let s = s.expect("reference answers random? with numbers");
+    assert_eq!(s.round_trips, 300);
+    assert!(s.latency.max() > Duration::ZERO);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_non_numeric_reply_fails_the_point() {
+    let plan = tiny(&[]);
+    let server = Reference::start(&plan).await.expect("reference starts");
+    // `_notif_` is answered by the mode ack, which is not a number.
+    let s = rr::drive(
+        server.addr,
+        1,
+        Arc::from(&b"_notif_\r\n"[..]),
+        Duration::from_secs(5),
+        10,
+    )
+    .await;
+    server.child.stop().await;
+    let err = s.expect_err("a mode ack is not a random number");
+    assert!(err.to_string().contains("will send notifs"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_subscriber_hears_about_the_last_publish() {
+    let plan = tiny(&[]);
+    let point = plan.fanout.points[0];
+    let server = Reference::start(&plan).await.expect("reference starts");
+    let broker = Broker::Reference {
+        addr: server.addr,
+        control: server.control,
+    };
+    let s = fanout::drive(broker, point, &plan.fanout, &Dialect::default()).await;
+    server.child.stop().await;
+    let s = s.expect("fan-out runs");
+    let clients = point.clients as u64;
+    assert!(s.publishes >= 2, "{s:?}");
+    // Each subscriber gets at least one notification, never more than one per publish,
+    // and finishes only once the last publish is covered (else it would wait for the drain).
+    assert!(s.deliveries >= clients, "{s:?}");
+    assert!(s.deliveries <= clients * s.publishes as u64, "{s:?}");
+    assert!(s.latency.count() >= clients, "{s:?}");
+    assert!(s.span < plan.fanout.drain, "subscribers caught up: {s:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_delivers_every_message_to_every_subscriber() {
+    let Some(program) = notifspec::bench::process::on_path("redis-server") else {
+        eprintln!("redis-server not installed: skipped");
+        return;
+    };
+    let plan = tiny(&[]);
+    let point = plan.fanout.points[0];
+    let (child, addr) = redis::start(&program, point.clients)
+        .await
+        .expect("redis starts");
+    let s = fanout::drive(
+        Broker::Redis { addr },
+        point,
+        &plan.fanout,
+        &Dialect::default(),
+    )
+    .await;
+    child.stop().await;
+    let s = s.expect("fan-out runs");
+    assert_eq!(s.deliveries, point.clients as u64 * s.publishes as u64);
+    assert_eq!(s.latency.count(), s.deliveries);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tiny_run_fills_every_table() {
+    let plan = tiny(&[Which::Rr, Which::Fanout, Which::Memory]);
+    let (tables, failed) = bench::run(&plan).await;
+    let text: String = tables.iter().map(|t| t.to_text()).collect();
+    assert!(!failed, "{text}");
+    let ids: Vec<&str> = tables.iter().map(|t| t.id).collect();
+    assert_eq!(ids, ["rr", "fanout", "memory"]);
+
+    let rr = &tables[0];
+    assert_eq!(rr.rows.len(), 2, "{text}");
+    for row in &rr.rows {
+        assert!(num(&row[1]) > 0.0 && num(&row[4]) > 0.0, "{text}");
+    }
+    assert!(rr.targets.iter().all(|t| t.ratio.is_some()), "{text}");
+
+    let with_redis = plan.redis.is_some();
+    let fan = &tables[1];
+    assert_eq!(fan.rows.len(), if with_redis { 2 } else { 1 }, "{text}");
+    assert!(num(&fan.rows[0][3]) >= 5.0, "{text}");
+    let mem = &tables[2];
+    assert!(
+        num(&mem.rows[0][2]) > 0.0 && num(&mem.rows[0][3]) > 0.0,
+        "{text}"
+    );
+    assert_eq!(mem.targets[0].ratio.is_some(), with_redis, "{text}");
+}
+
+#[test]
+fn the_cli_says_what_this_build_cannot_measure() {
+    let out = Command::new(exe())
+        .args(["bench", "--only", "replay", "--format", "json"])
+        .output()
+        .expect("runs");
+    assert!(out.status.success(), "{out:?}");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(doc["tables"][0]["id"], "replay");
+    let notes = doc["tables"][0]["notes"].to_string();
+    assert!(notes.contains("not available in this build"), "{notes}");
+}
