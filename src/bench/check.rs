@@ -3,12 +3,9 @@
 
 use std::io::{BufWriter, Write as _};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
 
-use tokio::process::Command;
-use tokio::time::Instant;
-
+use super::process::time_child;
 use super::stats::median;
 use super::{BenchError, Cell, Goal, Plan, Table, Target, ratio};
 
@@ -73,48 +70,6 @@ impl Drop for TempFile {
     }
 }
 
-/// Runs `program args…` to completion within `timeout`; its wall time, or why it failed.
-async fn time(program: &Path, args: &[&Path], timeout: Duration) -> Result<Duration, BenchError> {
-    let what = format!("{} {}", program.display(), args[0].display());
-    let start = Instant::now();
-    let child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|source| BenchError::Io {
-            what: format!("starting {what}"),
-            source,
-        })?;
-    let out = tokio::time::timeout(timeout, child.wait_with_output())
-        .await
-        .map_err(|_| BenchError::Timeout {
-            what: what.clone(),
-            after: timeout,
-        })?
-        .map_err(|source| BenchError::Io {
-            what: what.clone(),
-            source,
-        })?;
-    let elapsed = start.elapsed();
-    if !out.status.success() {
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let first: Vec<&str> = stderr.lines().take(3).collect();
-        let first = first.join(" / ");
-        if first.contains("not implemented") {
-            return Err(BenchError::Unavailable(format!(
-                "{what}: not available in this build ({first})"
-            )));
-        }
-        return Err(BenchError::Protocol {
-            what: format!("{what} exited with {}: {first}", out.status),
-        });
-    }
-    Ok(elapsed)
-}
-
 /// Runs the measurement and builds its table.
 pub async fn measure(plan: &Plan) -> Result<Table, BenchError> {
     let path = std::env::temp_dir().join(format!("notifspec-bench-{}.txt", std::process::id()));
@@ -136,9 +91,9 @@ pub async fn measure(plan: &Plan) -> Result<Table, BenchError> {
     let mut wc_rates = Vec::new();
     let mut check_rates = Vec::new();
     for _ in 0..plan.runs {
-        let d = time(wc, &[Path::new("-l"), &file.0], bound(1_000_000)).await?;
+        let d = time_child(wc, &[Path::new("-l"), &file.0], bound(1_000_000)).await?;
         wc_rates.push(lines as f64 / d.as_secs_f64().max(1e-9));
-        let d = time(&plan.exe, &[Path::new("check"), &file.0], bound(50_000)).await?;
+        let d = time_child(&plan.exe, &[Path::new("check"), &file.0], bound(50_000)).await?;
         check_rates.push(lines as f64 / d.as_secs_f64().max(1e-9));
     }
     let mut t = Table::new("check", TITLE, &["tool", "lines", "seconds", "lines/s"]);

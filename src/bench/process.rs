@@ -6,6 +6,7 @@
 //! of 10,000 client sockets and 10,000 server sockets in two processes, each under the
 //! per-process limit.
 
+use std::ffi::OsStr;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener as StdListener};
 use std::path::Path;
 use std::process::Stdio;
@@ -112,6 +113,58 @@ impl ChildServer {
         let _ = self.child.start_kill();
         let _ = tokio::time::timeout(STOP_TIMEOUT, self.child.wait()).await;
     }
+}
+
+/// Runs `program args…` to completion within `timeout` and returns its wall time. A failure
+/// says why, with the first lines of its stderr; a command this build does not implement is
+/// [`BenchError::Unavailable`], not a failure.
+pub async fn time_child<A: AsRef<OsStr>>(
+    program: &Path,
+    args: &[A],
+    timeout: Duration,
+) -> Result<Duration, BenchError> {
+    let what = format!(
+        "{} {}",
+        program.display(),
+        args.first()
+            .map_or(String::new(), |a| a.as_ref().to_string_lossy().into_owned())
+    );
+    let start = tokio::time::Instant::now();
+    let child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|source| BenchError::Io {
+            what: format!("starting {what}"),
+            source,
+        })?;
+    let out = tokio::time::timeout(timeout, child.wait_with_output())
+        .await
+        .map_err(|_| BenchError::Timeout {
+            what: what.clone(),
+            after: timeout,
+        })?
+        .map_err(|source| BenchError::Io {
+            what: what.clone(),
+            source,
+        })?;
+    let elapsed = start.elapsed();
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let first = stderr.lines().take(3).collect::<Vec<_>>().join(" / ");
+        if first.contains("not implemented") {
+            return Err(BenchError::Unavailable(format!(
+                "{what}: not available in this build ({first})"
+            )));
+        }
+        return Err(BenchError::Protocol {
+            what: format!("{what} exited with {}: {first}", out.status),
+        });
+    }
+    Ok(elapsed)
 }
 
 /// Resident memory of a process from `/proc/<pid>/status` (`VmRSS`), in bytes.

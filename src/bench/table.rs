@@ -184,7 +184,7 @@ impl Table {
                 Some(false) => "MISSED",
                 None => "not compared",
             };
-            let ratio = t.ratio.map_or("n/a".to_string(), |r| format!("{r:.2}×"));
+            let ratio = t.ratio.map_or("n/a".to_string(), format_ratio);
             let _ = writeln!(
                 out,
                 "target {}: {ratio} (goal {op} {:.2}×) {verdict}",
@@ -195,6 +195,16 @@ impl Table {
             let _ = writeln!(out, "note: {n}");
         }
         out
+    }
+}
+
+/// Two decimals, or enough significant digits that a small ratio does not print as `0.00×`.
+fn format_ratio(r: f64) -> String {
+    if r >= 0.1 || r == 0.0 {
+        format!("{r:.2}×")
+    } else {
+        let decimals = (1.0 - r.log10().floor()) as usize;
+        format!("{r:.decimals$}×")
     }
 }
 
@@ -220,6 +230,13 @@ mod tests {
         assert!(text.contains("reference     -987.7\n"), "{text}");
         assert!(text.contains("0.50× (goal ≥ 0.90×) MISSED"), "{text}");
         assert!(text.contains("note: two cores"), "{text}");
+    }
+
+    #[test]
+    fn small_ratios_keep_two_significant_digits() {
+        assert_eq!(format_ratio(0.9), "0.90×");
+        assert_eq!(format_ratio(0.0123), "0.012×");
+        assert_eq!(format_ratio(0.000845), "0.00085×");
     }
 
     #[test]

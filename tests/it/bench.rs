@@ -132,12 +132,12 @@ async fn redis_delivers_every_message_to_every_subscriber() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tiny_run_fills_every_table() {
-    let plan = tiny(&[Which::Rr, Which::Fanout, Which::Memory]);
+    let plan = tiny(&[Which::Rr, Which::Fanout, Which::Memory, Which::Check]);
     let (tables, failed) = bench::run(&plan).await;
     let text: String = tables.iter().map(|t| t.to_text()).collect();
     assert!(!failed, "{text}");
     let ids: Vec<&str> = tables.iter().map(|t| t.id).collect();
-    assert_eq!(ids, ["rr", "fanout", "memory"]);
+    assert_eq!(ids, ["rr", "fanout", "memory", "check"]);
 
     let rr = &tables[0];
     assert_eq!(rr.rows.len(), 2, "{text}");
@@ -156,6 +156,12 @@ async fn a_tiny_run_fills_every_table() {
         "{text}"
     );
     assert_eq!(mem.targets[0].ratio.is_some(), with_redis, "{text}");
+
+    // `check` passed on the generated transcript (else the table would carry an error).
+    let check = &tables[3];
+    assert_eq!(check.rows.len(), 2, "{text}");
+    assert!(num(&check.rows[1][1]) >= 2_000.0, "{text}");
+    assert!(check.targets[0].ratio.is_some_and(|r| r > 0.0), "{text}");
 }
 
 #[test]
