@@ -2,5 +2,6 @@
 
 mod bench;
 mod check;
+mod client;
 mod independence;
 mod server;
