@@ -165,14 +165,32 @@ async fn a_tiny_run_fills_every_table() {
 }
 
 #[test]
-fn the_cli_says_what_this_build_cannot_measure() {
+fn the_cli_prints_json_tables() {
     let out = Command::new(exe())
-        .args(["bench", "--only", "replay", "--format", "json"])
+        .args(["bench", "--quick", "--only", "replay", "--format", "json"])
         .output()
         .expect("runs");
     assert!(out.status.success(), "{out:?}");
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
-    assert_eq!(doc["tables"][0]["id"], "replay");
-    let notes = doc["tables"][0]["notes"].to_string();
-    assert!(notes.contains("not available in this build"), "{notes}");
+    let table = &doc["tables"][0];
+    assert_eq!(table["id"], "replay");
+    // One job and --jobs 4, each with a positive rate over the quick plan's 100 transcripts.
+    let rows = table["rows"].as_array().expect("rows");
+    assert_eq!(rows.len(), 2, "{table}");
+    assert_eq!(rows[1][0], 4.0);
+    assert_eq!(rows[1][1], 100.0);
+    assert!(rows[1][3].as_f64().is_some_and(|r| r > 0.0), "{table}");
+}
+
+#[tokio::test]
+async fn a_build_without_parallel_replay_says_so() {
+    // `true` stands for a notifspec whose `replay --help` has no --jobs.
+    let mut plan = tiny(&[Which::Replay]);
+    plan.exe = PathBuf::from("true");
+    let (tables, failed) = bench::run(&plan).await;
+    assert!(!failed, "an absent command is not a failure");
+    assert_eq!(
+        tables[0].notes,
+        ["not measured: replay: not available in this build"]
+    );
 }
