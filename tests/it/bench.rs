@@ -194,3 +194,19 @@ async fn a_build_without_parallel_replay_says_so() {
         ["not measured: replay: not available in this build"]
     );
 }
+
+#[tokio::test]
+async fn a_server_that_cannot_start_fails_the_run_with_a_reason() {
+    // `false` stands for a notifspec whose servers exit at once.
+    let mut plan = tiny(&[Which::Rr]);
+    plan.exe = PathBuf::from("false");
+    let (tables, failed) = bench::run(&plan).await;
+    assert!(failed);
+    assert_eq!(tables[0].id, "rr");
+    assert!(tables[0].rows.is_empty());
+    let note = &tables[0].notes[0];
+    assert!(
+        note.starts_with("not measured: could not start the floor server: exited with"),
+        "{note}"
+    );
+}
