@@ -17,7 +17,7 @@
 //! - [`sim`]: the deterministic simulator.
 //! - [`conform`]: the conformance suite runner behind `notifspec conform`.
 //! - [`report`]: text, JSON and JUnit output.
-//! - [`bench`]: `notifspec bench`: the reference server measured next to baselines.
+//! - [`bench`](mod@bench): `notifspec bench`: the reference server measured next to baselines.
 //! - [`cmd`]: one module per subcommand (arguments and `run`); `main.rs` only dispatches.
 //!
 //! ## Independence rule
