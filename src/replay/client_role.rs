@@ -73,9 +73,21 @@ pub async fn run_embedded(
         Ok(s) => s,
         Err(e) => return engine.abandon(format!("cannot connect to the embedded server: {e}")),
     };
+    // What is available depends on what was published before the server set the connection
+    // up (the number current at connect counts as seen): wait until it has, so a transcript
+    // that publishes first sees its publish as new, as recorded.
+    let registered = tokio::time::timeout(Duration::from_secs(2), async {
+        while server.stats().open_connections == 0 {
+            tokio::task::yield_now().await;
+        }
+    });
+    if registered.await.is_err() {
+        return engine.abandon("the embedded server did not take the connection".into());
+    }
     let (read, write) = tokio::io::split(stream);
     let mut publisher = Publisher::Embedded(&server);
     let findings = drive(engine, dialect, read, write, Some(&mut publisher)).await;
+    drop(publisher);
     if let Err(e) = server.shutdown_within(Duration::from_secs(2)).await {
         tracing::debug!("embedded server shutdown: {e}");
     }

@@ -70,14 +70,28 @@ pub fn control_line(directive: &Directive) -> Option<String> {
     }
 }
 
-/// How replay makes items appear: through a control port, or by calling an embedded
-/// reference server directly.
-#[derive(Debug)]
+/// An in-process way to publish, for embedders and tests that run their own server.
+pub type PublishHook<'a> = Box<dyn FnMut(&Directive) -> Result<(), String> + Send + 'a>;
+
+/// How replay makes items appear: through a control port, by calling an embedded reference
+/// server directly, or through a hook.
 pub enum Publisher<'a> {
     /// A control-port connection.
     Port(Control),
     /// An in-process reference server.
     Embedded(&'a ServerHandle),
+    /// Anything else that can make items appear.
+    Hook(PublishHook<'a>),
+}
+
+impl std::fmt::Debug for Publisher<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Publisher::Port(c) => f.debug_tuple("Port").field(c).finish(),
+            Publisher::Embedded(h) => f.debug_tuple("Embedded").field(h).finish(),
+            Publisher::Hook(_) => f.write_str("Hook"),
+        }
+    }
 }
 
 impl Publisher<'_> {
@@ -85,6 +99,7 @@ impl Publisher<'_> {
     pub async fn publish(&mut self, directive: &Directive) -> Result<(), String> {
         match self {
             Publisher::Port(c) => c.publish(directive).await,
+            Publisher::Hook(hook) => hook(directive),
             Publisher::Embedded(h) => match directive {
                 Directive::PublishRandom(None) => {
                     h.publish_random(None);

@@ -29,6 +29,7 @@ pub mod server_role;
 mod shell;
 
 pub use client_role::ServerTarget;
+pub use control::{PublishHook, Publisher};
 pub use script::{Divergence, Engine, EngineConfig, Findings, Role, Row};
 pub use server_role::ClientTarget;
 
@@ -181,19 +182,21 @@ pub async fn replay_transcript(t: &Transcript, dialect: &Dialect, opts: &Options
 }
 
 /// Plays `t` over an established connection (any byte stream: a socket, an in-memory duplex),
-/// without a control port, so embedders and tests can put any peer on the other end.
+/// so embedders and tests can put any peer on the other end. `publisher` carries out
+/// publishes (set `cfg.control` when there is one).
 pub async fn replay_stream<S>(
     t: &Transcript,
     dialect: &Dialect,
     cfg: EngineConfig,
     stream: S,
+    publisher: Option<&mut Publisher<'_>>,
 ) -> Findings
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite,
 {
     let engine = Engine::new(t, dialect.clone(), cfg);
     let (read, write) = tokio::io::split(stream);
-    shell::drive(engine, dialect, read, write, None).await
+    shell::drive(engine, dialect, read, write, publisher).await
 }
 
 /// The reference server closes a connection only when it is idle (or on an error): to replay a
@@ -268,8 +271,7 @@ pub fn judge(file: String, expect: &Expectation, f: &Findings) -> FileResult {
     } else {
         Verdict::Pass
     };
-    let mut result = FileResult::error(file, String::new(), String::new());
-    result.verdict = verdict;
+    let mut result = FileResult::replayed(file, verdict);
     result.error = f.error.clone();
     result.error_detail = f.error.clone();
     result.violations = f.violations.clone();

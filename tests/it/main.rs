@@ -4,4 +4,6 @@ mod bench;
 mod check;
 mod client;
 mod independence;
+mod proxy;
+mod replay;
 mod server;
