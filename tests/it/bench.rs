@@ -149,7 +149,7 @@ async fn a_tiny_run_fills_every_table() {
     let with_redis = plan.redis.is_some();
     let fan = &tables[1];
     assert_eq!(fan.rows.len(), if with_redis { 2 } else { 1 }, "{text}");
-    assert!(num(&fan.rows[0][3]) >= 5.0, "{text}");
+    assert!(num(&fan.rows[0][4]) >= 5.0, "{text}");
     let mem = &tables[2];
     assert!(
         num(&mem.rows[0][2]) > 0.0 && num(&mem.rows[0][3]) > 0.0,
