@@ -20,6 +20,11 @@ use crate::wire::{Frame, LineCodec};
 use super::server::Shared;
 use super::shutdown::ShutdownGuard;
 
+/// Initial read buffer per connection: enough for any request in one read.
+const READ_CAPACITY: usize = 128;
+/// Initial write buffer per connection: a notification or a short reply.
+const WRITE_CAPACITY: usize = 64;
+
 /// Why a connection ended, for the close log line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum CloseReason {
@@ -47,8 +52,11 @@ where
     let dialect = shared.dialect();
     let codec = LineCodec::new(shared.max_line(), dialect.line_ending);
     let (r, w) = tokio::io::split(stream);
-    let mut reader = FramedRead::new(r, codec.clone());
-    let mut writer = FramedWrite::new(w, codec);
+    // Small initial buffers: an idle connection in notification mode is the common case at
+    // scale, and tokio-util's 8 KiB defaults doubled its memory (docs/performance.md).
+    // Buffers still grow on demand up to the line limit.
+    let mut reader = FramedRead::with_capacity(r, codec.clone(), READ_CAPACITY);
+    let mut writer = FramedWrite::with_capacity(w, codec, WRITE_CAPACITY);
     let mut changed = shared.subscribe();
     let mut session = shared.with_items(|items| ServerSession::new(dialect.clone(), items));
     let idle = shared.idle_timeout();
