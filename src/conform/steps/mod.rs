@@ -34,6 +34,8 @@ pub enum Expect {
     Error,
     /// A notification, of this kind when given.
     Notification(Option<ItemKind>),
+    /// Any line (the step inspects it itself).
+    Any,
 }
 
 /// Which peer a step talks about: a named client of the server under test.
