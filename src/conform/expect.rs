@@ -30,7 +30,9 @@ pub enum ExpectFailError {
         source: std::io::Error,
     },
     /// The YAML file is not a map of rule IDs to reasons (or a list of IDs).
-    #[error("{path}:{line}:{column}: {message} (expected `RULE-ID: reason` lines or a list of rule IDs)")]
+    #[error(
+        "{path}:{line}:{column}: {message} (expected `RULE-ID: reason` lines or a list of rule IDs)"
+    )]
     Yaml {
         /// The file.
         path: String,
@@ -77,7 +79,10 @@ impl ExpectFail {
             source,
         })?;
         let file: File = serde_yaml::from_str(&text).map_err(|e| {
-            let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((0, 0));
+            let (line, column) = e
+                .location()
+                .map(|l| (l.line(), l.column()))
+                .unwrap_or((0, 0));
             ExpectFailError::Yaml {
                 path: name,
                 line,
@@ -127,15 +132,22 @@ mod tests {
         let p = dir.path().join("known.yaml");
         std::fs::write(&p, "S-PROMISE: \"ads are fetched lazily\"\n").unwrap();
         let e = ExpectFail::parse(p.to_str().unwrap()).unwrap();
-        assert_eq!(e.reason(RuleId::SPromise).as_deref(), Some("ads are fetched lazily"));
+        assert_eq!(
+            e.reason(RuleId::SPromise).as_deref(),
+            Some("ads are fetched lazily")
+        );
         std::fs::write(&p, "- S-NOPE\n").unwrap();
-        let err = ExpectFail::parse(p.to_str().unwrap()).unwrap_err().to_string();
+        let err = ExpectFail::parse(p.to_str().unwrap())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("known.yaml"), "{err}");
     }
 
     #[test]
     fn unknown_id_suggests() {
-        let err = ExpectFail::parse("S-NOTIF-WINDOWS").unwrap_err().to_string();
+        let err = ExpectFail::parse("S-NOTIF-WINDOWS")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("did you mean `S-NOTIF-WINDOW`"), "{err}");
     }
 }

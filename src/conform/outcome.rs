@@ -192,8 +192,10 @@ impl RunReport {
 
     /// The per-rule table, one row per rule of the catalog.
     pub fn per_rule(&self) -> BTreeMap<RuleId, RuleRow> {
-        let mut rows: BTreeMap<RuleId, RuleRow> =
-            RuleId::ALL.iter().map(|r| (*r, RuleRow::default())).collect();
+        let mut rows: BTreeMap<RuleId, RuleRow> = RuleId::ALL
+            .iter()
+            .map(|r| (*r, RuleRow::default()))
+            .collect();
         for s in &self.scenarios {
             let failed = s.failed_rules();
             let mut touched: Vec<RuleId> = s.rules.clone();
@@ -243,7 +245,12 @@ pub fn describe_failure(s: &ScenarioReport) -> String {
             step,
             failure,
             conversation,
-        } => (step, &failure.message, conversation.as_slice(), diff_of(failure)),
+        } => (
+            step,
+            &failure.message,
+            conversation.as_slice(),
+            diff_of(failure),
+        ),
         Outcome::Errored {
             step,
             message,

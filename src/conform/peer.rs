@@ -171,7 +171,11 @@ impl Peer {
 
     /// Sends raw bytes that do not form a well-behaved line (invalid UTF-8, a half line).
     /// `as_text` is how the checker and the log see them.
-    pub async fn send_raw(&mut self, bytes: &[u8], as_text: Option<&str>) -> Result<(), PeerIoError> {
+    pub async fn send_raw(
+        &mut self,
+        bytes: &[u8],
+        as_text: Option<&str>,
+    ) -> Result<(), PeerIoError> {
         self.write(bytes).await?;
         if let Some(text) = as_text {
             self.record(EventKind::Line {
@@ -262,7 +266,10 @@ impl Peer {
                     if body.len() > self.max_line {
                         Some(Incoming::TooLong)
                     } else {
-                        Some(Incoming::Line(String::from_utf8_lossy(body).into_owned(), term))
+                        Some(Incoming::Line(
+                            String::from_utf8_lossy(body).into_owned(),
+                            term,
+                        ))
                     }
                 }
                 None if self.buf.len() > self.max_line + 1 => {

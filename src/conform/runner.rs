@@ -17,7 +17,9 @@ use super::expect::ExpectFail;
 use super::outcome::{Outcome, RunReport, ScenarioReport};
 use super::peer::fmt_dur;
 use super::steps::Step;
-use super::suite::{Scenario, Suite, TAG_ANSWERS, TAG_CLIENT, TAG_CONTROL, TAG_ERRORS};
+use super::suite::{
+    Scenario, Suite, TAG_ANSWERS, TAG_CLIENT, TAG_CONTROL, TAG_ERRORS, TAG_OFFLINE,
+};
 use super::target::{Target, TargetError, preflight};
 use super::world::{Failure, StepError, World};
 use crate::dialect::{Dialect, ErrorPolicy};
@@ -62,7 +64,7 @@ fn skip_reason(s: &Scenario, o: &Options) -> Option<String> {
     if client && !o.target.has_client() {
         return Some("client scenario; the target is a server".into());
     }
-    if !client && !o.target.has_server() {
+    if !client && !s.has_tag(TAG_OFFLINE) && !o.target.has_server() {
         return Some("server scenario; the target is a client".into());
     }
     if s.has_tag(TAG_CONTROL) && !o.target.has_control() {
@@ -252,7 +254,10 @@ pub async fn run(suite: Arc<Suite>, o: &Options) -> Result<RunReport, TargetErro
 pub fn describe_target(t: &Target) -> String {
     match t {
         Target::Reference => "the reference server and client".into(),
-        Target::Server { addr, control: None } => format!("server {addr} (no control port)"),
+        Target::Server {
+            addr,
+            control: None,
+        } => format!("server {addr} (no control port)"),
         Target::Server {
             addr,
             control: Some(c),

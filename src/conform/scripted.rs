@@ -179,7 +179,10 @@ impl Scripted {
         } else {
             Err(Failure::new(
                 None,
-                format!("the client sent `{line}`, which is no command of dialect `{}`", d.name),
+                format!(
+                    "the client sent `{line}`, which is no command of dialect `{}`",
+                    d.name
+                ),
             )
             .into())
         }
@@ -272,4 +275,3 @@ impl Scripted {
         Ok(())
     }
 }
-

@@ -19,6 +19,8 @@ include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
 pub const TAG_CONTROL: &str = "control";
 /// A tag that marks client-conformance scenarios.
 pub const TAG_CLIENT: &str = "client";
+/// A tag for scenarios that need no implementation (they judge the checker on files).
+pub const TAG_OFFLINE: &str = "offline";
 /// A tag for scenarios that only apply when the dialect requires answers to notifications.
 pub const TAG_ANSWERS: &str = "answers-required";
 /// A tag for scenarios that only apply when the dialect replies to bad commands.
@@ -187,25 +189,26 @@ fn parse_feature(
         .chain(feature.rules.iter().flat_map(|r| r.scenarios.iter()));
     for sc in all {
         let base_tags: Vec<String> = feature.tags.iter().chain(&sc.tags).cloned().collect();
-        let mut push = |name: String, line: usize, tags: Vec<String>, subst: &[(String, String)]| {
-            let rules = rules_of(&tags).map_err(|source| SuiteError::UnknownRule {
-                file: file.to_string(),
-                line,
-                source,
-            })?;
-            let mut steps = background.clone();
-            steps.extend(sc.steps.iter().map(|s| spec(s, subst)));
-            out.push(Scenario {
-                feature: feature.name.clone(),
-                file: file.to_string(),
-                name,
-                line,
-                tags,
-                rules,
-                steps,
-            });
-            Ok::<_, SuiteError>(())
-        };
+        let mut push =
+            |name: String, line: usize, tags: Vec<String>, subst: &[(String, String)]| {
+                let rules = rules_of(&tags).map_err(|source| SuiteError::UnknownRule {
+                    file: file.to_string(),
+                    line,
+                    source,
+                })?;
+                let mut steps = background.clone();
+                steps.extend(sc.steps.iter().map(|s| spec(s, subst)));
+                out.push(Scenario {
+                    feature: feature.name.clone(),
+                    file: file.to_string(),
+                    name,
+                    line,
+                    tags,
+                    rules,
+                    steps,
+                });
+                Ok::<_, SuiteError>(())
+            };
         if sc.examples.is_empty() {
             push(sc.name.clone(), sc.position.line, base_tags.clone(), &[])?;
             continue;
@@ -323,7 +326,10 @@ fn position_of(e: &gherkin::ParseError) -> (usize, usize) {
         .take(2)
         .filter_map(|n| n.parse().ok())
         .collect();
-    (nums.first().copied().unwrap_or(0), nums.get(1).copied().unwrap_or(0))
+    (
+        nums.first().copied().unwrap_or(0),
+        nums.get(1).copied().unwrap_or(0),
+    )
 }
 
 #[cfg(test)]
@@ -348,7 +354,10 @@ mod tests {
         let s = &suite.scenarios[0];
         assert_eq!(s.name, "checks transcripts/violations/a.txt");
         assert_eq!(s.rules, vec![RuleId::SNotifWindow]);
-        assert_eq!(s.steps[0].parsed, Ok(Step::Flagged("transcripts/violations/a.txt".into())));
+        assert_eq!(
+            s.steps[0].parsed,
+            Ok(Step::Flagged("transcripts/violations/a.txt".into()))
+        );
         assert_eq!(suite.transcripts.len(), 2);
     }
 
@@ -368,6 +377,56 @@ mod tests {
     fn glob_matches_one_directory_level() {
         assert!(glob("transcripts/*.txt", "transcripts/a.txt"));
         assert!(!glob("transcripts/*.txt", "transcripts/violations/a.txt"));
-        assert!(glob("transcripts/violations/*.txt", "transcripts/violations/a.txt"));
+        assert!(glob(
+            "transcripts/violations/*.txt",
+            "transcripts/violations/a.txt"
+        ));
+    }
+}
+
+#[cfg(test)]
+mod embedded_tests {
+    use super::*;
+
+    #[test]
+    fn every_embedded_step_matches_a_sentence() {
+        let suite = Suite::embedded().unwrap();
+        assert!(suite.scenarios.len() > 30, "{}", suite.scenarios.len());
+        for s in &suite.scenarios {
+            for st in &s.steps {
+                assert!(st.parsed.is_ok(), "{}:{}: {:?}", s.file, st.line, st.parsed);
+            }
+        }
+    }
+
+    #[test]
+    fn every_rule_has_a_scenario() {
+        let covered = Suite::embedded().unwrap().rules_covered();
+        let missing: Vec<&str> = RuleId::ALL
+            .iter()
+            .filter(|r| !covered.contains(r))
+            .map(|r| r.as_str())
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "rules no feature scenario is tagged with: {missing:?}"
+        );
+    }
+
+    #[test]
+    fn every_feature_scenario_names_its_rules() {
+        for s in &Suite::embedded().unwrap().scenarios {
+            let replays = s
+                .steps
+                .iter()
+                .any(|st| matches!(st.parsed, Ok(Step::Replay(_))));
+            assert!(
+                replays || !s.rules.is_empty(),
+                "{}:{} `{}` has no rule tag",
+                s.file,
+                s.line,
+                s.name
+            );
+        }
     }
 }

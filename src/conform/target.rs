@@ -173,7 +173,9 @@ impl ServerSession {
             if reply == "OK" {
                 Ok(kind)
             } else {
-                Err(control_err(format!("`{line}` was answered `{reply}`, not `OK`")))
+                Err(control_err(format!(
+                    "`{line}` was answered `{reply}`, not `OK`"
+                )))
             }
         };
         tokio::time::timeout(wait, exchange)

@@ -66,18 +66,24 @@ impl World {
             let at = format!("{path}:{}", entry.line);
             match &entry.kind {
                 EntryKind::Client(m) => {
-                    let line = m.literal().map(str::to_string).unwrap_or_else(|| m.sample());
+                    let line = m
+                        .literal()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| m.sample());
                     let ending = self.dialect.line_ending.as_bytes();
                     self.peer(&peer)?.send(&line, ending).await?;
                 }
                 EntryKind::Server(m) => {
-                    let got = self.receive(&peer, &Expect::Any, timeout).await.map_err(|e| {
-                        locate(e, &at)
-                    })?;
+                    let got = self
+                        .receive(&peer, &Expect::Any, timeout)
+                        .await
+                        .map_err(|e| locate(e, &at))?;
                     if !m.matches(&got) {
                         return Err(Failure::new(
                             None,
-                            format!("{at}: the server sent `{got}` where the transcript has `S: {m}`"),
+                            format!(
+                                "{at}: the server sent `{got}` where the transcript has `S: {m}`"
+                            ),
                         )
                         .diff(pattern_text(&m.segments), got)
                         .into());
@@ -148,12 +154,8 @@ impl World {
         if got == want {
             return Ok(());
         }
-        let list = |s: &BTreeSet<RuleId>| {
-            s.iter()
-                .map(|r| r.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
+        let list =
+            |s: &BTreeSet<RuleId>| s.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ");
         let rule = want.symmetric_difference(&got).next().copied();
         Err(Failure::new(
             rule,

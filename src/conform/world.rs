@@ -198,7 +198,9 @@ impl World {
             Step::StillUsable(p) => {
                 let random = self.dialect.commands.random.clone();
                 self.send(p, &random, None).await?;
-                self.receive(p, &Expect::Integer, self.timeout).await.map(|_| ())
+                self.receive(p, &Expect::Integer, self.timeout)
+                    .await
+                    .map(|_| ())
             }
             Step::Replay(path) => self.replay(path).await,
             Step::Flagged(path) => self.flagged(path),
@@ -462,8 +464,7 @@ impl World {
                 "a client scenario, and the target is a server".into(),
             ));
         }
-        self.scripted =
-            Some(Scripted::start(&self.target, &self.dialect, self.timeout).await?);
+        self.scripted = Some(Scripted::start(&self.target, &self.dialect, self.timeout).await?);
         Ok(())
     }
 }
@@ -543,12 +544,11 @@ pub(super) async fn receive_on(
             .into());
         }
         Some(other) => {
-            return Err(Failure::new(
-                rule_of(expect),
-                format!("{name} expected {want}"),
-            )
-            .diff(want, describe(&other))
-            .into());
+            return Err(
+                Failure::new(rule_of(expect), format!("{name} expected {want}"))
+                    .diff(want, describe(&other))
+                    .into(),
+            );
         }
     };
     let wanted_ending = match dialect.line_ending {
@@ -565,9 +565,12 @@ pub(super) async fn receive_on(
         .into());
     }
     if !fits(dialect, expect, &line) {
-        return Err(Failure::new(rule_of(expect), format!("{name} expected {want}, got `{line}`"))
-            .diff(want, line)
-            .into());
+        return Err(Failure::new(
+            rule_of(expect),
+            format!("{name} expected {want}, got `{line}`"),
+        )
+        .diff(want, line)
+        .into());
     }
     Ok(line)
 }
