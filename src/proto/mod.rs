@@ -3,4 +3,10 @@
 //! [`crate::net`] and the simulator in [`crate::sim`] drive them.
 //!
 //! They deliberately do not share code with [`crate::checker`]: the checker judges them.
+
+pub mod availability;
 pub mod client;
+pub mod server;
+
+pub use availability::{Feed, Items, ItemsView};
+pub use server::{Mode, ServerSession};
