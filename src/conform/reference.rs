@@ -8,20 +8,34 @@ use std::time::Duration;
 use super::target::TargetError;
 use crate::dialect::{Dialect, ItemKind};
 use crate::net::client::{Client, ClientOptions};
+use crate::net::{ServerBuilder, ServerHandle};
 
 /// A reference server started for one scenario; it stops when dropped.
 #[derive(Debug)]
 pub struct ReferenceServer {
     addr: SocketAddr,
     control: SocketAddr,
+    _handle: ServerHandle,
 }
 
 impl ReferenceServer {
-    /// Starts a reference server with a control port on loopback ephemeral ports.
-    pub async fn start(_dialect: &Dialect) -> Result<ReferenceServer, TargetError> {
-        Err(TargetError::Reference(
-            "the reference server is not part of this build yet".into(),
-        ))
+    /// Starts a reference server with a control port on loopback ephemeral ports, publishing
+    /// nothing by itself (scenarios publish through the control port).
+    pub async fn start(dialect: &Dialect) -> Result<ReferenceServer, TargetError> {
+        let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+        let handle = ServerBuilder::new()
+            .dialect(dialect.clone())
+            .addr(loopback)
+            .control(loopback)
+            .start()
+            .await
+            .map_err(|e| TargetError::Reference(e.to_string()))?;
+        let missing = || TargetError::Reference("started without a listening address".into());
+        Ok(ReferenceServer {
+            addr: handle.local_addr().ok_or_else(missing)?,
+            control: handle.control_addr().ok_or_else(missing)?,
+            _handle: handle,
+        })
     }
 
     /// The protocol address.
