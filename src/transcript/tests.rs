@@ -261,7 +261,7 @@ fn matcher() {
     assert!(m("").matches(""));
     assert_eq!(m("a {{b").literal(), Some("a {b"));
     assert_eq!(m("a {int}").literal(), None);
-    assert_eq!(m("a {int} {text}").sample(), "a 0 text");
+    assert_eq!(m("a {int} {text}").sample(), "a 1 some text");
     assert_eq!(m("a {{b").to_string(), "a {{b");
     assert_eq!(Message::literal_text(" {x} ").raw, "{{x}");
 }
@@ -272,7 +272,7 @@ fn entries_become_checker_events() {
     let ev: Vec<_> = t.entries.iter().map(Entry::to_event).collect();
     let Some(Some(e)) = ev.get(1) else { panic!() };
     assert_eq!(e.source_line, Some(2));
-    assert!(matches!(&e.kind, EventKind::Line { from: Party::Server, text, .. } if text == "0"));
+    assert!(matches!(&e.kind, EventKind::Line { from: Party::Server, text, .. } if text == "1"));
     assert!(matches!(
         ev[2].as_ref().unwrap().kind,
         EventKind::Published {
