@@ -97,7 +97,7 @@ impl Availability {
                 Some("nothing new was available: no classified ad was unread".into())
             }
             ItemKind::Classified if self.announced >= self.unread => Some(format!(
-                "all {} unread ad(s) were already announced in this session",
+                "every unread ad ({} in all) was already announced in this session",
                 self.unread
             )),
             ItemKind::Classified => {

@@ -213,7 +213,7 @@ fn random_event(rng: &mut StdRng) -> EventKind {
     } else {
         Party::Server
     };
-    match rng.random_range(0..20) {
+    match rng.random_range(0..24) {
         0 => EventKind::Oversized { from },
         1 => EventKind::Closed { by: from },
         2 => EventKind::Published {
@@ -223,6 +223,12 @@ fn random_event(rng: &mut StdRng) -> EventKind {
             duration: Duration::from_millis(rng.random_range(0..3000)),
         },
         4 => EventKind::Line {
+            from,
+            // Long multi-byte garbage: quoting must cut it at a character boundary.
+            text: "é€".repeat(rng.random_range(0..3000)),
+            terminator: TERMS[rng.random_range(0..4)],
+        },
+        5 => EventKind::Line {
             from,
             text: (0..rng.random_range(0..40))
                 .map(|_| char::from(rng.random_range(0u8..128)))
