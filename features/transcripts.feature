@@ -4,18 +4,18 @@ Feature: Recorded transcripts
   value), and every negative one in transcripts/violations/ must still be flagged by the
   checker with exactly the rules its front matter expects: no missed, no invented violation.
 
-  Scenario Outline: <transcript> replays against the server
+  Scenario Outline: <conforming> replays against the server
     Given a server
-    Then the transcript "<transcript>" replays against the server
+    Then the transcript "<conforming>" replays against the server
 
     Examples:
-      | transcript        |
-      | transcripts/*.txt |
+      | conforming         |
+      | transcripts/**.txt |
 
   @offline
-  Scenario Outline: <transcript> is flagged with exactly its expected rules
-    Then the checker flags "<transcript>" with exactly its expected rules
+  Scenario Outline: <negative> is flagged with exactly its expected rules
+    Then the checker flags "<negative>" with exactly its expected rules
 
     Examples:
-      | transcript                   |
-      | transcripts/violations/*.txt |
+      | negative           |
+      | transcripts/**.txt |

@@ -251,7 +251,7 @@ mod tests {
             } else if !tag.ends_with('/') {
                 stack.push(tag.split_whitespace().next().unwrap_or("").to_string());
             }
-            if tag.matches('"').count() % 2 != 0 {
+            if !tag.matches('"').count().is_multiple_of(2) {
                 return Err(format!("unbalanced quotes in <{tag}>"));
             }
             rest = &rest[end + 1..];

@@ -13,7 +13,7 @@
 //! - [`target`] and [`reference`]: what runs under test.
 //! - [`runner`]: selection, skipping, timeouts, parallelism; [`outcome`]: results and the
 //!   per-rule view; [`render`] and [`junit`]: text, JSON and JUnit output.
-//! - [`expect`]: `--expect-fail`.
+//! - [`expect`]: known failures, as given with `--expect-fail`.
 
 pub mod expect;
 pub mod junit;

@@ -14,7 +14,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use crate::checker::{Checker, Event, EventKind, Party, Terminator, Violation};
+use crate::checker::{
+    Checker, Event, EventKind, Options as CheckerOptions, Party, Terminator, Violation,
+};
 use crate::dialect::{Dialect, ItemKind};
 
 /// How many lines of conversation a peer keeps for failure reports.
@@ -58,8 +60,20 @@ pub struct Peer {
 }
 
 impl Peer {
-    /// A peer named `name` (e.g. `client A`) playing `us` on `stream`.
-    pub fn new(name: impl Into<String>, us: Party, stream: TcpStream, dialect: &Dialect) -> Self {
+    /// A peer named `name` (e.g. `client A`) playing `us` on `stream`. `items_known` tells
+    /// the checker that every publish is fed to it (the server publishes nothing on its own),
+    /// so availability rules (S-NO-DUP, S-LIVENESS) can be judged.
+    pub fn new(
+        name: impl Into<String>,
+        us: Party,
+        stream: TcpStream,
+        dialect: &Dialect,
+        items_known: bool,
+    ) -> Self {
+        let options = CheckerOptions {
+            items_known,
+            ..CheckerOptions::default()
+        };
         Peer {
             name: name.into(),
             us,
@@ -69,7 +83,7 @@ impl Peer {
             closed: false,
             max_line: dialect.max_line,
             started: Instant::now(),
-            checker: Checker::new(dialect.clone()),
+            checker: Checker::with_options(dialect.clone(), options),
             violations: Vec::new(),
             log: VecDeque::new(),
         }

@@ -64,11 +64,8 @@ pub async fn run_client(addr: SocketAddr, dialect: Dialect, wait: Duration) {
         client.classified().await?;
         for _ in 0..ROUNDS {
             let mut session = client.notify().await?;
-            loop {
-                match session.next().await? {
-                    ItemKind::Random => session.ack().await?,
-                    ItemKind::Classified => break,
-                }
+            while session.next().await? == ItemKind::Random {
+                session.ack().await?;
             }
             let (mut back, _crossed) = session.stop().await?;
             back.classified().await?;

@@ -52,7 +52,7 @@ impl Scripted {
     ) -> Result<Scripted, StepError> {
         let (process, stream) = ClientProcess::start(target, dialect, wait).await?;
         Ok(Scripted {
-            peer: Peer::new("the client", Party::Server, stream, dialect),
+            peer: Peer::new("the client", Party::Server, stream, dialect, false),
             _process: process,
             dialect: dialect.clone(),
             in_mode: false,

@@ -10,6 +10,7 @@ use std::collections::BTreeSet;
 use cucumber::gherkin::{self, GherkinEnv};
 
 use super::steps::{self, Step};
+use crate::dialect::Dialect;
 use crate::rule::RuleId;
 use crate::transcript::{self, Expectation, Transcript};
 
@@ -118,6 +119,8 @@ pub struct Suite {
     pub scenarios: Vec<Scenario>,
     /// Transcripts by path.
     pub transcripts: Vec<TranscriptFile>,
+    /// Other files under `transcripts/` (dialect files transcripts name), by path.
+    pub dialect_files: Vec<(String, String)>,
 }
 
 impl Suite {
@@ -143,15 +146,55 @@ impl Suite {
         for (file, text) in features {
             scenarios.extend(parse_feature(file, text, &transcripts)?);
         }
+        let dialect_files = transcript_files
+            .iter()
+            .filter(|(p, _)| p.ends_with(".yaml") || p.ends_with(".yml"))
+            .map(|(p, t)| (p.to_string(), t.to_string()))
+            .collect();
         Ok(Suite {
             scenarios,
             transcripts,
+            dialect_files,
         })
     }
 
     /// The embedded transcript at `path`.
     pub fn transcript(&self, path: &str) -> Option<&TranscriptFile> {
         self.transcripts.iter().find(|t| t.path == path)
+    }
+
+    /// The dialect a transcript names in its front matter: a built-in name, or a path
+    /// relative to the transcript resolved among the embedded files.
+    pub fn dialect_of(&self, t: &TranscriptFile) -> Result<Dialect, String> {
+        let Some(name) = &t.transcript.front.dialect else {
+            return Ok(Dialect::default());
+        };
+        if let Some(d) = Dialect::builtin(name) {
+            return Ok(d);
+        }
+        let dir = t.path.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+        let mut parts: Vec<&str> = dir.split('/').filter(|p| !p.is_empty()).collect();
+        for part in name.split('/') {
+            match part {
+                "." | "" => {}
+                ".." => {
+                    parts.pop();
+                }
+                p => parts.push(p),
+            }
+        }
+        let wanted = parts.join("/");
+        let (path, text) = self
+            .dialect_files
+            .iter()
+            .find(|(p, _)| *p == wanted)
+            .ok_or_else(|| {
+                format!(
+                    "{}: dialect `{name}` is neither built in nor embedded",
+                    t.path
+                )
+            })?;
+        Dialect::from_yaml_str(text, path).map_err(|e| e.to_string())
     }
 
     /// The rules at least one scenario is tagged with.
@@ -220,7 +263,7 @@ fn parse_feature(
             };
             for (i, row) in rows.iter().enumerate() {
                 let line = table.position.line + 1 + i;
-                for values in expand_row(row, transcripts) {
+                for values in expand_row(header, row, transcripts) {
                     let subst: Vec<(String, String)> = header
                         .iter()
                         .cloned()
@@ -240,22 +283,28 @@ fn parse_feature(
 }
 
 /// Expands glob cells against the embedded transcripts. Each value comes with the extra tags
-/// it brings (a negative transcript's expected rules).
-fn expand_row(row: &[String], transcripts: &[TranscriptFile]) -> Vec<Vec<(String, Vec<String>)>> {
+/// it brings (a negative transcript's expected rules). Under a column named `conforming`
+/// only transcripts expected to pass are taken, under `negative` only negative ones.
+fn expand_row(
+    header: &[String],
+    row: &[String],
+    transcripts: &[TranscriptFile],
+) -> Vec<Vec<(String, Vec<String>)>> {
     let mut rows: Vec<Vec<(String, Vec<String>)>> = vec![Vec::new()];
-    for cell in row {
+    for (column, cell) in header.iter().zip(row) {
         let values: Vec<(String, Vec<String>)> = if cell.contains('*') {
             transcripts
                 .iter()
                 .filter(|t| glob(cell, &t.path))
-                .map(|t| {
-                    let tags = match &t.transcript.front.expect {
-                        Expectation::Pass => Vec::new(),
-                        Expectation::Violates(rules) => {
-                            rules.iter().map(|r| r.as_str().to_string()).collect()
-                        }
-                    };
-                    (t.path.clone(), tags)
+                .filter_map(|t| match (&t.transcript.front.expect, column.as_str()) {
+                    (Expectation::Pass, "negative") | (Expectation::Violates(_), "conforming") => {
+                        None
+                    }
+                    (Expectation::Pass, _) => Some((t.path.clone(), Vec::new())),
+                    (Expectation::Violates(rules), _) => Some((
+                        t.path.clone(),
+                        rules.iter().map(|r| r.as_str().to_string()).collect(),
+                    )),
                 })
                 .collect()
         } else {
@@ -275,15 +324,24 @@ fn expand_row(row: &[String], transcripts: &[TranscriptFile]) -> Vec<Vec<(String
     rows
 }
 
-/// `dir/*.txt` matches files directly in `dir` ending in `.txt` (one `*`, no `/` in it).
+/// A small glob: `**` matches anything (across directories), `*` anything but `/`.
 fn glob(pattern: &str, path: &str) -> bool {
-    let Some((prefix, suffix)) = pattern.split_once('*') else {
-        return pattern == path;
-    };
-    path.len() >= prefix.len() + suffix.len()
-        && path.starts_with(prefix)
-        && path.ends_with(suffix)
-        && !path[prefix.len()..path.len() - suffix.len()].contains('/')
+    if let Some(rest) = pattern.strip_prefix("**") {
+        return (0..=path.len())
+            .filter(|i| path.is_char_boundary(*i))
+            .any(|i| glob(rest, &path[i..]));
+    }
+    if let Some(rest) = pattern.strip_prefix('*') {
+        return (0..=path.len())
+            .filter(|i| path.is_char_boundary(*i))
+            .take_while(|i| !path[..*i].contains('/'))
+            .any(|i| glob(rest, &path[i..]));
+    }
+    match (pattern.chars().next(), path.chars().next()) {
+        (None, None) => true,
+        (Some(p), Some(c)) if p == c => glob(&pattern[p.len_utf8()..], &path[c.len_utf8()..]),
+        _ => false,
+    }
 }
 
 fn substitute(text: &str, subst: &[(String, String)]) -> String {
@@ -340,7 +398,7 @@ mod tests {
 
     #[test]
     fn outlines_expand_transcript_globs_with_their_rules() {
-        let feature = "Feature: F\n  Scenario Outline: checks <t>\n    Then the checker flags \"<t>\" with exactly its expected rules\n\n    Examples:\n      | t |\n      | transcripts/violations/*.txt |\n";
+        let feature = "Feature: F\n  Scenario Outline: checks <negative>\n    Then the checker flags \"<negative>\" with exactly its expected rules\n\n    Examples:\n      | negative |\n      | transcripts/**.txt |\n";
         let suite = Suite::from_sources(
             &[("features/f.feature", feature)],
             &[

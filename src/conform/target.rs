@@ -140,6 +140,11 @@ impl ServerSession {
         &self.addr
     }
 
+    /// The control address, if any.
+    pub fn control(&self) -> Option<&str> {
+        self.control.as_deref()
+    }
+
     /// Opens a connection to the server, bounded by `wait`.
     pub async fn connect(&self, wait: Duration) -> Result<TcpStream, TargetError> {
         connect(&self.addr, wait).await

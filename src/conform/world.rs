@@ -104,6 +104,8 @@ pub struct World {
     pub(super) crowd: Vec<Peer>,
     pub(super) scripted: Option<Scripted>,
     pub(super) suite: Arc<Suite>,
+    /// The conversation of the last transcript replay, for failure reports.
+    pub(super) replayed: Vec<String>,
 }
 
 impl World {
@@ -111,6 +113,7 @@ impl World {
     pub fn new(dialect: Dialect, target: Target, timeout: Duration, suite: Arc<Suite>) -> World {
         World {
             suite,
+            replayed: Vec::new(),
             dialect,
             target,
             timeout,
@@ -166,6 +169,7 @@ impl World {
         if let Some(s) = &self.scripted {
             out.extend(s.peer.log().map(str::to_string));
         }
+        out.extend(self.replayed.iter().cloned());
         out
     }
 
@@ -257,7 +261,14 @@ impl World {
     async fn open(&mut self, name: String) -> Result<Peer, StepError> {
         let timeout = self.timeout;
         let stream = self.server().await?.connect(timeout).await?;
-        Ok(Peer::new(name, Party::Client, stream, &self.dialect))
+        let items_known = self.target == Target::Reference;
+        Ok(Peer::new(
+            name,
+            Party::Client,
+            stream,
+            &self.dialect,
+            items_known,
+        ))
     }
 
     pub(super) async fn connect(&mut self, name: &str) -> Result<(), StepError> {

@@ -51,9 +51,15 @@ impl Command {
 }
 
 /// Logs go to stderr, filtered by `RUST_LOG` (default `info`), so stdout stays for results.
-pub fn init_logging() {
+/// `conform` defaults to `warn`: the embedded reference server's connection logs are noise
+/// next to a report.
+pub fn init_logging(command: &Command) {
+    let default = match command {
+        Command::Conform(_) => "warn",
+        _ => "info",
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

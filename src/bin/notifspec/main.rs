@@ -8,6 +8,6 @@ mod cli;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    cli::init_logging();
+    cli::init_logging(&cli.command);
     cli.command.run().into()
 }
