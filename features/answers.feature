@@ -25,7 +25,7 @@ Feature: Answering notifications and the one-outstanding window
     When an ad "First flat" is published
     Then within 1 s client A receives "notif: classified"
     When a random number is published
-    Then client A receives nothing for 200 ms
+    Then client A receives nothing for 100 ms
     When client A sends "OK"
     Then within 1 s client A receives "notif: random"
 
@@ -34,7 +34,7 @@ Feature: Answering notifications and the one-outstanding window
     When a random number is published
     And an ad "Second flat" is published
     Then within 1 s client A receives a notification
-    And client A receives nothing for 150 ms
+    And client A receives nothing for 100 ms
     When client A sends "OK"
     Then within 1 s client A receives a notification
 

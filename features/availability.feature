@@ -15,7 +15,7 @@ Feature: Availability: announce once, announce again on re-entry, keep the promi
     When an ad "Once flat" is published
     Then within 1 s client A receives "notif: classified"
     When client A sends "OK"
-    Then client A receives nothing for 200 ms
+    Then client A receives nothing for 100 ms
 
   @S-NO-DUP @control
   Scenario: an unread item is announced again after re-entering the mode
@@ -46,4 +46,4 @@ Feature: Availability: announce once, announce again on re-entry, keep the promi
     Then client A receives an integer
     When client A sends "_notif_"
     Then client A receives "will send notifs"
-    And client A receives nothing for 150 ms
+    And client A receives nothing for 100 ms

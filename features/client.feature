@@ -18,14 +18,14 @@ Feature: Client conformance
     When the server serves the client until it enters notification mode
     And the server sends "notif: random"
     Then within 1 s the client answers the notification
-    And the server plays along for 150 ms
+    And the server plays along for 100 ms
 
   @C-ACK @C-ACK-ONLY-NOTIF @C-STOP-ONLY-IN-NOTIF @answers-required
   Scenario: the client answers a classified notification exactly once
     When the server serves the client until it enters notification mode
     And the server sends "notif: classified"
     Then within 1 s the client answers the notification
-    And the server plays along for 150 ms
+    And the server plays along for 100 ms
 
   @C-NO-ACK-AFTER-STOP @answers-required
   Scenario: a notification that crosses stop_notif is not answered
@@ -33,4 +33,4 @@ Feature: Client conformance
     And the server sends "notif: classified"
     Then within 1 s the client answers the notification
     When a notification crosses the client's stop_notif
-    Then the server plays along for 150 ms
+    Then the server plays along for 100 ms

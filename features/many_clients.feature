@@ -31,7 +31,7 @@ Feature: Many clients at once
     And client A is in notification mode
     When an ad "Selective flat" is published
     Then within 1 s client A receives "notif: classified"
-    And client B receives nothing for 150 ms
+    And client B receives nothing for 100 ms
 
   @S-NOTIF-WINDOW @answers-required @control
   Scenario: one client's unanswered notification does not hold back another's

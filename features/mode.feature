@@ -35,7 +35,7 @@ Feature: Entering and leaving notification mode
   Scenario: nothing is announced outside the mode
     When an ad "Quiet flat" is published
     And a random number is published
-    Then client A receives nothing for 150 ms
+    Then client A receives nothing for 100 ms
 
   @S-NO-NOTIF-AFTER-OK @control
   Scenario: after the stop's OK nothing is announced until the mode is entered again
@@ -43,7 +43,7 @@ Feature: Entering and leaving notification mode
     When client A sends "stop_notif"
     Then client A receives "OK"
     When an ad "Late flat" is published
-    Then client A receives nothing for 150 ms
+    Then client A receives nothing for 100 ms
     When client A sends "_notif_"
     Then client A receives "will send notifs"
     And within 1 s client A receives "notif: classified"

@@ -17,14 +17,14 @@ Feature: The stop_notif race
     When a random number is published
     And client A sends "stop_notif"
     Then client A receives "OK"
-    And client A receives nothing for 150 ms
+    And client A receives nothing for 100 ms
 
   @S-STOP-OK @S-NO-NOTIF-AFTER-OK @control
   Scenario: at most one notification crosses a stop sent with nothing outstanding
     When a random number is published
     And client A sends "stop_notif"
     Then client A receives "OK", possibly after one notification
-    And client A receives nothing for 150 ms
+    And client A receives nothing for 100 ms
 
   @S-STOP-OK
   Scenario: a stop with nothing published is answered by OK alone

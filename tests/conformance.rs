@@ -1,11 +1,14 @@
 //! The conformance suite under `cargo test`: every feature scenario against the embedded
-//! reference server and client, or against an external server when `NOTIFSPEC_SERVER`
-//! (and optionally `NOTIFSPEC_CONTROL`) is set. A failed scenario fails `cargo test`.
+//! reference server and client in each built-in dialect, or against an external server when
+//! `NOTIFSPEC_SERVER` (and optionally `NOTIFSPEC_CONTROL`, `NOTIFSPEC_DIALECT`) is set. A
+//! failed scenario fails `cargo test`.
 
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use notifspec::cmd::Status;
 use notifspec::conform::{self, Options, Suite, Target, render};
+use notifspec::dialect::{self, Dialect};
 
 fn main() -> ExitCode {
     let target = match std::env::var("NOTIFSPEC_SERVER") {
@@ -22,23 +25,40 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let options = Options::new(target);
+    let dialects: Vec<String> = match std::env::var("NOTIFSPEC_DIALECT") {
+        Ok(d) => vec![d],
+        Err(_) if target == Target::Reference => dialect::builtin_names()
+            .into_iter()
+            .map(str::to_string)
+            .collect(),
+        Err(_) => vec![dialect::DEFAULT_DIALECT.to_string()],
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("a tokio runtime");
-    match rt.block_on(conform::run(suite, &options)) {
-        Ok(report) => {
-            print!("{}", render::text(&report));
-            if report.status() == notifspec::cmd::Status::Pass {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
+    let mut code = ExitCode::SUCCESS;
+    for name in dialects {
+        let mut options = Options::new(target.clone());
+        options.dialect = match Dialect::load(&name, None) {
+            Ok(d) => d,
+            Err(e) => {
+                eprintln!("conformance: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        match rt.block_on(conform::run(suite.clone(), &options)) {
+            Ok(report) => {
+                print!("{}", render::text(&report));
+                if report.status() != Status::Pass {
+                    code = ExitCode::FAILURE;
+                }
+            }
+            Err(e) => {
+                eprintln!("conformance: {e}");
+                return ExitCode::FAILURE;
             }
         }
-        Err(e) => {
-            eprintln!("conformance: {e}");
-            ExitCode::FAILURE
-        }
     }
+    code
 }

@@ -24,6 +24,9 @@ use super::target::{Target, TargetError, preflight};
 use super::world::{Failure, StepError, World};
 use crate::dialect::{Dialect, ErrorPolicy};
 
+/// Default of [`Options::quiet_cap`].
+pub const DEFAULT_QUIET_CAP: Duration = Duration::from_millis(250);
+
 /// How many scenarios run side by side when each has its own server.
 const PARALLEL: usize = 8;
 
@@ -42,6 +45,11 @@ pub struct Options {
     pub expect_fail: ExpectFail,
     /// Show progress on stderr (only when it is a terminal).
     pub progress: bool,
+    /// Longest `! quiet` period of a replayed transcript. Transcripts are written for people
+    /// (`! quiet 2s`); against a server that cannot wait so long, a few hundred milliseconds
+    /// catch the same stray line, and the gate stays fast. `Duration::MAX` keeps them as
+    /// written.
+    pub quiet_cap: Duration,
 }
 
 impl Options {
@@ -54,6 +62,7 @@ impl Options {
             timeout: Duration::from_secs(2),
             expect_fail: ExpectFail::none(),
             progress: false,
+            quiet_cap: DEFAULT_QUIET_CAP,
         }
     }
 }
@@ -103,6 +112,7 @@ pub async fn run_scenario(s: &Scenario, o: &Options, suite: Arc<Suite>) -> Outco
         return Outcome::Skipped { reason };
     }
     let mut world = World::new(o.dialect.clone(), o.target.clone(), o.timeout, suite);
+    world.quiet_cap = o.quiet_cap;
     for spec in &s.steps {
         let where_ = format!("{} ({}:{})", spec.sentence(), s.file, spec.line);
         let step = match &spec.parsed {
@@ -263,5 +273,6 @@ pub fn describe_target(t: &Target) -> String {
             control: Some(c),
         } => format!("server {addr} (control {c})"),
         Target::ClientCmd(cmd) => format!("client `{cmd}`"),
+        Target::ClientFn(_) => "an in-process client".into(),
     }
 }

@@ -31,12 +31,48 @@ pub enum Target {
     /// A client the user provides: a shell command in which `{addr}` is replaced by the
     /// address notifspec listens on.
     ClientCmd(String),
+    /// A client running in this process (a library user's client, or a test's), started
+    /// once per scenario with the address to connect to.
+    ClientFn(ClientFn),
 }
+
+/// Starts an in-process client under test: given the address to connect to, it returns the
+/// client's whole run as a future, which notifspec spawns and aborts at the scenario's end.
+#[derive(Clone)]
+pub struct ClientFn(
+    pub std::sync::Arc<dyn Fn(SocketAddr) -> futures::future::BoxFuture<'static, ()> + Send + Sync>,
+);
+
+impl ClientFn {
+    /// Wraps `f`.
+    pub fn new<F, Fut>(f: F) -> ClientFn
+    where
+        F: Fn(SocketAddr) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        ClientFn(std::sync::Arc::new(move |addr| Box::pin(f(addr))))
+    }
+}
+
+impl std::fmt::Debug for ClientFn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ClientFn(..)")
+    }
+}
+
+impl PartialEq for ClientFn {
+    /// The same closure (by pointer): enough to compare targets.
+    fn eq(&self, other: &ClientFn) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for ClientFn {}
 
 impl Target {
     /// Whether server scenarios can run.
     pub fn has_server(&self) -> bool {
-        !matches!(self, Target::ClientCmd(_))
+        matches!(self, Target::Reference | Target::Server { .. })
     }
 
     /// Whether client scenarios can run.
@@ -49,7 +85,7 @@ impl Target {
         match self {
             Target::Reference => true,
             Target::Server { control, .. } => control.is_some(),
-            Target::ClientCmd(_) => false,
+            Target::ClientCmd(_) | Target::ClientFn(_) => false,
         }
     }
 
@@ -128,7 +164,7 @@ impl ServerSession {
                 control: control.clone(),
                 _reference: None,
             }),
-            Target::ClientCmd(_) => Err(TargetError::Connect {
+            Target::ClientCmd(_) | Target::ClientFn(_) => Err(TargetError::Connect {
                 addr: "-".into(),
                 reason: "the target is a client; server scenarios cannot run".into(),
             }),
@@ -279,6 +315,14 @@ impl ClientProcess {
                     task: None,
                 };
                 (process, cmd)
+            }
+            Target::ClientFn(f) => {
+                let task = tokio::spawn((f.0)(addr));
+                let process = ClientProcess {
+                    child: None,
+                    task: Some(task),
+                };
+                (process, "the in-process client".to_string())
             }
             _ => {
                 let task = tokio::spawn(super::reference::run_client(addr, dialect.clone(), wait));

@@ -31,7 +31,12 @@ impl World {
     /// need not match the recording). Any rule the server breaks fails the step; a legal
     /// divergence from the recording does not.
     pub(super) async fn replay(&mut self, path: &str) -> Result<(), StepError> {
-        let t = self.transcript(path)?;
+        let mut t = self.transcript(path)?;
+        for e in &mut t.entries {
+            if let EntryKind::Directive(Directive::Quiet(d)) = &mut e.kind {
+                *d = (*d).min(self.quiet_cap);
+            }
+        }
         if t.front.expect != Expectation::Pass {
             return Err(StepError::Error(format!(
                 "{path} is a negative transcript; it cannot be replayed as conforming"

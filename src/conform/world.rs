@@ -106,6 +106,8 @@ pub struct World {
     pub(super) suite: Arc<Suite>,
     /// The conversation of the last transcript replay, for failure reports.
     pub(super) replayed: Vec<String>,
+    /// Longest `! quiet` of a replayed transcript.
+    pub(super) quiet_cap: Duration,
 }
 
 impl World {
@@ -114,6 +116,7 @@ impl World {
         World {
             suite,
             replayed: Vec::new(),
+            quiet_cap: super::runner::DEFAULT_QUIET_CAP,
             dialect,
             target,
             timeout,

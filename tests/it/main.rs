@@ -2,5 +2,6 @@
 
 mod check;
 mod client;
+mod conform;
 mod independence;
 mod server;
