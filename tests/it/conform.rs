@@ -312,25 +312,24 @@ fn failed_rules(r: &RunReport) -> BTreeSet<RuleId> {
         .collect()
 }
 
-/// Runs the scenarios tagged `tag` (and needing a server) against a server with `flaw`, and
-/// checks the suite fails it for `rule`.
-async fn assert_flaw_caught(flaw: Flaw, tag: &str, rule: RuleId) -> RunReport {
-    let server = MiniServer::start(flaw).await;
-    let tags = format!("{tag} and not @offline");
-    let report = run(&options(server.target(), Some(&tags), 1000)).await;
-    assert_eq!(
-        report.status(),
-        Status::Fail,
-        "{}",
-        conform::render::text(&report)
-    );
+/// Runs the scenarios selected by `tags` against `target` and checks the suite fails it,
+/// among others for `rule`.
+async fn assert_fails(target: Target, tags: &str, rule: RuleId) -> RunReport {
+    let report = run(&options(target, Some(tags), 1000)).await;
+    let text = conform::render::text(&report);
+    assert_eq!(report.status(), Status::Fail, "{text}");
     let failed = failed_rules(&report);
     assert!(
         failed.contains(&rule),
-        "{flaw:?} should fail {rule}, failed {failed:?}\n{}",
-        conform::render::text(&report)
+        "should fail {rule}, failed {failed:?}\n{text}"
     );
     report
+}
+
+/// Runs the scenarios tagged `tag` that need a server against a server with `flaw`.
+async fn assert_flaw_caught(flaw: Flaw, tag: &str, rule: RuleId) -> RunReport {
+    let server = MiniServer::start(flaw).await;
+    assert_fails(server.target(), &format!("{tag} and not @offline"), rule).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -525,30 +524,14 @@ async fn mini_client(addr: SocketAddr, pipelined: bool, answers: usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_answering_twice_fails_c_ack_only_notif() {
     let client = ClientFn::new(|addr| mini_client(addr, false, 2));
-    let report = run(&options(Target::ClientFn(client), Some("@C-ACK"), 1000)).await;
-    let text = conform::render::text(&report);
-    assert_eq!(report.status(), Status::Fail, "{text}");
-    assert!(
-        failed_rules(&report).contains(&RuleId::CAckOnlyNotif),
-        "{text}"
-    );
+    assert_fails(Target::ClientFn(client), "@C-ACK", RuleId::CAckOnlyNotif).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pipelining_client_fails_c_one_at_a_time() {
     let client = ClientFn::new(|addr| mini_client(addr, true, 1));
-    let report = run(&options(
-        Target::ClientFn(client),
-        Some("@C-ONE-AT-A-TIME"),
-        1000,
-    ))
-    .await;
-    let text = conform::render::text(&report);
-    assert_eq!(report.status(), Status::Fail, "{text}");
-    assert!(
-        failed_rules(&report).contains(&RuleId::COneAtATime),
-        "{text}"
-    );
+    let tags = "@C-ONE-AT-A-TIME";
+    assert_fails(Target::ClientFn(client), tags, RuleId::COneAtATime).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -563,4 +546,73 @@ async fn a_correct_client_passes_and_server_scenarios_are_skipped() {
     );
     // It always answers OK, so it never sends a stop for a notification to cross.
     assert!(text.contains("inconclusive"), "{text}");
+}
+
+/// Runs the `notifspec` binary with `args`, bounded in time.
+async fn notifspec(args: &[&str]) -> std::process::Output {
+    let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_notifspec"))
+        .args(args)
+        .kill_on_drop(true)
+        .output();
+    tokio::time::timeout(Duration::from_secs(60), run)
+        .await
+        .expect("notifspec conform finished")
+        .expect("notifspec ran")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_is_a_ci_gate_with_junit_and_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let junit = dir.path().join("report.xml");
+    let tags = "@S-RANDOM-INT and not @offline";
+    let broken = MiniServer::start(Flaw::TextForRandom).await;
+    let (addr, control) = (broken.addr.to_string(), broken.control.to_string());
+    let out = notifspec(&[
+        "conform",
+        "--server",
+        &addr,
+        "--control",
+        &control,
+        "--tags",
+        tags,
+        "--timeout",
+        "1s",
+        "--junit",
+        junit.to_str().unwrap(),
+    ])
+    .await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let summary = stdout.lines().last().unwrap();
+    assert!(
+        summary.contains(" passed, ") && !summary.contains(" 0 failed"),
+        "{summary}"
+    );
+    // Not a terminal: no progress and no logs, nothing but results.
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains("<failure type=\"S-RANDOM-INT\""), "{xml}");
+
+    let fixed = MiniServer::start(Flaw::None).await;
+    let (addr, control) = (fixed.addr.to_string(), fixed.control.to_string());
+    let out = notifspec(&[
+        "conform",
+        "--server",
+        &addr,
+        "--control",
+        &control,
+        "--tags",
+        tags,
+        "--format",
+        "json",
+    ])
+    .await;
+    assert_eq!(out.status.code(), Some(0));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["totals"]["failed"], 0, "{json}");
+    assert_eq!(json["rules"]["S-RANDOM-INT"]["exercised"], true, "{json}");
 }
