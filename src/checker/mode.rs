@@ -21,12 +21,14 @@ impl Checker {
         line: Option<usize>,
     ) -> bool {
         let shown = Shown(Some(text));
+        let answers_stray = class == ClientClass::Ok && self.window.stray;
         if !self.one_at_a_time(shown, line) {
             match class {
                 ClientClass::Stop => {
                     let msg = format!("{shown} was sent outside notification mode");
                     self.report(RuleId::CStopOnlyInNotif, line, msg);
                 }
+                ClientClass::Ok if answers_stray => {}
                 ClientClass::Ok => self.stray_answer(shown, line),
                 _ => {}
             }
@@ -165,7 +167,6 @@ mod tests {
             vec![
                 (SErr, 2),
                 (SNotifInMode, 3),
-                (CAckOnlyNotif, 4),
                 (SNotifInMode, 5),
                 (CStopOnlyInNotif, 6),
                 (SErr, 7)

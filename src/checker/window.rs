@@ -34,6 +34,9 @@ pub(super) struct Window {
     stop_answered: Option<Sent>,
     /// The first notification that crossed the stop.
     crossed: Option<Sent>,
+    /// A notification was sent outside the mode (already reported): the client's next `OK`
+    /// may answer it without being blamed for the server's mistake.
+    pub(super) stray: bool,
 }
 
 impl Window {
@@ -69,6 +72,7 @@ impl Window {
     /// After the session, a crossing notification matters only until the client's next line.
     pub(super) fn forget_crossing(&mut self) {
         self.crossed = None;
+        self.stray = false;
     }
 }
 
@@ -123,12 +127,14 @@ impl Checker {
                 at(ok_line)
             );
             self.report(RuleId::SNoNotifAfterOk, line, msg);
+            self.window.stray = true;
         } else {
             let msg = format!(
                 "notification {shown} was sent outside notification mode (no {} was acknowledged)",
                 quote(&self.dialect.commands.enter)
             );
             self.report(RuleId::SNotifInMode, line, msg);
+            self.window.stray = true;
         }
     }
 
@@ -291,6 +297,15 @@ mod tests {
             vec![(SNoNotifAfterOk, 5)]
         );
         assert_eq!(m("S: notif: weather\nC: OK"), vec![(SNotifKind, 3)]);
+        // A client answering a stray notification is not blamed for the server's mistake.
+        assert_eq!(
+            rules("S: notif: random\nC: OK\nS: ERR nothing to answer"),
+            vec![(SNotifInMode, 1)]
+        );
+        assert_eq!(
+            rules("S: notif: random\nC: OK\nC: OK"),
+            vec![(SNotifInMode, 1), (CAckOnlyNotif, 3)]
+        );
     }
 
     #[test]
