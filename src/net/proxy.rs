@@ -258,27 +258,24 @@ async fn proxy_connection(
     cfg: &ProxyConfig,
     sink: &ReportSink,
 ) {
-    let upstream =
-        match tokio::time::timeout(cfg.connect_timeout, TcpStream::connect(&cfg.upstream)).await {
-            Ok(Ok(s)) => s,
-            Ok(Err(e)) => {
-                sink(ProxyReport::UpstreamFailed {
-                    conn,
-                    error: format!("{}: {e}", cfg.upstream),
-                });
-                return;
-            }
-            Err(_) => {
-                sink(ProxyReport::UpstreamFailed {
-                    conn,
-                    error: format!(
-                        "{}: no answer within {:?}",
-                        cfg.upstream, cfg.connect_timeout
-                    ),
-                });
-                return;
-            }
-        };
+    let connected = tokio::time::timeout(cfg.connect_timeout, TcpStream::connect(&cfg.upstream));
+    let upstream = match connected.await {
+        Ok(Ok(s)) => s,
+        failed => {
+            let error = match failed {
+                Ok(Err(e)) => format!("{}: {e}", cfg.upstream),
+                _ => format!(
+                    "{}: no answer within {:?}",
+                    cfg.upstream, cfg.connect_timeout
+                ),
+            };
+            // The client sees what it would have seen connecting directly: a reset.
+            let _ = client.set_zero_linger();
+            drop(client);
+            sink(ProxyReport::UpstreamFailed { conn, error });
+            return;
+        }
+    };
     let _ = client.set_nodelay(true);
     let _ = upstream.set_nodelay(true);
     sink(ProxyReport::Opened { conn, client: addr });
@@ -297,14 +294,13 @@ async fn proxy_connection(
     let other = if first.1 { &mut down } else { &mut up };
     match first.0 {
         Ok(End::Reset(victim)) => {
+            reset(victim);
             other.abort();
-            let _ = victim.as_ref().set_zero_linger();
-            drop(victim);
+            let _ = other.await;
         }
         _ => {
             if let Ok(End::Reset(victim)) = other.await {
-                let _ = victim.as_ref().set_zero_linger();
-                drop(victim);
+                reset(victim);
             }
         }
     }
@@ -313,6 +309,14 @@ async fn proxy_connection(
         Err(_) => return,
     };
     sink(summary);
+}
+
+/// Resets the connection `victim` writes to: zero linger makes the close a reset, and
+/// `forget` keeps dropping the write half from sending an orderly FIN first; the socket is
+/// closed (with the reset) when its read half, in the other direction's task, is dropped.
+fn reset(victim: OwnedWriteHalf) {
+    let _ = victim.as_ref().set_zero_linger();
+    victim.forget();
 }
 
 /// How one direction ended.

@@ -1,16 +1,15 @@
 //! Client role: notifspec connects to a server (the one given, or an embedded reference server
 //! started for this replay alone) and sends the `C:` lines.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use tokio::net::TcpStream;
 
-use super::control::Control;
+use super::control::{Control, Publisher};
 use super::script::{Engine, Findings};
 use super::shell::drive;
 use crate::dialect::Dialect;
-use crate::net::server::{ServerBuilder, ServerHandle};
+use crate::net::ServerBuilder;
 
 /// Where the server under test is.
 #[derive(Debug, Clone)]
@@ -28,9 +27,9 @@ pub async fn run(
     target: &ServerTarget,
     timeout: Duration,
 ) -> Findings {
-    let mut control = match &target.control {
+    let mut publisher = match &target.control {
         Some(addr) => match Control::connect(addr, timeout).await {
-            Ok(c) => Some(c),
+            Ok(c) => Some(Publisher::Port(c)),
             Err(e) => return engine.abandon(e),
         },
         None => None,
@@ -48,49 +47,49 @@ pub async fn run(
     };
     let _ = stream.set_nodelay(true);
     let (read, write) = stream.into_split();
-    drive(engine, dialect, read, write, control.as_mut()).await
+    drive(engine, dialect, read, write, publisher.as_mut()).await
 }
 
-/// A reference server started in-process for one replay, so that publishes made for one
-/// transcript cannot show up in another replayed concurrently.
-#[derive(Debug)]
-pub struct EmbeddedServer {
-    handle: ServerHandle,
-    target: ServerTarget,
-}
-
-impl EmbeddedServer {
-    /// Starts a server speaking `dialect` on an ephemeral loopback port, with its control port.
-    pub async fn start(dialect: &Dialect) -> Result<EmbeddedServer, String> {
-        let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
-        let handle = ServerBuilder::new()
-            .dialect(dialect.clone())
-            .addr(loopback)
-            .control(loopback)
-            .start()
-            .await
-            .map_err(|e| format!("cannot start the embedded server: {e}"))?;
-        let (Some(addr), Some(control)) = (handle.local_addr(), handle.control_addr()) else {
-            return Err("the embedded server has no listening address".into());
-        };
-        Ok(EmbeddedServer {
-            handle,
-            target: ServerTarget {
-                addr: addr.to_string(),
-                control: Some(control.to_string()),
-            },
-        })
+/// Replays against a reference server started in-process for this transcript alone (so that
+/// what one replay publishes cannot show up in another running concurrently), over an
+/// in-memory connection, publishing by direct calls. `idle_close` makes the server close a
+/// connection its client leaves silent that long (for transcripts ending in `! expect close`).
+pub async fn run_embedded(
+    engine: Engine,
+    dialect: &Dialect,
+    idle_close: Option<Duration>,
+) -> Findings {
+    let mut builder = ServerBuilder::new()
+        .dialect(dialect.clone())
+        .without_listener();
+    if let Some(idle) = idle_close {
+        builder = builder.idle_timeout(idle);
     }
-
-    /// Where it listens.
-    pub fn target(&self) -> &ServerTarget {
-        &self.target
-    }
-
-    /// Stops it, waiting a bounded time for its connections to end.
-    pub async fn stop(self) {
-        if let Err(e) = self.handle.shutdown_within(Duration::from_secs(2)).await {
-            tracing::debug!("embedded server shutdown: {e}");
+    let server = match builder.start().await {
+        Ok(s) => s,
+        Err(e) => return engine.abandon(format!("cannot start the embedded server: {e}")),
+    };
+    let stream = match server.connect_in_memory() {
+        Ok(s) => s,
+        Err(e) => return engine.abandon(format!("cannot connect to the embedded server: {e}")),
+    };
+    // What is available depends on what was published before the server set the connection
+    // up (the number current at connect counts as seen): wait until it has, so a transcript
+    // that publishes first sees its publish as new, as recorded.
+    let registered = tokio::time::timeout(Duration::from_secs(2), async {
+        while server.stats().open_connections == 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
         }
+    });
+    if registered.await.is_err() {
+        return engine.abandon("the embedded server did not take the connection".into());
     }
+    let (read, write) = tokio::io::split(stream);
+    let mut publisher = Publisher::Embedded(&server);
+    let findings = drive(engine, dialect, read, write, Some(&mut publisher)).await;
+    drop(publisher);
+    if let Err(e) = server.shutdown_within(Duration::from_secs(2)).await {
+        tracing::debug!("embedded server shutdown: {e}");
+    }
+    findings
 }

@@ -8,6 +8,7 @@ use tokio::net::TcpStream;
 use tokio_util::codec::Framed;
 
 use crate::dialect::LineEnding;
+use crate::net::ServerHandle;
 use crate::transcript::Directive;
 use crate::wire::{Frame, LineCodec};
 
@@ -66,5 +67,56 @@ pub fn control_line(directive: &Directive) -> Option<String> {
         Directive::PublishRandom(Some(n)) => Some(format!("publish random {n}")),
         Directive::PublishClassified(text) => Some(format!("publish classified {text}")),
         _ => None,
+    }
+}
+
+/// An in-process way to publish, for embedders and tests that run their own server.
+pub type PublishHook<'a> = Box<dyn FnMut(&Directive) -> Result<(), String> + Send + 'a>;
+
+/// How replay makes items appear: through a control port, by calling an embedded reference
+/// server directly, or through a hook.
+pub enum Publisher<'a> {
+    /// A control-port connection.
+    Port(Control),
+    /// An in-process reference server.
+    Embedded(&'a ServerHandle),
+    /// Anything else that can make items appear.
+    Hook(PublishHook<'a>),
+}
+
+impl std::fmt::Debug for Publisher<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Publisher::Port(c) => f.debug_tuple("Port").field(c).finish(),
+            Publisher::Embedded(h) => f.debug_tuple("Embedded").field(h).finish(),
+            Publisher::Hook(_) => f.write_str("Hook"),
+        }
+    }
+}
+
+impl Publisher<'_> {
+    /// Publishes what `directive` says.
+    pub async fn publish(&mut self, directive: &Directive) -> Result<(), String> {
+        match self {
+            Publisher::Port(c) => c.publish(directive).await,
+            Publisher::Hook(hook) => hook(directive),
+            Publisher::Embedded(h) => match directive {
+                Directive::PublishRandom(None) => {
+                    h.publish_random(None);
+                    Ok(())
+                }
+                Directive::PublishRandom(Some(n)) => {
+                    let n = n
+                        .parse()
+                        .map_err(|_| format!("`{n}` is not a number to publish"))?;
+                    h.publish_random(Some(n));
+                    Ok(())
+                }
+                Directive::PublishClassified(text) => {
+                    h.publish_classified(text).map_err(|e| e.to_string())
+                }
+                other => Err(format!("{other:?} is not a publish directive")),
+            },
+        }
     }
 }

@@ -28,7 +28,8 @@ pub mod script;
 pub mod server_role;
 mod shell;
 
-pub use client_role::{EmbeddedServer, ServerTarget};
+pub use client_role::ServerTarget;
+pub use control::{PublishHook, Publisher};
 pub use script::{Divergence, Engine, EngineConfig, Findings, Role, Row};
 pub use server_role::ClientTarget;
 
@@ -153,26 +154,72 @@ pub async fn replay_transcript(t: &Transcript, dialect: &Dialect, opts: &Options
         Target::Embedded => true,
         Target::Client(_) => false,
     };
+    let publishes = t.entries.iter().any(|e| {
+        matches!(
+            e.kind,
+            crate::transcript::EntryKind::Directive(
+                crate::transcript::Directive::PublishRandom(_)
+                    | crate::transcript::Directive::PublishClassified(_)
+            )
+        )
+    });
     let cfg = EngineConfig {
         role,
         strict: opts.strict,
         timeout: opts.timeout,
         control,
         grace: opts.grace,
+        items_known: publishes || matches!(opts.target, Target::Embedded),
     };
     let engine = Engine::new(t, dialect.clone(), cfg);
     match &opts.target {
         Target::Server(s) => client_role::run(engine, dialect, s, opts.timeout).await,
         Target::Client(c) => server_role::run(engine, dialect, c, opts.timeout).await,
-        Target::Embedded => match EmbeddedServer::start(dialect).await {
-            Ok(server) => {
-                let f = client_role::run(engine, dialect, server.target(), opts.timeout).await;
-                server.stop().await;
-                f
-            }
-            Err(e) => engine.abandon(e),
-        },
+        Target::Embedded => {
+            client_role::run_embedded(engine, dialect, idle_close(t, opts.timeout)).await
+        }
     }
+}
+
+/// Plays `t` over an established connection (any byte stream: a socket, an in-memory duplex),
+/// so embedders and tests can put any peer on the other end. `publisher` carries out
+/// publishes (set `cfg.control` when there is one).
+pub async fn replay_stream<S>(
+    t: &Transcript,
+    dialect: &Dialect,
+    cfg: EngineConfig,
+    stream: S,
+    publisher: Option<&mut Publisher<'_>>,
+) -> Findings
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite,
+{
+    let engine = Engine::new(t, dialect.clone(), cfg);
+    let (read, write) = tokio::io::split(stream);
+    shell::drive(engine, dialect, read, write, publisher).await
+}
+
+/// The reference server closes a connection only when it is idle (or on an error): to replay a
+/// transcript that ends with the server closing, the embedded server gets an idle timeout of
+/// half the replay timeout — unless a `! quiet` in the transcript is that long, which the
+/// idle close would interrupt.
+fn idle_close(t: &Transcript, timeout: Duration) -> Option<Duration> {
+    use crate::transcript::{Directive, EntryKind};
+    let ends_with_server_close = matches!(
+        t.entries.last().map(|e| &e.kind),
+        Some(EntryKind::Directive(Directive::ExpectClose))
+    );
+    let idle = timeout / 2;
+    let longest_quiet = t
+        .entries
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EntryKind::Directive(Directive::Quiet(d)) => Some(*d),
+            _ => None,
+        })
+        .max()
+        .unwrap_or_default();
+    (ends_with_server_close && longest_quiet < idle).then_some(idle)
 }
 
 /// The dialect a transcript is replayed in, and how to name it in an observed transcript:

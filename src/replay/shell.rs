@@ -6,7 +6,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _};
 use tokio::time::{Instant, timeout};
 use tokio_util::codec::FramedRead;
 
-use super::control::Control;
+use super::control::Publisher;
 use super::script::{Arrival, Engine, Findings, Step};
 use crate::checker::Terminator;
 use crate::dialect::Dialect;
@@ -18,7 +18,7 @@ pub async fn drive<R, W>(
     dialect: &Dialect,
     read: R,
     mut write: W,
-    mut control: Option<&mut Control>,
+    mut publisher: Option<&mut Publisher<'_>>,
 ) -> Findings
 where
     R: AsyncRead + Unpin,
@@ -51,7 +51,7 @@ where
                 }
             }
             Step::Publish(d) => {
-                let result = match control.as_deref_mut() {
+                let result = match publisher.as_deref_mut() {
                     Some(c) => c.publish(&d).await,
                     None => Err("no control port".into()),
                 };

@@ -4,4 +4,6 @@ mod check;
 mod client;
 mod conform;
 mod independence;
+mod proxy;
+mod replay;
 mod server;
