@@ -218,6 +218,7 @@ mod tests {
             name: name.into(),
             line: 7,
             rules: vec![RuleId::SNotifWindow],
+            offline: false,
             outcome,
             duration: Duration::from_millis(12),
         }

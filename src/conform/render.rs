@@ -97,18 +97,23 @@ pub fn text(r: &RunReport) -> String {
             );
         }
     }
-    let skipped: Vec<_> = r
-        .scenarios
-        .iter()
-        .filter_map(|s| match &s.outcome {
-            Outcome::Skipped { reason } => Some((s, reason)),
-            _ => None,
-        })
-        .collect();
+    let mut skipped: Vec<(&str, Vec<String>)> = Vec::new();
+    for s in &r.scenarios {
+        if let Outcome::Skipped { reason } = &s.outcome {
+            let entry = format!("{} ({}:{})", s.name, s.file, s.line);
+            match skipped.iter_mut().find(|(r, _)| r == reason) {
+                Some((_, names)) => names.push(entry),
+                None => skipped.push((reason, vec![entry])),
+            }
+        }
+    }
     if !skipped.is_empty() {
         let _ = writeln!(out, "\nSkipped:");
-        for (s, reason) in skipped {
-            let _ = writeln!(out, "  {} ({}:{}): {reason}", s.name, s.file, s.line);
+        for (reason, names) in skipped {
+            let _ = writeln!(out, "  {reason} ({}):", names.len());
+            for n in names {
+                let _ = writeln!(out, "    {n}");
+            }
         }
     }
     let exercised = rows.values().filter(|r| r.exercised()).count();

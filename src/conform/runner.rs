@@ -243,6 +243,7 @@ pub async fn run(suite: Arc<Suite>, o: &Options) -> Result<RunReport, TargetErro
             name: s.name.clone(),
             line: s.line,
             rules: s.rules.clone(),
+            offline: s.has_tag(TAG_OFFLINE),
             outcome,
             duration,
         });

@@ -616,3 +616,30 @@ async fn the_binary_is_a_ci_gate_with_junit_and_json() {
     assert_eq!(json["totals"]["failed"], 0, "{json}");
     assert_eq!(json["rules"]["S-RANDOM-INT"]["exercised"], true, "{json}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_tests_a_client_given_as_a_command() {
+    // The reference client's own command line stands in for a user's client program.
+    let cmd = format!(
+        "'{}' client --server {{addr}} --interest classified --timeout 2s",
+        env!("CARGO_BIN_EXE_notifspec")
+    );
+    let out = notifspec(&["conform", "--client-cmd", &cmd, "--timeout", "1s"]).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("server scenario; the target is a client"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("Coverage: 7 of 22 rules exercised."),
+        "{stdout}"
+    );
+
+    let out = notifspec(&["conform", "--client-cmd", "true"]).await;
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a command without {{addr}} is refused"
+    );
+}
