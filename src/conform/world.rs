@@ -133,6 +133,14 @@ impl World {
         let outcome = self.exec(step).await;
         let found = self.take_violations();
         match (outcome, found.into_iter().next()) {
+            // The step saw something wrong without knowing the rule; the checker names it.
+            (Err(StepError::Failed(f)), Some(v)) if f.rule.is_none() => {
+                Err(StepError::Failed(Failure {
+                    rule: Some(v.rule),
+                    message: format!("{} (checker: {})", f.message, v.message),
+                    ..f
+                }))
+            }
             (Err(e), _) => Err(e),
             (Ok(()), Some(v)) => Err(StepError::Failed(v.into())),
             (Ok(()), None) => Ok(()),

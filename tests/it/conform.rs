@@ -351,7 +351,10 @@ async fn an_independent_correct_server_passes_every_server_scenario() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_without_the_window_fails_s_notif_window() {
-    assert_flaw_caught(Flaw::NoWindow, "@S-NOTIF-WINDOW", RuleId::SNotifWindow).await;
+    let report = assert_flaw_caught(Flaw::NoWindow, "@S-NOTIF-WINDOW", RuleId::SNotifWindow).await;
+    // The peers' checkers judge every line too, and name the rule with their own words.
+    let text = conform::render::text(&report);
+    assert!(text.contains("checker: "), "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
