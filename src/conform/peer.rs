@@ -56,7 +56,7 @@ pub struct Peer {
     started: Instant,
     checker: Checker,
     violations: Vec<Violation>,
-    log: VecDeque<String>,
+    log: VecDeque<(Instant, String)>,
 }
 
 impl Peer {
@@ -103,12 +103,15 @@ impl Peer {
 
     fn record(&mut self, kind: EventKind) {
         let note = match &kind {
-            EventKind::Line { from, text, .. } => Some(format!(
-                "{} {}: {}",
-                self.name,
-                if *from == Party::Client { "C" } else { "S" },
-                text
-            )),
+            EventKind::Line { from, text, .. } => {
+                let who = if *from == Party::Client { "C:" } else { "S:" };
+                // `S:` alone is an empty line, as in a transcript.
+                Some(if text.is_empty() {
+                    format!("{} {who}", self.name)
+                } else {
+                    format!("{} {who} {text}", self.name)
+                })
+            }
             EventKind::Oversized { from } => Some(format!(
                 "{} {}: <line longer than {} bytes>",
                 self.name,
@@ -116,16 +119,13 @@ impl Peer {
                 self.max_line
             )),
             EventKind::Closed { by } => Some(format!("{} <closed by the {by}>", self.name)),
-            EventKind::Published { kind } => Some(format!("! publish {kind}")),
+            EventKind::Published { .. } => None,
             EventKind::Quiet { duration } => {
                 Some(format!("{} <quiet for {}>", self.name, fmt_dur(*duration)))
             }
         };
         if let Some(note) = note {
-            if self.log.len() == LOG_LINES {
-                self.log.pop_front();
-            }
-            self.log.push_back(note);
+            self.note(note);
         }
         let event = Event {
             at: Some(self.started.elapsed()),
@@ -139,6 +139,13 @@ impl Peer {
     /// Tells the checker an item was published, so availability rules can be judged.
     pub fn published(&mut self, kind: ItemKind) {
         self.record(EventKind::Published { kind });
+    }
+
+    fn note(&mut self, line: String) {
+        if self.log.len() == LOG_LINES {
+            self.log.pop_front();
+        }
+        self.log.push_back((Instant::now(), line));
     }
 
     /// Sends `text` followed by `ending`, exactly as given.
@@ -333,9 +340,10 @@ impl Peer {
         self.take_violations()
     }
 
-    /// The last lines of the conversation, oldest first.
-    pub fn log(&self) -> impl Iterator<Item = &str> {
-        self.log.iter().map(String::as_str)
+    /// The last lines of the conversation, oldest first, with when they happened (so the
+    /// logs of several peers can be interleaved).
+    pub fn log(&self) -> impl Iterator<Item = &(Instant, String)> {
+        self.log.iter()
     }
 }
 

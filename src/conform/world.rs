@@ -108,6 +108,9 @@ pub struct World {
     pub(super) replayed: Vec<String>,
     /// Longest `! quiet` of a replayed transcript.
     pub(super) quiet_cap: Duration,
+    /// Publishes, as `! publish ...` lines, for the conversation report (bounded: a scenario
+    /// has a fixed number of steps).
+    pub(super) notes: Vec<(tokio::time::Instant, String)>,
 }
 
 impl World {
@@ -116,6 +119,7 @@ impl World {
         World {
             suite,
             replayed: Vec::new(),
+            notes: Vec::new(),
             quiet_cap: super::runner::DEFAULT_QUIET_CAP,
             dialect,
             target,
@@ -171,14 +175,23 @@ impl World {
         found
     }
 
-    /// The conversation so far, peer by peer, for failure reports.
+    /// The conversation so far, all peers and publishes interleaved in time, for failure
+    /// reports.
     pub fn conversation(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        for p in &self.peers {
-            out.extend(p.log().map(str::to_string));
-        }
-        if let Some(s) = &self.scripted {
-            out.extend(s.peer.log().map(str::to_string));
+        let mut all: Vec<&(tokio::time::Instant, String)> = self
+            .peers
+            .iter()
+            .chain(self.scripted.as_ref().map(|s| &s.peer))
+            .flat_map(|p| p.log())
+            .collect();
+        all.sort_by_key(|(at, _)| *at);
+        let mut out: Vec<String> = Vec::new();
+        for (_, line) in all {
+            let repeated_publish =
+                line.starts_with('!') && out.iter().rev().take(8).any(|l| l == line);
+            if !repeated_publish {
+                out.push(line.clone());
+            }
         }
         out.extend(self.replayed.iter().cloned());
         out
@@ -373,6 +386,12 @@ impl World {
     pub(super) async fn publish(&mut self, item: &Item) -> Result<(), StepError> {
         let timeout = self.timeout;
         let kind = self.server().await?.publish(item, timeout).await?;
+        let what = match item {
+            Item::Random(None) => "! publish random".to_string(),
+            Item::Random(Some(n)) => format!("! publish random {n}"),
+            Item::Classified(text) => format!("! publish classified {text}"),
+        };
+        self.notes.push((tokio::time::Instant::now(), what));
         for p in self.peers.iter_mut().chain(self.crowd.iter_mut()) {
             p.published(kind);
         }
