@@ -19,7 +19,7 @@ Feature: The stop_notif race
     Then client A receives "OK"
     And client A receives nothing for 100 ms
 
-  @S-STOP-OK @S-NO-NOTIF-AFTER-OK @control
+  @S-STOP-OK @S-NO-NOTIF-AFTER-OK @answers-required @control
   Scenario: at most one notification crosses a stop sent with nothing outstanding
     When a random number is published
     And client A sends "stop_notif"

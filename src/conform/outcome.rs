@@ -184,10 +184,16 @@ impl RunReport {
     }
 
     /// The exit status: pass only when every scenario that ran passed (expected failures
-    /// excluded).
+    /// excluded); a broken rule is a failure; otherwise trouble reaching or driving the
+    /// implementation (every problem was an `<error>`) is an error, as when it cannot be
+    /// reached at all.
     pub fn status(&self) -> Status {
-        if self.scenarios.iter().any(|s| s.outcome.is_failure()) {
+        let failed = |o: &Outcome| matches!(o, Outcome::Failed { .. });
+        let errored = |o: &Outcome| matches!(o, Outcome::Errored { .. });
+        if self.scenarios.iter().any(|s| failed(&s.outcome)) {
             Status::Fail
+        } else if self.scenarios.iter().any(|s| errored(&s.outcome)) {
+            Status::Error
         } else {
             Status::Pass
         }

@@ -52,6 +52,7 @@ pub struct Peer {
     buf: BytesMut,
     discarding: bool,
     closed: bool,
+    close_recorded: bool,
     max_line: usize,
     started: Instant,
     checker: Checker,
@@ -81,6 +82,7 @@ impl Peer {
             buf: BytesMut::with_capacity(256),
             discarding: false,
             closed: false,
+            close_recorded: false,
             max_line: dialect.max_line,
             started: Instant::now(),
             checker: Checker::with_options(dialect.clone(), options),
@@ -234,6 +236,11 @@ impl Peer {
                 return Some(self.observe(incoming));
             }
             if self.closed {
+                if !self.close_recorded {
+                    self.close_recorded = true;
+                    let them = self.them();
+                    self.record(EventKind::Closed { by: them });
+                }
                 return Some(Incoming::Closed);
             }
             let read = tokio::time::timeout_at(deadline, self.stream.read_buf(&mut self.buf)).await;
@@ -246,9 +253,7 @@ impl Peer {
                         let text = String::from_utf8_lossy(&tail).into_owned();
                         return Some(self.observe(Incoming::Line(text, Terminator::Missing)));
                     }
-                    let them = self.them();
-                    self.record(EventKind::Closed { by: them });
-                    return Some(Incoming::Closed);
+                    continue;
                 }
                 Ok(Ok(_)) => {}
             }
@@ -312,7 +317,7 @@ impl Peer {
                 terminator: *terminator,
             }),
             Incoming::TooLong => self.record(EventKind::Oversized { from }),
-            Incoming::Closed => self.record(EventKind::Closed { by: from }),
+            Incoming::Closed => {}
         }
         incoming
     }
@@ -363,5 +368,61 @@ pub fn fmt_dur(d: Duration) -> String {
         format!("{} ms", d.as_millis())
     } else {
         format!("{} s", d.as_secs_f64())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn pair(dialect: &Dialect) -> (Peer, TcpStream) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (ours, theirs) = tokio::join!(TcpStream::connect(addr), listener.accept());
+        let peer = Peer::new("client A", Party::Client, ours.unwrap(), dialect, false);
+        (peer, theirs.unwrap().0)
+    }
+
+    #[tokio::test]
+    async fn lines_are_split_by_hand_with_the_limit_enforced_while_reading() {
+        let mut d = Dialect::default();
+        d.max_line = 16;
+        let (mut peer, mut server) = pair(&d).await;
+        let long = vec![b'x'; 4000];
+        server.write_all(b"12\r\nabc\n").await.unwrap();
+        server.write_all(&long).await.unwrap();
+        server.write_all(b"\nafter\r\ntail").await.unwrap();
+        server.shutdown().await.unwrap();
+        let wait = Duration::from_secs(5);
+        let line = |s: &str, t| Some(Incoming::Line(s.to_string(), t));
+        assert_eq!(peer.recv(wait).await, line("12", Terminator::CrLf));
+        assert_eq!(peer.recv(wait).await, line("abc", Terminator::Lf));
+        assert_eq!(peer.recv(wait).await, Some(Incoming::TooLong));
+        assert!(
+            peer.buf.len() <= 4096,
+            "the buffer grew to {}",
+            peer.buf.len()
+        );
+        assert_eq!(peer.recv(wait).await, line("after", Terminator::CrLf));
+        assert_eq!(peer.recv(wait).await, line("tail", Terminator::Missing));
+        assert_eq!(peer.recv(wait).await, Some(Incoming::Closed));
+        assert_eq!(peer.recv(wait).await, Some(Incoming::Closed));
+        let log: Vec<&str> = peer.log().map(|(_, l)| l.as_str()).collect();
+        assert_eq!(log.last(), Some(&"client A <closed by the server>"));
+        assert_eq!(log.iter().filter(|l| l.contains("closed")).count(), 1);
+    }
+
+    #[tokio::test]
+    async fn silence_is_none_within_the_wait_and_our_lines_are_sent_as_given() {
+        let d = Dialect::default();
+        let (mut peer, server) = pair(&d).await;
+        assert_eq!(peer.recv(Duration::from_millis(20)).await, None);
+        peer.send("random?", b"\n").await.unwrap();
+        let mut got = [0u8; 8];
+        let mut server = server;
+        tokio::io::AsyncReadExt::read_exact(&mut server, &mut got)
+            .await
+            .unwrap();
+        assert_eq!(&got, b"random?\n");
     }
 }

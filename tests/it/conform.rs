@@ -645,4 +645,25 @@ async fn the_binary_tests_a_client_given_as_a_command() {
         Some(2),
         "a command without {{addr}} is refused"
     );
+
+    // A client that never connects cannot be driven: errors, not failures, and exit 2.
+    let dir = tempfile::tempdir().unwrap();
+    let junit = dir.path().join("client.xml");
+    let out = notifspec(&[
+        "conform",
+        "--client-cmd",
+        "true {addr}",
+        "--timeout",
+        "200ms",
+        "--junit",
+        junit.to_str().unwrap(),
+    ])
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        xml.contains("<error type=\"error\" message=\"client under test"),
+        "{xml}"
+    );
+    assert!(!xml.contains("<failure"), "{xml}");
 }
