@@ -385,8 +385,10 @@ mod tests {
 
     #[tokio::test]
     async fn lines_are_split_by_hand_with_the_limit_enforced_while_reading() {
-        let mut d = Dialect::default();
-        d.max_line = 16;
+        let d = Dialect {
+            max_line: 16,
+            ..Dialect::default()
+        };
         let (mut peer, mut server) = pair(&d).await;
         let long = vec![b'x'; 4000];
         server.write_all(b"12\r\nabc\n").await.unwrap();
