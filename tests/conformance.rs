@@ -1,7 +1,9 @@
 //! The conformance suite under `cargo test`: every feature scenario against the embedded
 //! reference server and client in each built-in dialect, or against an external server when
 //! `NOTIFSPEC_SERVER` (and optionally `NOTIFSPEC_CONTROL`, `NOTIFSPEC_DIALECT`) is set. A
-//! failed scenario fails `cargo test`.
+//! failed scenario fails `cargo test` and prints the full report; a green run prints one
+//! summary line per dialect. Like libtest, `--list` lists the scenarios and a free argument
+//! keeps only the scenarios whose name contains it (`cargo test --test conformance window`).
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -11,19 +13,31 @@ use notifspec::conform::{self, Options, Suite, Target, render};
 use notifspec::dialect::{self, Dialect};
 
 fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let filter = args.iter().find(|a| !a.starts_with('-')).cloned();
+    let mut suite = match Suite::embedded() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("conformance: the suite does not load: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(f) = &filter {
+        suite.scenarios.retain(|s| s.name.contains(f.as_str()));
+    }
+    if args.iter().any(|a| a == "--list") {
+        for s in &suite.scenarios {
+            println!("{}: test", s.name);
+        }
+        return ExitCode::SUCCESS;
+    }
+    let suite = Arc::new(suite);
     let target = match std::env::var("NOTIFSPEC_SERVER") {
         Ok(addr) => Target::Server {
             addr,
             control: std::env::var("NOTIFSPEC_CONTROL").ok(),
         },
         Err(_) => Target::Reference,
-    };
-    let suite = match Suite::embedded() {
-        Ok(s) => Arc::new(s),
-        Err(e) => {
-            eprintln!("conformance: the suite does not load: {e}");
-            return ExitCode::FAILURE;
-        }
     };
     let dialects: Vec<String> = match std::env::var("NOTIFSPEC_DIALECT") {
         Ok(d) => vec![d],
@@ -49,8 +63,12 @@ fn main() -> ExitCode {
         };
         match rt.block_on(conform::run(suite.clone(), &options)) {
             Ok(report) => {
-                print!("{}", render::text(&report));
-                if report.status() != Status::Pass {
+                let text = render::text(&report);
+                if report.status() == Status::Pass {
+                    let summary = text.lines().last().unwrap_or_default();
+                    println!("conformance ({name}): {summary}");
+                } else {
+                    print!("{text}");
                     code = ExitCode::FAILURE;
                 }
             }
