@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::process::Stdio;
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
@@ -205,7 +205,8 @@ impl ServerSession {
                 .await
                 .map_err(|e| control_err(e.to_string()))?;
             let mut reply = String::new();
-            let mut reader = BufReader::new(stream).take_limited();
+            // Bounded: a misbehaving control port cannot make us buffer without limit.
+            let mut reader = BufReader::new(stream.take(MAX_CONTROL_REPLY));
             reader
                 .read_line(&mut reply)
                 .await
@@ -225,17 +226,8 @@ impl ServerSession {
     }
 }
 
-/// Reading a control reply is bounded: a misbehaving control port cannot make us buffer
-/// without limit.
-trait TakeLimited: Sized {
-    fn take_limited(self) -> tokio::io::Take<Self>;
-}
-
-impl<R: tokio::io::AsyncRead> TakeLimited for BufReader<R> {
-    fn take_limited(self) -> tokio::io::Take<Self> {
-        tokio::io::AsyncReadExt::take(self, 4096)
-    }
-}
+/// Longest control-port reply read (`OK` or `ERR <reason>`).
+const MAX_CONTROL_REPLY: u64 = 4096;
 
 async fn connect(addr: &str, wait: Duration) -> Result<TcpStream, TargetError> {
     let err = |reason: String| TargetError::Connect {

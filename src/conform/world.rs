@@ -264,10 +264,11 @@ impl World {
                 "a server scenario, and the target is a client".into(),
             ));
         }
-        if self.server.is_none() {
-            self.server = Some(ServerSession::start(&self.target, &self.dialect).await?);
-        }
-        Ok(self.server.as_ref().unwrap_or_else(|| unreachable!()))
+        let session = match self.server.take() {
+            Some(s) => s,
+            None => ServerSession::start(&self.target, &self.dialect).await?,
+        };
+        Ok(self.server.insert(session))
     }
 
     pub(super) fn peer(&mut self, name: &str) -> Result<&mut Peer, StepError> {

@@ -147,20 +147,17 @@ pub fn parse(text: &str) -> Result<Step, String> {
     let mut found: Vec<(&'static str, Result<Step, String>)> = all_defs()
         .filter_map(|d| matches(d.pattern, text).map(|c| (d.pattern, (d.build)(&c))))
         .collect();
-    match found.len() {
-        0 => Err(format!("no step matches `{text}`")),
-        1 => found
-            .pop()
-            .map(|(_, s)| s)
-            .unwrap_or_else(|| unreachable!()),
-        _ => Err(format!(
-            "ambiguous step `{text}`: it matches {}",
-            found
-                .iter()
-                .map(|(p, _)| format!("`{p}`"))
-                .collect::<Vec<_>>()
-                .join(" and ")
-        )),
+    match found.pop() {
+        None => Err(format!("no step matches `{text}`")),
+        Some((_, step)) if found.is_empty() => step,
+        Some(last) => {
+            found.push(last);
+            let names: Vec<String> = found.iter().map(|(p, _)| format!("`{p}`")).collect();
+            Err(format!(
+                "ambiguous step `{text}`: it matches {}",
+                names.join(" and ")
+            ))
+        }
     }
 }
 
