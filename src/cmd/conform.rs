@@ -120,6 +120,13 @@ pub fn run(args: Args) -> Status {
         Ok(r) => r,
         Err(e) => {
             eprintln!("notifspec conform: {e}");
+            if let Some(path) = &args.junit {
+                let target = conform::runner::describe_target(&options.target);
+                let xml = junit::unreachable(&target, &e.to_string());
+                if let Err(e) = std::fs::write(path, xml) {
+                    eprintln!("notifspec conform: cannot write {}: {e}", path.display());
+                }
+            }
             return Status::Error;
         }
     };

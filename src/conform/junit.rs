@@ -203,6 +203,23 @@ pub fn junit(r: &RunReport) -> String {
     out
 }
 
+/// A JUnit document for a run that could not start because the target was unreachable:
+/// one `<error>` test case, so a CI dashboard shows why nothing ran.
+pub fn unreachable(target: &str, message: &str) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
+         <testsuites name=\"notifspec conform: {t}\" tests=\"1\" failures=\"0\" errors=\"1\" skipped=\"0\">\n\
+         \x20 <testsuite name=\"notifspec conform\" tests=\"1\" failures=\"0\" errors=\"1\" skipped=\"0\">\n\
+         \x20   <testcase classname=\"notifspec conform\" name=\"reach the implementation under test\">\n\
+         \x20     <error type=\"unreachable\" message=\"{m}\">{m}</error>\n\
+         \x20   </testcase>\n\
+         \x20 </testsuite>\n\
+         </testsuites>\n",
+        t = escape(target),
+        m = escape(message)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -321,5 +338,16 @@ mod tests {
             "{xml}"
         );
         assert!(!xml.contains('\u{1}'));
+    }
+
+    #[test]
+    fn an_unreachable_target_is_one_error() {
+        let xml = unreachable(
+            "server 127.0.0.1:1",
+            "cannot connect to 127.0.0.1:1: refused <x>",
+        );
+        well_formed(&xml).unwrap_or_else(|e| panic!("{e}\n{xml}"));
+        assert!(xml.contains("errors=\"1\""), "{xml}");
+        assert!(xml.contains("<error type=\"unreachable\" message=\"cannot connect to 127.0.0.1:1: refused &lt;x&gt;\">"), "{xml}");
     }
 }

@@ -445,10 +445,14 @@ fn the_command_exits_2_on_bad_arguments_or_an_unreachable_target() {
         .unwrap()
         .local_addr()
         .unwrap();
-    assert_eq!(
-        notifspec::cmd::conform::run(args(Some(&free.to_string()), None)),
-        Status::Error
-    );
+    let dir = tempfile::tempdir().unwrap();
+    let junit = dir.path().join("report.xml");
+    let mut unreachable = args(Some(&free.to_string()), None);
+    unreachable.junit = Some(junit.clone());
+    assert_eq!(notifspec::cmd::conform::run(unreachable), Status::Error);
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains("<error type=\"unreachable\""), "{xml}");
+    assert!(xml.contains(&free.to_string()), "{xml}");
     assert_eq!(
         notifspec::cmd::conform::run(args(None, Some("@a and and"))),
         Status::Error
