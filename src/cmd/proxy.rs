@@ -15,7 +15,7 @@ use crate::net::proxy::{self, ProxyConfig, ProxyReport};
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Where clients connect.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:6790")]
+    #[arg(long, value_name = "ADDR")]
     pub listen: String,
     /// The server every connection is forwarded to.
     #[arg(long, value_name = "ADDR")]

@@ -81,6 +81,10 @@ pub fn run(args: Args) -> Status {
             client_cmd: args.client_cmd,
         }),
     };
+    if args.timeout.is_zero() {
+        eprintln!("notifspec replay: --timeout must be longer than zero");
+        return Status::Error;
+    }
     if let Some(d) = &args.dialect
         && let Err(e) = crate::dialect::Dialect::load(d, None)
     {
@@ -98,7 +102,12 @@ pub fn run(args: Args) -> Status {
     opts.strict = args.strict;
     opts.timeout = args.timeout;
     opts.save_observed = args.save_observed;
-    let rt = match crate::cmd::runtime() {
+    // One thread: replays are IO-bound (`--jobs` interleaves them), and an embedded server
+    // on the same thread has set a connection up by the time replay sees it counted.
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("notifspec replay: cannot start the runtime: {e}");

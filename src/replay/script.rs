@@ -162,7 +162,7 @@ impl Observed {
     }
 }
 
-/// What a finished engine found; [`super::Outcome`] adds the verdict and the source.
+/// What a finished engine found; [`super::judge`] turns it into a verdict.
 #[derive(Debug, Clone, Default)]
 pub struct Findings {
     /// Violations by the party under test.
@@ -234,7 +234,7 @@ pub struct Engine {
     transcript_complete: bool,
     pos: usize,
     checker: Checker,
-    inbox: VecDeque<(Arrival, Duration)>,
+    inbox: VecDeque<Arrival>,
     waiting: Waiting,
     /// The request notifspec sent whose reply is still expected (client role).
     pending_request: Option<ItemKind>,
@@ -285,11 +285,6 @@ impl Engine {
         }
     }
 
-    /// Whether the peer closed its side.
-    pub fn peer_closed(&self) -> bool {
-        self.peer_closed
-    }
-
     /// The next thing to do, at `now` (time since the replay started). The shell passes every
     /// arrival that is already readable to [`Engine::receive`] before asking, so the checker
     /// sees lines in the order they crossed the wire.
@@ -298,7 +293,7 @@ impl Engine {
             if self.done {
                 return Step::Done;
             }
-            self.match_inbox(now);
+            self.match_inbox();
             if self.done {
                 return Step::Done;
             }
@@ -538,18 +533,18 @@ impl Engine {
             ));
             return;
         }
-        self.inbox.push_back((arrival, now));
+        self.inbox.push_back(arrival);
     }
 
     /// Matches waiting arrivals against what the transcript expects at the current position.
-    fn match_inbox(&mut self, now: Duration) {
-        while let Some((arrival, at)) = self.inbox.pop_front() {
+    fn match_inbox(&mut self) {
+        while let Some(arrival) = self.inbox.pop_front() {
             if self.done {
                 return;
             }
             match self.waiting {
                 Waiting::Quiet { .. } => {
-                    self.unexpected(&arrival, at, "during `! quiet`");
+                    self.unexpected(&arrival, "during `! quiet`");
                     continue;
                 }
                 Waiting::Close { .. } => {
@@ -563,7 +558,7 @@ impl Engine {
                         self.pos += 1;
                         self.waiting = Waiting::Nothing;
                     } else {
-                        self.unexpected(&arrival, at, "while waiting for the close");
+                        self.unexpected(&arrival, "while waiting for the close");
                     }
                     continue;
                 }
@@ -573,27 +568,26 @@ impl Engine {
                 // Nothing is expected from the peer right now: keep it for the next
                 // expectation, unless the script is over.
                 if self.pos >= self.entries.len() {
-                    self.after_end(&arrival, at);
+                    self.after_end(&arrival);
                     continue;
                 }
-                self.inbox.push_front((arrival, at));
+                self.inbox.push_front(arrival);
                 return;
             }
-            self.match_one(arrival, at);
+            self.match_one(arrival);
             if matches!(self.waiting, Waiting::Line { .. } | Waiting::Grace { .. })
                 && !self.at_expected()
             {
                 self.waiting = Waiting::Nothing;
             }
         }
-        let _ = now;
     }
 
     /// An arrival after the last transcript line: a divergence only when the transcript
     /// claims to be complete.
-    fn after_end(&mut self, arrival: &Arrival, at: Duration) {
+    fn after_end(&mut self, arrival: &Arrival) {
         if self.transcript_complete && !matches!(arrival, Arrival::Closed) {
-            self.unexpected(arrival, at, "after the end of the transcript");
+            self.unexpected(arrival, "after the end of the transcript");
         }
     }
 
@@ -618,18 +612,18 @@ impl Engine {
         }
     }
 
-    fn match_one(&mut self, arrival: Arrival, at: Duration) {
+    fn match_one(&mut self, arrival: Arrival) {
         let peer = self.cfg.role.peer();
         let line = self.entries[self.pos].line;
         let text = match &arrival {
             Arrival::Line { text, .. } => text.clone(),
             Arrival::Oversized => {
-                self.unexpected(&arrival, at, "");
+                self.unexpected(&arrival, "");
                 return;
             }
             Arrival::Closed => {
                 let expected = self.expected_text(self.pos);
-                self.findings.rows.push(Row::Missing {
+                self.push_row(Row::Missing {
                     line,
                     expected: expected.clone(),
                 });
@@ -655,7 +649,7 @@ impl Engine {
                 for skipped in self.pos..k {
                     let l = self.entries[skipped].line;
                     let expected = self.expected_text(skipped);
-                    self.findings.rows.push(Row::Missing {
+                    self.push_row(Row::Missing {
                         line: l,
                         expected: expected.clone(),
                     });
@@ -677,8 +671,9 @@ impl Engine {
             self.consume(line, &text);
             return;
         }
-        let expected_msg = self.entries[self.pos].kind.clone();
-        let expected_is_notif = matches!(&expected_msg, EntryKind::Server(m) | EntryKind::Client(m) if self.is_notification(m));
+        let expected_is_notif = self
+            .expected_message(self.pos)
+            .is_some_and(|m| self.is_notification(m));
         let arrival_is_notif =
             peer == Party::Server && self.dialect.notification_kind(&text).is_some();
         if arrival_is_notif && !expected_is_notif {
@@ -689,13 +684,13 @@ impl Engine {
                     observed: message_line(peer, &text),
                 });
             } else {
-                self.unexpected(&arrival, at, "");
+                self.unexpected(&arrival, "");
             }
             return;
         }
         let expected = self.expected_text(self.pos);
         let observed = message_line(peer, &text);
-        self.findings.rows.push(Row::Changed {
+        self.push_row(Row::Changed {
             line,
             expected: expected.clone(),
             observed: observed.clone(),
@@ -743,7 +738,7 @@ impl Engine {
 
     fn consume(&mut self, line: usize, text: &str) {
         let peer = self.cfg.role.peer();
-        self.findings.rows.push(Row::Same {
+        self.push_row(Row::Same {
             line,
             text: message_line(peer, text),
         });
@@ -801,7 +796,7 @@ impl Engine {
         }
     }
 
-    fn unexpected(&mut self, arrival: &Arrival, _at: Duration, context: &str) {
+    fn unexpected(&mut self, arrival: &Arrival, context: &str) {
         let peer = self.cfg.role.peer();
         let observed = match arrival {
             Arrival::Line { text, .. } => message_line(peer, text),
@@ -879,7 +874,7 @@ impl Engine {
                 // for its reaction.
                 self.findings.own_violations.push(v);
                 self.end(false);
-            } else {
+            } else if self.findings.violations.len() < MAX_OBSERVED {
                 self.findings.violations.push(v);
             }
         }
@@ -938,9 +933,9 @@ impl Engine {
         self.done = true;
         // Lines still waiting were never matched: they are divergences only if the script
         // expected more (it ended early) — otherwise they came after the recording stopped.
-        while let Some((arrival, at)) = self.inbox.pop_front() {
+        while let Some(arrival) = self.inbox.pop_front() {
             if self.findings.complete {
-                self.after_end(&arrival, at);
+                self.after_end(&arrival);
             }
         }
         // A closed connection is a finished conversation: what it left hanging is judged.
@@ -986,4 +981,188 @@ pub fn directive_line(d: &Directive) -> String {
 
 fn is_int(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rule::RuleId;
+    use crate::transcript::parse;
+
+    fn config(role: Role, strict: bool) -> EngineConfig {
+        EngineConfig {
+            role,
+            strict,
+            timeout: Duration::from_secs(2),
+            control: true,
+            grace: Duration::ZERO,
+            items_known: false,
+        }
+    }
+
+    /// Drives an engine without any IO: whenever it waits, the next scripted arrival comes
+    /// (100 ms later), or the timer fires when the script is exhausted. Returns what was sent
+    /// and published, and the findings.
+    fn run(text: &str, cfg: EngineConfig, peer: &[&str]) -> (Vec<String>, Vec<Step>, Findings) {
+        let t = parse(text, "t").unwrap();
+        let mut e = Engine::new(&t, Dialect::default(), cfg);
+        let mut now = Duration::ZERO;
+        let mut arrivals = peer.iter().map(|l| match *l {
+            "<close>" => Arrival::Closed,
+            l => Arrival::Line {
+                text: l.to_string(),
+                terminator: Terminator::CrLf,
+            },
+        });
+        let (mut sent, mut other) = (vec![], vec![]);
+        for _ in 0..100_000 {
+            match e.step(now) {
+                Step::Done => return (sent, other, e.finish()),
+                Step::Send(l) => sent.push(l),
+                Step::Close => other.push(Step::Close),
+                p @ Step::Publish(_) => {
+                    other.push(p);
+                    e.published(Ok(()));
+                }
+                Step::Wait(d) | Step::AwaitClose(d) | Step::Quiet(d) => match arrivals.next() {
+                    Some(a) => {
+                        now += Duration::from_millis(100);
+                        e.receive(a, now);
+                    }
+                    None => {
+                        now += d;
+                        e.timer_fired(now);
+                    }
+                },
+            }
+        }
+        panic!("the engine did not finish");
+    }
+
+    #[test]
+    fn unpredictable_values_match_any_value_unless_strict() {
+        let text = "C: random?\nS: 456902234\nC: classified?\nS: Nice appart\nC: hello\nS: ERR unknown command\n";
+        let peer = ["17", "Another ad", "ERR no such command `hello`"];
+        let (sent, _, f) = run(text, config(Role::Client, false), &peer);
+        assert_eq!(sent, ["random?", "classified?", "hello"]);
+        assert!(f.divergences.is_empty() && f.error.is_none(), "{f:?}");
+        let (_, _, f) = run(text, config(Role::Client, true), &peer);
+        assert_eq!(f.divergences.len(), 3, "{:?}", f.divergences);
+    }
+
+    #[test]
+    fn an_expected_notification_is_provoked_by_a_publish_of_its_kind() {
+        let text = "C: _notif_\nS: will send notifs\nS: notif: random\nC: OK\n";
+        let (sent, other, f) = run(
+            text,
+            config(Role::Client, false),
+            &["will send notifs", "notif: random"],
+        );
+        assert_eq!(sent, ["_notif_", "OK"]);
+        assert_eq!(other, [Step::Publish(Directive::PublishRandom(None))]);
+        assert!(f.divergences.is_empty(), "{f:?}");
+        let lines: Vec<String> = f.observed.iter().map(Observed::line).collect();
+        assert_eq!(
+            lines[2], "! publish random",
+            "the publish is part of what happened"
+        );
+    }
+
+    #[test]
+    fn a_crossing_notification_is_timing_either_way() {
+        let text = "C: _notif_\nS: will send notifs\nC: stop_notif\nS: notif: random\nS: OK\n";
+        let without = run(
+            text,
+            config(Role::Client, false),
+            &["will send notifs", "OK"],
+        )
+        .2;
+        assert!(without.divergences.is_empty(), "{:?}", without.divergences);
+        let text = "C: _notif_\nS: will send notifs\nC: stop_notif\nS: OK\n";
+        let with = run(
+            text,
+            config(Role::Client, false),
+            &["will send notifs", "notif: random", "OK"],
+        )
+        .2;
+        assert!(with.divergences.is_empty(), "{:?}", with.divergences);
+        let strict = run(
+            text,
+            config(Role::Client, true),
+            &["will send notifs", "notif: random", "OK"],
+        )
+        .2;
+        assert_eq!(strict.divergences.len(), 1, "{:?}", strict.divergences);
+    }
+
+    #[test]
+    fn an_unexpected_notification_outside_a_stop_is_a_divergence() {
+        let text = "C: random?\nS: 1\n";
+        let f = run(text, config(Role::Client, false), &["notif: random", "1"]).2;
+        assert_eq!(f.divergences.len(), 1, "{:?}", f.divergences);
+        assert!(
+            f.divergences[0]
+                .message
+                .contains("unexpected `S: notif: random`")
+        );
+        assert_eq!(f.violations[0].rule, RuleId::SNotifInMode);
+    }
+
+    #[test]
+    fn a_silent_peer_times_out_naming_the_line() {
+        let f = run("C: random?\nS: 1\n", config(Role::Client, false), &[]).2;
+        let err = f.error.unwrap();
+        assert!(
+            err.contains("timed out after 2s waiting for line 2: `S: 1`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn anything_during_quiet_is_reported_and_the_quiet_reaches_the_checker() {
+        let text = "C: _notif_\nS: will send notifs\n! quiet 1s\nC: stop_notif\nS: OK\n";
+        let f = run(
+            text,
+            config(Role::Client, false),
+            &["will send notifs", "notif: random", "OK"],
+        )
+        .2;
+        assert!(
+            f.divergences
+                .iter()
+                .any(|d| d.message.contains("during `! quiet`")),
+            "{:?}",
+            f.divergences
+        );
+        let lines: Vec<String> = f.observed.iter().map(Observed::line).collect();
+        assert!(lines.contains(&"! quiet 1s".to_string()), "{lines:?}");
+    }
+
+    #[test]
+    fn the_server_role_sends_samples_for_placeholders_and_closes_when_told() {
+        let text = "C: random?\nS: {int}\nC: classified?\nS: ad {text}\n! expect close\n";
+        let (sent, other, f) = run(
+            text,
+            config(Role::Server, false),
+            &["random?", "classified?"],
+        );
+        assert!(sent[0].bytes().all(|b| b.is_ascii_digit()), "{sent:?}");
+        assert!(sent[1].starts_with("ad "), "{sent:?}");
+        assert_eq!(other, [Step::Close]);
+        assert!(
+            f.complete && f.divergences.is_empty() && f.violations.is_empty(),
+            "{f:?}"
+        );
+    }
+
+    #[test]
+    fn a_peer_flooding_unplaceable_lines_is_stopped() {
+        let text = "C: _notif_\nS: will send notifs\nC: stop_notif\nS: OK\n";
+        let mut peer = vec!["will send notifs"];
+        peer.extend(std::iter::repeat_n("notif: random", 2 * MAX_OBSERVED));
+        let f = run(text, config(Role::Client, true), &peer).2;
+        assert!(f.truncated && f.observed.len() == MAX_OBSERVED);
+        assert!(f.rows.len() <= MAX_OBSERVED && f.divergences.len() <= MAX_OBSERVED);
+        assert!(!f.violations.is_empty() && f.violations.len() <= MAX_OBSERVED);
+    }
 }

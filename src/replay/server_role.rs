@@ -38,6 +38,7 @@ pub async fn run(
         Ok(a) => a,
         Err(e) => return engine.abandon(format!("cannot listen on {}: {e}", target.listen)),
     };
+    tracing::info!("replay: listening on {addr}, waiting for the client under test");
     let mut child = match &target.client_cmd {
         Some(cmd) => match spawn(cmd, &addr.to_string()) {
             Ok(c) => Some(c),

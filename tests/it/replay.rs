@@ -731,3 +731,68 @@ async fn client_cmd_starts_and_stops_the_reference_client() {
     let r = replay::replay_file(&file, &opts).await;
     assert_eq!(r.result.verdict, Verdict::Pass, "{}", show(&r.result));
 }
+
+/// Runs the binary with a bound; returns (exit code, stdout).
+async fn notifspec(args: &[&str]) -> (i32, String) {
+    let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_notifspec"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("RUST_LOG", "warn")
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(60), run)
+        .await
+        .expect("notifspec replay finished in time")
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn the_command_passes_the_seed_example_out_of_the_box() {
+    let (code, out) = notifspec(&["replay", "transcripts/seed-example.txt"]).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.starts_with("PASS transcripts/seed-example.txt\n"),
+        "{out}"
+    );
+    let (code, out) =
+        notifspec(&["replay", "--format", "json", "transcripts/seed-example.txt"]).await;
+    assert_eq!(code, 0, "{out}");
+    let v: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    assert_eq!(v["verdict"], "pass");
+    assert_eq!(
+        v["observed"][1].as_str().map(|s| s.starts_with("S: ")),
+        Some(true)
+    );
+    let (code, _) = notifspec(&["replay", "no/such/file.txt"]).await;
+    assert_eq!(code, 2);
+}
+
+#[tokio::test]
+async fn diverged_is_exit_0_unless_strict_and_shows_in_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("other-kind.txt");
+    // The embedded server announces the ad unread since connect, not a random number.
+    std::fs::write(
+        &file,
+        "C: _notif_\nS: will send notifs\nS: notif: random\nC: stop_notif\nS: OK\n",
+    )
+    .unwrap();
+    let path = file.to_str().unwrap();
+    let (code, out) = notifspec(&["replay", "--format", "json", path]).await;
+    assert_eq!(code, 0, "{out}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["verdict"], "diverged", "{out}");
+    assert!(
+        v["divergences"][0].as_str().unwrap().contains("line 3"),
+        "{out}"
+    );
+    assert!(v["observed"].as_array().unwrap().len() >= 4, "{out}");
+    let (code, out) = notifspec(&["replay", "--strict", path]).await;
+    assert_eq!(code, 1, "{out}");
+    assert!(out.starts_with("DIVERGED "), "{out}");
+    assert!(out.contains("-    3 | S: notif: random"), "{out}");
+}
