@@ -47,3 +47,15 @@ Feature: Entering and leaving notification mode
     When client A sends "_notif_"
     Then client A receives "will send notifs"
     And within 1 s client A receives "notif: classified"
+
+  @S-MODE-ACK
+  Scenario: in the seed-session dialect, _notif_ is acknowledged by "will send notifs"
+    Given a server in dialect "seed-session"
+    When client A sends "_notif_"
+    Then client A receives "will send notifs"
+
+  @S-MODE-ACK
+  Scenario: in the seed-text dialect, notif is acknowledged by "notif: OK"
+    Given a server in dialect "seed-text"
+    When client A sends "notif"
+    Then client A receives "notif: OK"

@@ -76,6 +76,16 @@ fn skip_reason(s: &Scenario, o: &Options) -> Option<String> {
     if !client && !s.has_tag(TAG_OFFLINE) && !o.target.has_server() {
         return Some("server scenario; the target is a client".into());
     }
+    let written_for = s.steps.iter().find_map(|st| match &st.parsed {
+        Ok(Step::Dialect(name)) if *name != o.dialect.name => Some(name),
+        _ => None,
+    });
+    if let Some(name) = written_for {
+        return Some(format!(
+            "written for dialect `{name}`; the run is in `{}`",
+            o.dialect.name
+        ));
+    }
     if s.has_tag(TAG_CONTROL) && !o.target.has_control() {
         return Some("needs a control port to publish items (--control ADDR)".into());
     }

@@ -49,11 +49,15 @@ impl World {
                 dialect.name, self.dialect.name
             )));
         }
-        let needs_control = t.entries.iter().any(|e| {
-            matches!(
-                e.kind,
-                EntryKind::Directive(Directive::PublishRandom(_) | Directive::PublishClassified(_))
-            )
+        // Publishes, and notifications the replay must provoke, need a control port.
+        let needs_control = t.entries.iter().any(|e| match &e.kind {
+            EntryKind::Directive(Directive::PublishRandom(_) | Directive::PublishClassified(_)) => {
+                true
+            }
+            EntryKind::Server(m) => m
+                .literal()
+                .is_some_and(|l| dialect.notification_kind(l).is_some()),
+            _ => false,
         });
         let server_closes = t
             .entries
@@ -67,7 +71,7 @@ impl World {
         }
         if needs_control && !self.target.has_control() {
             return Err(StepError::Skipped(format!(
-                "{path} publishes items, which needs a control port"
+                "{path} publishes items or expects notifications, which needs a control port"
             )));
         }
         let session = self.server().await?;

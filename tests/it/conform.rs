@@ -350,6 +350,29 @@ async fn an_independent_correct_server_passes_every_server_scenario() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_control_port_publishing_scenarios_are_skipped_and_said_so() {
+    let server = MiniServer::start(Flaw::None).await;
+    let target = Target::Server {
+        addr: server.addr.to_string(),
+        control: None,
+    };
+    let report = run(&options(target, Some("not @offline"), 1000)).await;
+    let text = conform::render::text(&report);
+    assert_eq!(report.status(), Status::Pass, "{text}");
+    assert!(
+        text.contains("needs a control port to publish items (--control ADDR)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("not exercised: S-LIVENESS (needs a control port"),
+        "{text}"
+    );
+    let rows = report.per_rule();
+    assert!(rows[&RuleId::SRandomInt].passed > 0, "{text}");
+    assert!(!rows[&RuleId::SNoDup].exercised(), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_without_the_window_fails_s_notif_window() {
     let report = assert_flaw_caught(Flaw::NoWindow, "@S-NOTIF-WINDOW", RuleId::SNotifWindow).await;
     // The peers' checkers judge every line too, and name the rule with their own words.
@@ -631,7 +654,7 @@ async fn the_binary_tests_a_client_given_as_a_command() {
         "'{}' client --server {{addr}} --interest classified --timeout 2s",
         env!("CARGO_BIN_EXE_notifspec")
     );
-    let out = notifspec(&["conform", "--client-cmd", &cmd, "--timeout", "1s"]).await;
+    let out = notifspec(&["conform", "--client-cmd", &cmd, "--timeout", "3s"]).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(
