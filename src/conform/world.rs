@@ -183,16 +183,10 @@ impl World {
             .iter()
             .chain(self.scripted.as_ref().map(|s| &s.peer))
             .flat_map(|p| p.log())
+            .chain(self.notes.iter())
             .collect();
         all.sort_by_key(|(at, _)| *at);
-        let mut out: Vec<String> = Vec::new();
-        for (_, line) in all {
-            let repeated_publish =
-                line.starts_with('!') && out.iter().rev().take(8).any(|l| l == line);
-            if !repeated_publish {
-                out.push(line.clone());
-            }
-        }
+        let mut out: Vec<String> = all.into_iter().map(|(_, l)| l.clone()).collect();
         out.extend(self.replayed.iter().cloned());
         out
     }

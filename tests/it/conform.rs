@@ -378,6 +378,11 @@ async fn a_server_without_the_window_fails_s_notif_window() {
     // The peers' checkers judge every line too, and name the rule with their own words.
     let text = conform::render::text(&report);
     assert!(text.contains("checker: "), "{text}");
+    // The conversation interleaves the peers' lines with what was published, in order.
+    assert!(
+        text.contains("! publish classified First flat\n      client A S: notif: classified"),
+        "{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
