@@ -74,7 +74,10 @@ impl MiniServer {
         let (f, c) = (feed.clone(), changed.clone());
         let serve = tokio::spawn(async move {
             while let Ok((s, _)) = listener.accept().await {
-                tokio::spawn(connection(s, f.clone(), c.subscribe(), flaw));
+                // The state is taken at accept, not when the task first runs: what was
+                // published after the connection was made must count as new.
+                let conn = Conn::at_connect(&f);
+                tokio::spawn(connection(s, conn, f.clone(), c.subscribe(), flaw));
             }
         });
         let ctl = tokio::spawn(async move {
@@ -157,6 +160,20 @@ struct Conn {
 }
 
 impl Conn {
+    /// A new connection: the most recent ad is unread, the current number counts as seen.
+    fn at_connect(feed: &Mutex<Feed>) -> Conn {
+        let f = feed.lock().unwrap();
+        Conn {
+            next_ad: f.ads.len().saturating_sub(1),
+            seen_random: f.random_seq,
+            in_mode: false,
+            outstanding: false,
+            announced_ad: 0,
+            announced_random: 0,
+            zombie: false,
+        }
+    }
+
     fn handle(&mut self, line: &[u8], feed: &Mutex<Feed>, flaw: Flaw) -> Option<String> {
         if flaw == Flaw::Mute {
             return None;
@@ -230,22 +247,11 @@ impl Conn {
 
 async fn connection(
     s: TcpStream,
+    mut conn: Conn,
     feed: Arc<Mutex<Feed>>,
     mut changed: watch::Receiver<u64>,
     flaw: Flaw,
 ) {
-    let mut conn = {
-        let f = feed.lock().unwrap();
-        Conn {
-            next_ad: f.ads.len().saturating_sub(1),
-            seen_random: f.random_seq,
-            in_mode: false,
-            outstanding: false,
-            announced_ad: 0,
-            announced_random: 0,
-            zombie: false,
-        }
-    };
     let eol: &[u8] = if flaw == Flaw::LfEndings {
         b"\n"
     } else {
