@@ -705,3 +705,27 @@ async fn the_binary_tests_a_client_given_as_a_command() {
     );
     assert!(!xml.contains("<failure"), "{xml}");
 }
+
+/// Like h2spec's, the suite's own peers write and read hand-made lines: notifspec's framing
+/// and reference peers stay off that path, so a bug in them cannot hide a bug under test.
+#[test]
+fn the_suite_peers_do_not_use_the_framing_or_the_reference_peers() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/conform");
+    let files = [
+        "peer.rs",
+        "world.rs",
+        "scripted.rs",
+        "target.rs",
+        "steps/mod.rs",
+        "steps/requests.rs",
+        "steps/mode.rs",
+        "steps/errors.rs",
+        "steps/client.rs",
+    ];
+    for f in files {
+        let text = std::fs::read_to_string(dir.join(f)).unwrap();
+        for bad in ["crate::wire", "crate::proto", "crate::net"] {
+            assert!(!text.contains(bad), "src/conform/{f} uses `{bad}`");
+        }
+    }
+}
