@@ -287,3 +287,53 @@ pub fn describe_target(t: &Target) -> String {
         Target::ClientFn(_) => "an in-process client".into(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one_scenario(feature: &str) -> (Scenario, Arc<Suite>) {
+        let suite = Suite::from_sources(&[("features/t.feature", feature)], &[]).unwrap();
+        (suite.scenarios[0].clone(), Arc::new(suite))
+    }
+
+    #[tokio::test]
+    async fn a_sentence_no_step_matches_fails_its_scenario_instead_of_skipping() {
+        let (s, suite) = one_scenario(
+            "Feature: F\n  @offline @S-ERR\n  Scenario: s\n    Then the checker dances\n",
+        );
+        let outcome = run_scenario(&s, &Options::new(Target::Reference), suite).await;
+        let Outcome::Errored { step, message, .. } = outcome else {
+            panic!("{outcome:?}");
+        };
+        assert!(
+            step.contains("Then the checker dances (features/t.feature:4)"),
+            "{step}"
+        );
+        assert!(message.contains("no step matches"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn scenarios_that_cannot_apply_are_skipped_with_their_reason() {
+        let o = Options::new(Target::Server {
+            addr: "127.0.0.1:1".into(),
+            control: None,
+        });
+        let (s, suite) =
+            one_scenario("Feature: F\n  @control @S-LIVENESS\n  Scenario: s\n    Given a server\n");
+        let outcome = run_scenario(&s, &o, suite).await;
+        assert_eq!(
+            outcome,
+            Outcome::Skipped {
+                reason: "needs a control port to publish items (--control ADDR)".into()
+            }
+        );
+        let (s, suite) = one_scenario(
+            "Feature: F\n  @client @C-ACK\n  Scenario: s\n    Given the client under test is connected\n",
+        );
+        let outcome = run_scenario(&s, &o, suite).await;
+        assert!(
+            matches!(outcome, Outcome::Skipped { reason } if reason.contains("the target is a server"))
+        );
+    }
+}
