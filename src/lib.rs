@@ -17,6 +17,7 @@
 //! - [`sim`]: the deterministic simulator.
 //! - [`conform`]: the conformance suite runner behind `notifspec conform`.
 //! - [`report`]: text, JSON and JUnit output.
+//! - [`bench`](mod@bench): `notifspec bench`: the reference server measured next to baselines.
 //! - [`cmd`]: one module per subcommand (arguments and `run`); `main.rs` only dispatches.
 //!
 //! ## Independence rule
@@ -25,6 +26,7 @@
 //! The reference server and client are checked *by* it in every test, so a bug has to be
 //! made twice, independently, to hide. `tests/it/independence.rs` enforces this.
 
+pub mod bench;
 pub mod checker;
 pub mod cmd;
 pub mod conform;

@@ -584,7 +584,7 @@ async fn binary_exits_one_on_a_server_violation_and_two_on_trouble() {
 
 // ---- Against the reference server (in memory under a paused clock, and over loopback) ----
 
-async fn reference(dialect: &str) -> (ServerHandle, Client<DuplexStream>) {
+async fn reference(dialect: &str) -> (ServerHandle, Client<Tap<DuplexStream>>) {
     let dialect = Dialect::builtin(dialect).expect("built-in");
     let server = ServerBuilder::new()
         .without_listener()
@@ -593,7 +593,10 @@ async fn reference(dialect: &str) -> (ServerHandle, Client<DuplexStream>) {
         .start()
         .await
         .expect("server starts");
-    let stream = server.connect_in_memory().expect("in-memory connection");
+    let stream = Tap {
+        inner: server.connect_in_memory().expect("in-memory connection"),
+        log: Vec::new(),
+    };
     (server, Client::new(stream, dialect, opts()))
 }
 
@@ -639,6 +642,7 @@ async fn reference_server_seed_usage_in_both_dialects() {
             client.classified().await.unwrap().as_deref(),
             Some("Nice appart in the 11e.")
         );
+        client.get_ref().assert_conforms(dialect);
         drop(client);
         server.shutdown().await.unwrap();
     }
@@ -661,6 +665,7 @@ async fn reference_server_publish_racing_stop_loses_nothing() {
     }
     let (mut client, _) = mode.stop().await.unwrap();
     assert_eq!(client.random().await.unwrap(), "5");
+    client.get_ref().assert_conforms("seed-session");
     drop(client);
     server.shutdown().await.unwrap();
 }
@@ -800,6 +805,16 @@ impl<S> Tap<S> {
         assert!(line.is_empty(), "unterminated line {line:?}");
         out
     }
+
+    /// Feeds the recorded conversation to the checker (the oracle, independent of both
+    /// peers): the reference client and server together must break no rule.
+    fn assert_conforms(&self, dialect: &str) {
+        let text = self.transcript();
+        let parsed = notifspec::transcript::parse(&text, "tap").expect("recording parses");
+        let dialect = Dialect::builtin(dialect).expect("built-in");
+        let violations = notifspec::checker::check_transcript(&parsed, &dialect);
+        assert!(violations.is_empty(), "{violations:#?}\n{text}");
+    }
 }
 
 #[tokio::test(start_paused = true)]
@@ -842,5 +857,6 @@ async fn client_and_reference_server_reproduce_the_seed_example_line_for_line() 
          C: stop_notif\nS: OK\n"
     );
     assert_eq!(recorded, expected);
+    client.get_ref().assert_conforms("seed-session");
     server.shutdown().await.unwrap();
 }

@@ -1,5 +1,6 @@
 //! The single integration-test binary (one link step for all integration tests).
 
+mod bench;
 mod check;
 mod client;
 mod conform;

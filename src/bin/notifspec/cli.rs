@@ -50,16 +50,21 @@ impl Command {
     }
 }
 
-/// Logs go to stderr, filtered by `RUST_LOG` (default `info`), so stdout stays for results.
-/// `conform` defaults to `warn`: the embedded reference server's connection logs are noise
-/// next to a report.
-pub fn init_logging(command: &Command) {
-    let default = match command {
-        Command::Conform(_) => "warn",
-        _ => "info",
-    };
+impl Command {
+    /// The log level when `RUST_LOG` is unset: the server's connection lines are its output,
+    /// while for the checking commands the embedded server's logs would only bury the verdicts.
+    pub fn default_log_level(&self) -> &'static str {
+        match self {
+            Command::Serve(_) => "info",
+            _ => "warn",
+        }
+    }
+}
+
+/// Logs go to stderr, filtered by `RUST_LOG` (default per command), so stdout stays for results.
+pub fn init_logging(default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -8,6 +8,6 @@ mod cli;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    cli::init_logging(&cli.command);
+    cli::init_logging(cli.command.default_log_level());
     cli.command.run().into()
 }
