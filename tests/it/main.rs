@@ -3,6 +3,7 @@
 mod bench;
 mod check;
 mod client;
+mod conform;
 mod independence;
 mod proxy;
 mod replay;

@@ -1,0 +1,170 @@
+//! Text and JSON renderings of a run: the per-rule table, failures with their conversations,
+//! coverage, and the summary line that CI logs end with.
+
+use std::fmt::Write as _;
+
+use super::outcome::{Outcome, RunReport, describe_failure};
+use crate::rule::RuleId;
+
+/// The human report. The summary line is always last: `N passed, N failed, N skipped`.
+pub fn text(r: &RunReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "notifspec conform: {} (dialect {})",
+        r.target, r.dialect
+    );
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "{:<22} {:>6} {:>6} {:>6}  first failure",
+        "RULE", "passed", "failed", "skip"
+    );
+    let rows = r.per_rule();
+    for (rule, row) in &rows {
+        let first = row
+            .first_failure
+            .as_deref()
+            .and_then(|f| f.lines().next())
+            .unwrap_or(if row.expected_failures > 0 {
+                "(expected failure)"
+            } else {
+                ""
+            });
+        let _ = writeln!(
+            out,
+            "{:<22} {:>6} {:>6} {:>6}  {first}",
+            rule.as_str(),
+            row.passed,
+            row.failed + row.expected_failures,
+            row.skipped
+        );
+    }
+    let failed: Vec<_> = r
+        .scenarios
+        .iter()
+        .filter(|s| s.outcome.is_failure())
+        .collect();
+    if !failed.is_empty() {
+        let _ = writeln!(out, "\nFailures:");
+        for s in failed {
+            let rules = s
+                .failed_rules()
+                .iter()
+                .map(|r| r.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
+            let kind = if matches!(s.outcome, Outcome::Errored { .. }) {
+                "ERROR"
+            } else {
+                "FAIL"
+            };
+            let _ = writeln!(out, "  {kind} [{rules}] {}", describe_failure(s));
+        }
+    }
+    let expected: Vec<_> = r
+        .scenarios
+        .iter()
+        .filter_map(|s| match &s.outcome {
+            Outcome::ExpectedFailure {
+                failure, reason, ..
+            } => Some((s, failure, reason)),
+            _ => None,
+        })
+        .collect();
+    if !expected.is_empty() {
+        let _ = writeln!(out, "\nExpected failures (--expect-fail):");
+        for (s, f, reason) in expected {
+            let rule = f.rule.map(RuleId::as_str).unwrap_or("-");
+            let why = reason
+                .as_deref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default();
+            let _ = writeln!(out, "  [{rule}] {}{why}: {}", s.name, f.message);
+        }
+    }
+    for s in &r.scenarios {
+        if let Outcome::UnexpectedPass { rules } = &s.outcome {
+            let ids = rules
+                .iter()
+                .map(|r| r.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
+            let _ = writeln!(
+                out,
+                "\n!!! NOW PASSING: `{}` passes although --expect-fail lists {ids}; remove them from the list.",
+                s.name
+            );
+        }
+    }
+    let mut skipped: Vec<(&str, Vec<String>)> = Vec::new();
+    for s in &r.scenarios {
+        if let Outcome::Skipped { reason } = &s.outcome {
+            let entry = format!("{} ({}:{})", s.name, s.file, s.line);
+            match skipped.iter_mut().find(|(r, _)| r == reason) {
+                Some((_, names)) => names.push(entry),
+                None => skipped.push((reason, vec![entry])),
+            }
+        }
+    }
+    if !skipped.is_empty() {
+        let _ = writeln!(out, "\nSkipped:");
+        for (reason, names) in skipped {
+            let _ = writeln!(out, "  {reason} ({}):", names.len());
+            for n in names {
+                let _ = writeln!(out, "    {n}");
+            }
+        }
+    }
+    let exercised = rows.values().filter(|r| r.exercised()).count();
+    let _ = writeln!(
+        out,
+        "\nCoverage: {exercised} of {} rules exercised.",
+        rows.len()
+    );
+    for (rule, row) in rows.iter().filter(|(_, r)| !r.exercised()) {
+        let _ = writeln!(
+            out,
+            "  not exercised: {} ({})",
+            rule.as_str(),
+            row.not_exercised_because.join("; ")
+        );
+    }
+    let t = r.totals();
+    let _ = writeln!(out);
+    let mut summary = format!(
+        "{} passed, {} failed, {} skipped",
+        t.passed, t.failed, t.skipped
+    );
+    if t.expected_failures > 0 {
+        let _ = write!(summary, ", {} expected failures", t.expected_failures);
+    }
+    if t.unexpected_passes > 0 {
+        let _ = write!(summary, ", {} NOW PASSING", t.unexpected_passes);
+    }
+    let _ = writeln!(out, "{summary}");
+    out
+}
+
+/// The machine report: target, totals, the per-rule table and every scenario.
+pub fn json(r: &RunReport) -> String {
+    let rules: serde_json::Map<String, serde_json::Value> = r
+        .per_rule()
+        .into_iter()
+        .map(|(rule, row)| {
+            let mut v = serde_json::to_value(&row).unwrap_or_default();
+            if let Some(obj) = v.as_object_mut() {
+                obj.insert("exercised".into(), row.exercised().into());
+            }
+            (rule.as_str().to_string(), v)
+        })
+        .collect();
+    let doc = serde_json::json!({
+        "target": r.target,
+        "dialect": r.dialect,
+        "totals": r.totals(),
+        "rules": rules,
+        "scenarios": r.scenarios,
+    });
+    serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n"
+}

@@ -1,0 +1,667 @@
+//! The World: the state of one running scenario and the methods its steps call.
+//!
+//! It stays small on purpose: the dialect, the target, the named peers (each with its own
+//! connection, received-lines buffer and checker) and, for client scenarios, the scripted
+//! server. There are no `last_reply` fields: what a peer received is read from that peer.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::peer::{Incoming, Peer, fmt_dur};
+use super::scripted::Scripted;
+use super::steps::{Expect, Item, Step};
+use super::suite::Suite;
+use super::target::{ServerSession, Target, TargetError};
+use crate::checker::{Party, Terminator, Violation};
+use crate::dialect::{Dialect, ErrorPolicy};
+use crate::rule::RuleId;
+
+/// Most clients a "many clients" step may open: enough to show concurrency, bounded so a
+/// typo cannot exhaust file descriptors.
+const MAX_CROWD: u64 = 64;
+/// Most items `has read everything` will fetch before deciding the server never runs dry.
+const MAX_CATCH_UP: usize = 64;
+
+/// Why a step did not pass.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StepError {
+    /// The implementation broke a rule (a JUnit `<failure>`).
+    Failed(Failure),
+    /// The implementation could not be reached or driven (a JUnit `<error>`).
+    Error(String),
+    /// The scenario does not apply to this target or dialect (a JUnit `<skipped>`).
+    Skipped(String),
+}
+
+/// A broken rule, with what was expected and what was observed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Failure {
+    /// The rule, when the step or the checker knows it; otherwise the scenario's tags apply.
+    pub rule: Option<RuleId>,
+    /// A sentence naming the peer and the offending line.
+    pub message: String,
+    /// What the step expected, for the diff.
+    pub expected: Option<String>,
+    /// What was observed instead.
+    pub got: Option<String>,
+}
+
+impl Failure {
+    /// A failure of `rule` with a message.
+    pub fn new(rule: Option<RuleId>, message: impl Into<String>) -> Failure {
+        Failure {
+            rule,
+            message: message.into(),
+            expected: None,
+            got: None,
+        }
+    }
+
+    /// Adds the expected/observed pair shown as a diff.
+    pub fn diff(mut self, expected: impl Into<String>, got: impl Into<String>) -> Failure {
+        self.expected = Some(expected.into());
+        self.got = Some(got.into());
+        self
+    }
+}
+
+impl From<Failure> for StepError {
+    fn from(f: Failure) -> StepError {
+        StepError::Failed(f)
+    }
+}
+
+impl From<TargetError> for StepError {
+    fn from(e: TargetError) -> StepError {
+        match e {
+            TargetError::NoControl => StepError::Skipped(e.to_string()),
+            e => StepError::Error(e.to_string()),
+        }
+    }
+}
+
+impl From<super::peer::PeerIoError> for StepError {
+    fn from(e: super::peer::PeerIoError) -> StepError {
+        StepError::Error(e.to_string())
+    }
+}
+
+impl From<Violation> for Failure {
+    fn from(v: Violation) -> Failure {
+        Failure::new(Some(v.rule), format!("checker: {}", v.message))
+    }
+}
+
+/// The state of one scenario.
+#[derive(Debug)]
+pub struct World {
+    pub(super) dialect: Dialect,
+    pub(super) target: Target,
+    /// The default bound of every wait.
+    pub(super) timeout: Duration,
+    pub(super) server: Option<ServerSession>,
+    pub(super) peers: Vec<Peer>,
+    pub(super) crowd: Vec<Peer>,
+    pub(super) scripted: Option<Scripted>,
+    pub(super) suite: Arc<Suite>,
+    /// The conversation of the last transcript replay, for failure reports.
+    pub(super) replayed: Vec<String>,
+    /// Longest `! quiet` of a replayed transcript.
+    pub(super) quiet_cap: Duration,
+    /// Publishes, as `! publish ...` lines, for the conversation report (bounded: a scenario
+    /// has a fixed number of steps).
+    pub(super) notes: Vec<(tokio::time::Instant, String)>,
+}
+
+impl World {
+    /// A fresh world for one scenario.
+    pub fn new(dialect: Dialect, target: Target, timeout: Duration, suite: Arc<Suite>) -> World {
+        World {
+            suite,
+            replayed: Vec::new(),
+            notes: Vec::new(),
+            quiet_cap: super::runner::DEFAULT_QUIET_CAP,
+            dialect,
+            target,
+            timeout,
+            server: None,
+            peers: Vec::new(),
+            crowd: Vec::new(),
+            scripted: None,
+        }
+    }
+
+    /// Runs one step, then collects what the checkers found during it: a step fails when
+    /// its own assertion fails *or* when a checker saw the other side break any rule.
+    pub async fn run(&mut self, step: &Step) -> Result<(), StepError> {
+        let outcome = self.exec(step).await;
+        let found = self.take_violations();
+        match (outcome, found.into_iter().next()) {
+            // The step saw something wrong without knowing the rule; the checker names it.
+            (Err(StepError::Failed(f)), Some(v)) if f.rule.is_none() => {
+                Err(StepError::Failed(Failure {
+                    rule: Some(v.rule),
+                    message: format!("{} (checker: {})", f.message, v.message),
+                    ..f
+                }))
+            }
+            (Err(e), _) => Err(e),
+            (Ok(()), Some(v)) => Err(StepError::Failed(v.into())),
+            (Ok(()), None) => Ok(()),
+        }
+    }
+
+    /// Ends the scenario: the checkers judge the conversations as recordings that stopped
+    /// here. Returns what they found.
+    pub fn finish(&mut self) -> Vec<Violation> {
+        let mut found = Vec::new();
+        for p in self.peers.iter_mut().chain(self.crowd.iter_mut()) {
+            found.extend(p.finish());
+        }
+        if let Some(s) = &mut self.scripted {
+            found.extend(s.peer.finish());
+        }
+        found
+    }
+
+    fn take_violations(&mut self) -> Vec<Violation> {
+        let mut found = Vec::new();
+        for p in self.peers.iter_mut().chain(self.crowd.iter_mut()) {
+            found.extend(p.take_violations());
+        }
+        if let Some(s) = &mut self.scripted {
+            found.extend(s.peer.take_violations());
+        }
+        found
+    }
+
+    /// The conversation so far, all peers and publishes interleaved in time, for failure
+    /// reports.
+    pub fn conversation(&self) -> Vec<String> {
+        let mut all: Vec<&(tokio::time::Instant, String)> = self
+            .peers
+            .iter()
+            .chain(self.scripted.as_ref().map(|s| &s.peer))
+            .flat_map(|p| p.log())
+            .chain(self.notes.iter())
+            .collect();
+        all.sort_by_key(|(at, _)| *at);
+        let mut out: Vec<String> = all.into_iter().map(|(_, l)| l.clone()).collect();
+        out.extend(self.replayed.iter().cloned());
+        out
+    }
+
+    async fn exec(&mut self, step: &Step) -> Result<(), StepError> {
+        match step {
+            Step::Server => self.server().await.map(|_| ()),
+            Step::Dialect(name) => self.require_dialect(name),
+            Step::Connect(p) => self.connect(p).await,
+            Step::CatchUp(p) => self.catch_up(p).await,
+            Step::InMode(p) => self.in_mode(p).await,
+            Step::Send { peer, line, crlf } => self.send(peer, line, *crlf).await,
+            Step::SendPipelined(p, lines) => self.send_pipelined(p, lines).await,
+            Step::SendOversized(p) => self.send_oversized(p).await,
+            Step::SendInvalidUtf8(p) => self.send_invalid_utf8(p).await,
+            Step::DisconnectMidLine(p) => self.disconnect_mid_line(p).await,
+            Step::Close(p) => {
+                self.peer(p)?.close().await;
+                Ok(())
+            }
+            Step::Publish(item) => self.publish(item).await,
+            Step::Crowd(n, line) => self.crowd(*n, line).await,
+            Step::CrowdReceives(expect) => self.crowd_receives(expect).await,
+            Step::Receive(p, expect, within) => {
+                let wait = within.unwrap_or(self.timeout);
+                self.receive(p, expect, wait).await.map(|_| ())
+            }
+            Step::Nothing(p, d) => self.nothing(p, *d).await,
+            Step::StopOkAfterCrossing(p) => self.stop_ok_after_crossing(p).await,
+            Step::ClosedByServer(p) => self.closed_by_server(p).await,
+            Step::StillUsable(p) => {
+                let random = self.dialect.commands.random.clone();
+                self.send(p, &random, None).await?;
+                self.receive(p, &Expect::Integer, self.timeout)
+                    .await
+                    .map(|_| ())
+            }
+            Step::Replay(path) => self.replay(path).await,
+            Step::Flagged(path) => self.flagged(path),
+            Step::ClientConnects => self.client_connects().await,
+            Step::ServeUntilMode => {
+                let timeout = self.timeout;
+                self.scripted()?.serve_until_mode(timeout).await
+            }
+            Step::ServerSends(line) => {
+                let line = translate_server(&self.dialect, line);
+                self.scripted()?.send(&line).await
+            }
+            Step::ClientAnswers(d) => self.scripted()?.await_answer(*d).await,
+            Step::CrossTheStop => self.scripted()?.cross_the_stop().await,
+            Step::PlayAlong(d) => self.scripted()?.play_along(*d).await,
+        }
+    }
+
+    fn require_dialect(&self, name: &str) -> Result<(), StepError> {
+        if self.dialect.name == name {
+            Ok(())
+        } else {
+            Err(StepError::Skipped(format!(
+                "written for dialect `{name}`; the run is in `{}`",
+                self.dialect.name
+            )))
+        }
+    }
+
+    pub(super) async fn server(&mut self) -> Result<&ServerSession, StepError> {
+        if !self.target.has_server() {
+            return Err(StepError::Skipped(
+                "a server scenario, and the target is a client".into(),
+            ));
+        }
+        let session = match self.server.take() {
+            Some(s) => s,
+            None => ServerSession::start(&self.target, &self.dialect).await?,
+        };
+        Ok(self.server.insert(session))
+    }
+
+    pub(super) fn peer(&mut self, name: &str) -> Result<&mut Peer, StepError> {
+        let full = format!("client {name}");
+        self.peers
+            .iter_mut()
+            .find(|p| p.name() == full)
+            .ok_or_else(|| {
+                StepError::Error(format!(
+                    "{full} is not connected (a step `Given {full} is connected` is missing)"
+                ))
+            })
+    }
+
+    async fn open(&mut self, name: String) -> Result<Peer, StepError> {
+        let timeout = self.timeout;
+        let stream = self.server().await?.connect(timeout).await?;
+        let items_known = self.target == Target::Reference;
+        Ok(Peer::new(
+            name,
+            Party::Client,
+            stream,
+            &self.dialect,
+            items_known,
+        ))
+    }
+
+    pub(super) async fn connect(&mut self, name: &str) -> Result<(), StepError> {
+        let full = format!("client {name}");
+        if self.peers.iter().any(|p| p.name() == full) {
+            return Err(StepError::Error(format!("{full} is already connected")));
+        }
+        let peer = self.open(full).await?;
+        self.peers.push(peer);
+        Ok(())
+    }
+
+    async fn catch_up(&mut self, p: &str) -> Result<(), StepError> {
+        let (random, classified) = (
+            self.dialect.commands.random.clone(),
+            self.dialect.commands.classified.clone(),
+        );
+        self.send(p, &random, None).await?;
+        self.receive(p, &Expect::Integer, self.timeout).await?;
+        for _ in 0..MAX_CATCH_UP {
+            self.send(p, &classified, None).await?;
+            let got = self.receive(p, &Expect::Any, self.timeout).await?;
+            if got.is_empty() {
+                return Ok(());
+            }
+        }
+        Err(Failure::new(
+            Some(RuleId::SClassifiedLine),
+            format!("client {p} read {MAX_CATCH_UP} ads and the server still had unread ones"),
+        )
+        .into())
+    }
+
+    async fn in_mode(&mut self, p: &str) -> Result<(), StepError> {
+        let enter = self.dialect.commands.enter.clone();
+        let ack = self.dialect.replies.mode_ack.clone();
+        self.send(p, &enter, None).await?;
+        self.receive(p, &Expect::Exact(ack), self.timeout)
+            .await
+            .map(|_| ())
+    }
+
+    fn ending(&self, crlf: Option<bool>) -> &'static [u8] {
+        match crlf {
+            None => self.dialect.line_ending.as_bytes(),
+            Some(true) => b"\r\n",
+            Some(false) => b"\n",
+        }
+    }
+
+    async fn send(&mut self, p: &str, line: &str, crlf: Option<bool>) -> Result<(), StepError> {
+        let line = translate_client(&self.dialect, line);
+        let ending = self.ending(crlf);
+        self.peer(p)?.send(&line, ending).await?;
+        Ok(())
+    }
+
+    async fn send_pipelined(&mut self, p: &str, lines: &[String]) -> Result<(), StepError> {
+        let lines: Vec<String> = lines
+            .iter()
+            .map(|l| translate_client(&self.dialect, l))
+            .collect();
+        let ending = self.ending(None);
+        self.peer(p)?.send_many(&lines, ending).await?;
+        Ok(())
+    }
+
+    async fn send_oversized(&mut self, p: &str) -> Result<(), StepError> {
+        let line = "x".repeat(self.dialect.max_line + 64);
+        let ending = self.ending(None);
+        self.peer(p)?.send(&line, ending).await?;
+        Ok(())
+    }
+
+    async fn send_invalid_utf8(&mut self, p: &str) -> Result<(), StepError> {
+        let mut bytes = b"random\xff\xfe?".to_vec();
+        bytes.extend_from_slice(self.ending(None));
+        self.peer(p)?
+            .send_raw(&bytes, Some("random\u{fffd}\u{fffd}?"))
+            .await?;
+        Ok(())
+    }
+
+    async fn disconnect_mid_line(&mut self, p: &str) -> Result<(), StepError> {
+        let peer = self.peer(p)?;
+        peer.send_raw(b"rand", None).await?;
+        peer.close().await;
+        Ok(())
+    }
+
+    pub(super) async fn publish(&mut self, item: &Item) -> Result<(), StepError> {
+        let timeout = self.timeout;
+        let kind = self.server().await?.publish(item, timeout).await?;
+        let what = match item {
+            Item::Random(None) => "! publish random".to_string(),
+            Item::Random(Some(n)) => format!("! publish random {n}"),
+            Item::Classified(text) => format!("! publish classified {text}"),
+        };
+        self.notes.push((tokio::time::Instant::now(), what));
+        for p in self.peers.iter_mut().chain(self.crowd.iter_mut()) {
+            p.published(kind);
+        }
+        Ok(())
+    }
+
+    async fn crowd(&mut self, n: u64, line: &str) -> Result<(), StepError> {
+        if n > MAX_CROWD {
+            return Err(StepError::Error(format!(
+                "{n} clients is more than this suite opens (at most {MAX_CROWD})"
+            )));
+        }
+        let line = translate_client(&self.dialect, line);
+        let ending = self.ending(None);
+        for i in 1..=n {
+            let peer = self.open(format!("other client {i}")).await?;
+            self.crowd.push(peer);
+        }
+        for peer in &mut self.crowd {
+            peer.send(&line, ending).await?;
+        }
+        Ok(())
+    }
+
+    async fn crowd_receives(&mut self, expect: &Expect) -> Result<(), StepError> {
+        let (dialect, timeout) = (&self.dialect, self.timeout);
+        let waits = self
+            .crowd
+            .iter_mut()
+            .map(|peer| async move { receive_on(peer, dialect, expect, timeout).await });
+        for result in futures::future::join_all(waits).await {
+            result?;
+        }
+        Ok(())
+    }
+
+    /// Waits for the next line of peer `p` and checks it against `expect`; returns it.
+    pub(super) async fn receive(
+        &mut self,
+        p: &str,
+        expect: &Expect,
+        wait: Duration,
+    ) -> Result<String, StepError> {
+        let dialect = self.dialect.clone();
+        let peer = self.peer(p)?;
+        if *expect == Expect::Error && dialect.errors.policy == ErrorPolicy::Ignore {
+            // The dialect answers bad commands with silence.
+            let quiet = wait.min(Duration::from_millis(200));
+            return nothing_on(peer, quiet).await.map(|_| String::new());
+        }
+        receive_on(peer, &dialect, expect, wait).await
+    }
+
+    async fn nothing(&mut self, p: &str, d: Duration) -> Result<(), StepError> {
+        nothing_on(self.peer(p)?, d).await
+    }
+
+    async fn stop_ok_after_crossing(&mut self, p: &str) -> Result<(), StepError> {
+        let ok = self.dialect.replies.stop_ok.clone();
+        let timeout = self.timeout;
+        let got = self.receive(p, &Expect::Any, timeout).await?;
+        if self.dialect.notification_kind(&got).is_some() {
+            self.receive(p, &Expect::Exact(ok), timeout).await?;
+            return Ok(());
+        }
+        if got == ok {
+            return Ok(());
+        }
+        Err(Failure::new(
+            Some(RuleId::SStopOk),
+            format!("client {p} expected `{ok}` completing stop_notif, got `{got}`"),
+        )
+        .diff(ok, got)
+        .into())
+    }
+
+    async fn closed_by_server(&mut self, p: &str) -> Result<(), StepError> {
+        let timeout = self.timeout;
+        let peer = self.peer(p)?;
+        match peer.recv(timeout).await {
+            Some(Incoming::Closed) => Ok(()),
+            None => Err(Failure::new(
+                Some(RuleId::SRobust),
+                format!(
+                    "client {p}: the server did not close the connection within {}",
+                    fmt_dur(timeout)
+                ),
+            )
+            .into()),
+            Some(other) => Err(Failure::new(
+                Some(RuleId::SRobust),
+                format!("client {p}: expected the server to close the connection"),
+            )
+            .diff("<closed>", describe(&other))
+            .into()),
+        }
+    }
+
+    fn scripted(&mut self) -> Result<&mut Scripted, StepError> {
+        self.scripted.as_mut().ok_or_else(|| {
+            StepError::Error(
+                "no client under test (a step `Given the client under test is connected` is missing)"
+                    .into(),
+            )
+        })
+    }
+
+    async fn client_connects(&mut self) -> Result<(), StepError> {
+        if !self.target.has_client() {
+            return Err(StepError::Skipped(
+                "a client scenario, and the target is a server".into(),
+            ));
+        }
+        self.scripted = Some(Scripted::start(&self.target, &self.dialect, self.timeout).await?);
+        Ok(())
+    }
+}
+
+/// How an incoming event reads in a diff.
+pub(super) fn describe(incoming: &Incoming) -> String {
+    match incoming {
+        Incoming::Line(text, _) => text.clone(),
+        Incoming::TooLong => "<a line longer than the limit>".into(),
+        Incoming::Closed => "<closed>".into(),
+    }
+}
+
+/// The rule an expectation stands for, when a mismatch has one obvious culprit.
+fn rule_of(expect: &Expect) -> Option<RuleId> {
+    match expect {
+        Expect::Integer => Some(RuleId::SRandomInt),
+        Expect::Empty | Expect::Ad => Some(RuleId::SClassifiedLine),
+        Expect::Error => Some(RuleId::SErr),
+        Expect::Notification(_) => Some(RuleId::SLiveness),
+        Expect::Exact(_) | Expect::Any => None,
+    }
+}
+
+fn describe_expect(dialect: &Dialect, expect: &Expect) -> String {
+    match expect {
+        Expect::Exact(s) => s.clone(),
+        Expect::Integer => "<an integer>".into(),
+        Expect::Empty => "<an empty line>".into(),
+        Expect::Ad => "<an ad: a non-empty line>".into(),
+        Expect::Error => format!("<an error line: `{} ...`>", dialect.errors.prefix),
+        Expect::Notification(None) => "<a notification>".into(),
+        Expect::Notification(Some(k)) => dialect.notification(*k).to_string(),
+        Expect::Any => "<any line>".into(),
+    }
+}
+
+fn fits(dialect: &Dialect, expect: &Expect, line: &str) -> bool {
+    match expect {
+        Expect::Exact(s) => translate_server(dialect, s) == line,
+        Expect::Integer => !line.is_empty() && line.bytes().all(|b| b.is_ascii_digit()),
+        Expect::Empty => line.is_empty(),
+        Expect::Ad => {
+            !line.is_empty()
+                && dialect.notification_kind(line).is_none()
+                && !dialect.is_error_line(line)
+                && line != dialect.replies.mode_ack
+        }
+        Expect::Error => dialect.is_error_line(line),
+        Expect::Notification(None) => dialect.notification_kind(line).is_some(),
+        Expect::Notification(Some(k)) => dialect.notification_kind(line) == Some(*k),
+        Expect::Any => true,
+    }
+}
+
+/// Receives one line on `peer` within `wait` and checks it, naming the deadline on timeout.
+pub(super) async fn receive_on(
+    peer: &mut Peer,
+    dialect: &Dialect,
+    expect: &Expect,
+    wait: Duration,
+) -> Result<String, StepError> {
+    let want = describe_expect(dialect, expect);
+    let name = peer.name().to_string();
+    let got = peer.recv(wait).await;
+    let (line, terminator) = match got {
+        Some(Incoming::Line(line, t)) => (line, t),
+        None => {
+            return Err(Failure::new(
+                rule_of(expect).or(Some(RuleId::SReplyOne)),
+                format!(
+                    "{name} waited {} for {want} and nothing arrived (deadline passed)",
+                    fmt_dur(wait)
+                ),
+            )
+            .diff(want, "<nothing>")
+            .into());
+        }
+        Some(other) => {
+            return Err(
+                Failure::new(rule_of(expect), format!("{name} expected {want}"))
+                    .diff(want, describe(&other))
+                    .into(),
+            );
+        }
+    };
+    let wanted_ending = match dialect.line_ending {
+        crate::dialect::LineEnding::Crlf => Terminator::CrLf,
+        crate::dialect::LineEnding::Lf => Terminator::Lf,
+    };
+    if terminator != wanted_ending {
+        return Err(Failure::new(
+            Some(RuleId::SFraming),
+            format!(
+                "{name} received `{line}` ended by {terminator:?}; the dialect's line ending is {wanted_ending:?}"
+            ),
+        )
+        .into());
+    }
+    if !fits(dialect, expect, &line) {
+        return Err(Failure::new(
+            rule_of(expect),
+            format!("{name} expected {want}, got `{line}`"),
+        )
+        .diff(want, line)
+        .into());
+    }
+    Ok(line)
+}
+
+/// Checks that nothing arrives on `peer` for `d`.
+pub(super) async fn nothing_on(peer: &mut Peer, d: Duration) -> Result<(), StepError> {
+    match peer.recv(d).await {
+        None => {
+            peer.quiet(d);
+            Ok(())
+        }
+        Some(other) => Err(Failure::new(
+            None,
+            format!(
+                "{} expected nothing for {}, got `{}`",
+                peer.name(),
+                fmt_dur(d),
+                describe(&other)
+            ),
+        )
+        .diff("<nothing>", describe(&other))
+        .into()),
+    }
+}
+
+/// Maps a client line spelled as in the default dialect (`_notif_`, `OK`, …) to the dialect
+/// under test, so one feature serves every dialect. Other text is sent as written.
+pub fn translate_client(d: &Dialect, line: &str) -> String {
+    let seed = Dialect::default();
+    let pairs = [
+        (&seed.commands.random, &d.commands.random),
+        (&seed.commands.classified, &d.commands.classified),
+        (&seed.commands.enter, &d.commands.enter),
+        (&seed.commands.stop, &d.commands.stop),
+        (&seed.answers.ok, &d.answers.ok),
+    ];
+    translate(&pairs, line)
+}
+
+/// Maps a server line spelled as in the default dialect to the dialect under test.
+pub fn translate_server(d: &Dialect, line: &str) -> String {
+    let seed = Dialect::default();
+    let pairs = [
+        (&seed.replies.mode_ack, &d.replies.mode_ack),
+        (&seed.replies.stop_ok, &d.replies.stop_ok),
+        (&seed.notifications.random, &d.notifications.random),
+        (&seed.notifications.classified, &d.notifications.classified),
+    ];
+    translate(&pairs, line)
+}
+
+fn translate(pairs: &[(&String, &String)], line: &str) -> String {
+    pairs
+        .iter()
+        .find(|(seed, _)| seed.as_str() == line)
+        .map(|(_, ours)| ours.to_string())
+        .unwrap_or_else(|| line.to_string())
+}
