@@ -3,3 +3,6 @@
 //! [`crate::net`] and the simulator in [`crate::sim`] drive them.
 //!
 //! They deliberately do not share code with [`crate::checker`]: the checker judges them.
+
+pub mod availability;
+pub mod server;
