@@ -1,2 +1,3 @@
 //! The only tokio code of notifspec: a thin shell that pumps bytes and timers around the
 //! sans-IO peers of [`crate::proto`].
+pub mod client;

@@ -5,4 +5,5 @@
 //! They deliberately do not share code with [`crate::checker`]: the checker judges them.
 
 pub mod availability;
+pub mod client;
 pub mod server;
