@@ -1,3 +1,10 @@
 //! The only tokio code of notifspec: a thin shell that pumps bytes and timers around the
 //! sans-IO peers of [`crate::proto`].
+
 pub mod client;
+pub mod connection;
+pub mod control;
+pub mod server;
+pub mod shutdown;
+
+pub use server::{PublishSchedule, ServerBuilder, ServerError, ServerHandle, ServerStats};

@@ -49,6 +49,9 @@ pub struct ServerSession {
     /// Lines to send; at most a few at a time (one reply, or an ack and one notification).
     outbox: VecDeque<String>,
     closing: bool,
+    /// The reason of the last protocol error, kept for the shell's log (even when the dialect
+    /// stays silent on errors).
+    last_error: Option<String>,
 }
 
 impl ServerSession {
@@ -66,6 +69,7 @@ impl ServerSession {
             last_announced: ItemKind::Random,
             outbox: VecDeque::with_capacity(4),
             closing: false,
+            last_error: None,
         }
     }
 
@@ -93,6 +97,11 @@ impl ServerSession {
     /// Whether the connection must be closed once the outbox is sent.
     pub fn is_closing(&self) -> bool {
         self.closing
+    }
+
+    /// The reason of the protocol error the last input caused, if any (for logs).
+    pub fn take_error(&mut self) -> Option<String> {
+        self.last_error.take()
     }
 
     /// Items were published: announce one if the mode and the window allow.
@@ -253,6 +262,7 @@ impl ServerSession {
     }
 
     fn error(&mut self, reason: &str) {
+        self.last_error = Some(reason.to_string());
         if self.dialect.errors.policy == ErrorPolicy::Error
             && let Some(line) = self.dialect.error_line(reason)
         {
@@ -446,6 +456,8 @@ mod tests {
         }
         s.handle_line(b"\xff\xfe", &items);
         assert_eq!(drain(&mut s), ["ERR line is not valid UTF-8"]);
+        assert_eq!(s.take_error().as_deref(), Some("line is not valid UTF-8"));
+        assert_eq!(s.take_error(), None);
         // Still usable, and the newest ad still unread.
         assert_eq!(
             send(&mut s, &items, "classified?"),

@@ -1,3 +1,4 @@
 //! The single integration-test binary (one link step for all integration tests).
 
 mod independence;
+mod server;

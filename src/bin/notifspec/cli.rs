@@ -19,7 +19,7 @@ pub enum Command {
     /// Check transcripts against the rules (offline).
     Check(cmd::check::Args),
     /// Run the reference server.
-    Serve(cmd::serve::Args),
+    Serve(Box<cmd::serve::Args>),
     /// Run the reference client.
     Client(cmd::client::Args),
     /// Replay transcripts against a server or a client.
@@ -39,7 +39,7 @@ impl Command {
     pub fn run(self) -> Status {
         match self {
             Command::Check(a) => cmd::check::run(a),
-            Command::Serve(a) => cmd::serve::run(a),
+            Command::Serve(a) => cmd::serve::run(*a),
             Command::Client(a) => cmd::client::run(a),
             Command::Replay(a) => cmd::replay::run(a),
             Command::Proxy(a) => cmd::proxy::run(a),

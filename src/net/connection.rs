@@ -1,0 +1,151 @@
+//! One notif connection: pumps framed lines into a [`ServerSession`] and its output back to
+//! the peer, wakes it when items are published, and enforces the idle timeout and shutdown.
+//!
+//! Bounded by construction: the reader keeps at most one line (the codec's limit), and the
+//! session's outbox holds at most a few lines because the loop drains it before reading again.
+//! A client that never reads blocks only this task's write, never the publisher or other
+//! connections, and publishes made meanwhile coalesce in the session's per-kind state.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt as _};
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite};
+use tokio::time::Instant;
+use tokio_util::codec::{FramedRead, FramedWrite};
+
+use crate::proto::server::ServerSession;
+use crate::wire::{Frame, LineCodec};
+
+use super::server::Shared;
+use super::shutdown::ShutdownGuard;
+
+/// Why a connection ended, for the close log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CloseReason {
+    /// The client closed its side.
+    ClientClosed,
+    /// The session asked to close (an oversized line).
+    Protocol,
+    /// No line from the client within the idle timeout.
+    Idle,
+    /// The server is shutting down.
+    Shutdown,
+}
+
+/// Serves the notif protocol on `stream` until the client leaves, the session closes, the idle
+/// timeout passes or shutdown begins.
+pub(crate) async fn serve<S>(
+    stream: S,
+    shared: &Shared,
+    guard: &ShutdownGuard,
+    peer: &str,
+) -> std::io::Result<CloseReason>
+where
+    S: AsyncRead + AsyncWrite,
+{
+    let dialect = shared.dialect();
+    let codec = LineCodec::new(shared.max_line(), dialect.line_ending);
+    let (r, w) = tokio::io::split(stream);
+    let mut reader = FramedRead::new(r, codec.clone());
+    let mut writer = FramedWrite::new(w, codec);
+    let mut changed = shared.subscribe();
+    let mut session = shared.with_items(|items| ServerSession::new(dialect.clone(), items));
+    let idle = shared.idle_timeout();
+    let mut deadline = idle.map(|d| Instant::now() + d);
+    let idle_expired = |deadline: Option<Instant>| async move {
+        match deadline {
+            Some(at) => tokio::time::sleep_until(at).await,
+            None => std::future::pending().await,
+        }
+    };
+
+    loop {
+        if let Some(reason) = session.take_error() {
+            shared.count_protocol_error();
+            tracing::info!(%peer, %reason, "protocol error");
+        }
+        let mut wrote = false;
+        while let Some(line) = session.poll_transmit() {
+            tracing::debug!(%peer, line = %line, "send");
+            // `feed` only buffers (a few short lines); the flush below is where we may block.
+            writer.feed(line).await?;
+            wrote = true;
+        }
+        if wrote {
+            tokio::select! {
+                _ = guard.cancelled() => return Ok(CloseReason::Shutdown),
+                _ = idle_expired(deadline) => return Ok(CloseReason::Idle),
+                r = SinkExt::<String>::flush(&mut writer) => r?,
+            }
+        }
+        if session.is_closing() {
+            close_gracefully(reader.into_inner(), writer).await;
+            return Ok(CloseReason::Protocol);
+        }
+        tokio::select! {
+            _ = guard.cancelled() => return Ok(CloseReason::Shutdown),
+            _ = idle_expired(deadline) => return Ok(CloseReason::Idle),
+            frame = reader.next() => match frame {
+                None => return Ok(CloseReason::ClientClosed),
+                Some(Err(e)) => return Err(e),
+                Some(Ok(Frame::TooLong { limit })) => {
+                    tracing::debug!(%peer, limit, "line too long");
+                    session.handle_too_long();
+                }
+                Some(Ok(Frame::Line(line))) => {
+                    tracing::debug!(%peer, line = %line.lossy(), "recv");
+                    deadline = idle.map(|d| Instant::now() + d);
+                    shared.with_items(|items| session.handle_line(&line.bytes, items));
+                }
+            },
+            r = changed.changed(), if session.wants_items() => {
+                if r.is_err() {
+                    return Ok(CloseReason::Shutdown);
+                }
+                shared.with_items(|items| session.handle_items_changed(items));
+            }
+        }
+    }
+}
+
+/// How long a closing connection keeps reading (and discarding) what the client still sends.
+const LINGER: Duration = Duration::from_secs(1);
+/// How much it discards at most before closing anyway.
+const LINGER_BYTES: usize = 64 * 1024;
+
+/// Closes after a final error line so that the client gets to read it: send FIN after the
+/// line, then discard the client's remaining bytes for a bounded time and amount. Closing
+/// with unread input at once would make TCP send a reset, which can destroy the error line
+/// before the client reads it.
+pub(crate) async fn close_gracefully<R, W>(mut reader: R, mut writer: W)
+where
+    R: AsyncRead + Unpin,
+    W: SinkExt<String, Error = std::io::Error> + Unpin,
+{
+    let _ = tokio::time::timeout(LINGER, async {
+        writer.close().await?;
+        let mut buf = [0u8; 4096];
+        let mut discarded = 0;
+        while discarded < LINGER_BYTES {
+            match reader.read(&mut buf).await? {
+                0 => break,
+                n => discarded += n,
+            }
+        }
+        Ok::<(), std::io::Error>(())
+    })
+    .await;
+}
+
+/// Serves one accepted connection and logs its life; errors stay with this connection.
+pub(crate) async fn run<S>(stream: S, shared: Arc<Shared>, guard: ShutdownGuard, peer: String)
+where
+    S: AsyncRead + AsyncWrite,
+{
+    tracing::info!(%peer, "connection opened");
+    match serve(stream, &shared, &guard, &peer).await {
+        Ok(reason) => tracing::info!(%peer, ?reason, "connection closed"),
+        Err(e) => tracing::info!(%peer, error = %e, "connection closed by an I/O error"),
+    }
+}
