@@ -341,6 +341,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> NotifSession<S> {
     /// in every dialect. Without an outstanding notification it is a
     /// [`ClientError::Usage`] error (C-ACK-ONLY-NOTIF) and nothing is sent.
     pub async fn ack(&mut self) -> Result<()> {
+        if self.outstanding().is_some() {
+            // While a notification is unanswered the server may send nothing at all, so a
+            // line that is already here (looked at without waiting) was sent before the server
+            // could read our answer: the session reports it (S-NOTIF-WINDOW for a second
+            // notification) instead of the client answering as if all were well.
+            const WAITING: &str = "nothing (a notification is unanswered)";
+            if let Some(event) = self.conn.recv_within(WAITING, Duration::ZERO).await? {
+                return Err(impossible(event, WAITING));
+            }
+        }
         if let Some(line) = self.conn.session.ack()? {
             self.conn.send(line).await?;
         }
