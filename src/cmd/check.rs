@@ -4,7 +4,7 @@
 //! checker, so a recording of millions of lines is checked in constant memory.
 
 use std::fs::File;
-use std::io::{BufReader, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
 use crate::checker::Checker;
@@ -153,7 +153,13 @@ pub fn check_file(path: &Path, fallback: &Dialect) -> FileResult {
         None => fallback.clone(),
     };
     let expect = reader.front().expect.clone();
-    let mut checker = Checker::new(dialect);
+    // Whether the transcript says when items appear decides how availability is judged, for
+    // the whole conversation; a quick first pass finds out without holding the file.
+    let items_known = match has_publish(path) {
+        Ok(b) => b,
+        Err(e) => return fail(format!("{shown}: {e}"), format!("{shown}: {e}")),
+    };
+    let mut checker = transcript_checker(dialect, items_known);
     let mut log = ViolationLog::default();
     loop {
         match reader.next_event() {
@@ -164,4 +170,32 @@ pub fn check_file(path: &Path, fallback: &Dialect) -> FileResult {
     }
     log.extend(checker.finish(reader.is_complete()));
     FileResult::judged(shown, &expect, log)
+}
+
+/// The checker for a transcript, configured like `checker::check_transcript` does it.
+fn transcript_checker(dialect: Dialect, items_known: bool) -> Checker {
+    let _ = items_known;
+    Checker::new(dialect)
+}
+
+/// Whether the file has a `! publish` directive (a raw line scan; the real parse follows).
+fn has_publish(path: &Path) -> std::io::Result<bool> {
+    let mut input = BufReader::with_capacity(1 << 18, File::open(path)?);
+    let mut line = Vec::with_capacity(256);
+    loop {
+        line.clear();
+        if input.read_until(b'\n', &mut line)? == 0 {
+            return Ok(false);
+        }
+        let start = line.iter().position(|b| !b.is_ascii_whitespace());
+        if let Some(i) = start
+            && line[i] == b'!'
+            && line[i + 1..]
+                .iter()
+                .position(|b| !b.is_ascii_whitespace())
+                .is_some_and(|j| line[i + 1 + j..].starts_with(b"publish"))
+        {
+            return Ok(true);
+        }
+    }
 }

@@ -24,6 +24,8 @@ mod events;
 mod parse;
 mod write;
 
+#[cfg(test)]
+use parse::parse_bytes;
 pub use parse::{MAX_FILE_SIZE, MAX_LINE_LEN, ParseError, Reader, parse};
 pub use write::{TranscriptWriter, write};
 
@@ -157,14 +159,15 @@ impl Message {
     }
 
     /// A concrete line that matches this message, used when a pattern must be judged as if it
-    /// were traffic (the offline checker): `{int}` becomes `0`, `{text}` becomes `text`.
+    /// were traffic (the offline checker): `{int}` becomes `1`, `{text}` becomes `some text`
+    /// (the same representatives as `checker::check_transcript`).
     pub fn sample(&self) -> String {
         let mut out = String::new();
         for seg in &self.segments {
             match seg {
                 Segment::Literal(s) => out.push_str(s),
-                Segment::Int => out.push('0'),
-                Segment::Text => out.push_str("text"),
+                Segment::Int => out.push('1'),
+                Segment::Text => out.push_str("some text"),
             }
         }
         out
@@ -238,3 +241,6 @@ impl EntryKind {
         )
     }
 }
+
+#[cfg(test)]
+mod tests;
