@@ -113,14 +113,16 @@ pub(crate) struct RunSpec<'a> {
 
 #[derive(Debug, Clone)]
 enum Msg {
-    Line(Vec<u8>),
+    /// A line; a notification carries the publish time of the item it announces, so the
+    /// latency is measured when the client reads it.
+    Line(Vec<u8>, Option<Tick>),
     Eof,
 }
 
 impl Msg {
     fn len(&self) -> usize {
         match self {
-            Msg::Line(b) => b.len() + 2,
+            Msg::Line(b, _) => b.len() + 2,
             Msg::Eof => 0,
         }
     }
@@ -168,7 +170,6 @@ struct Client {
 /// The state of an open connection; dropped when both sides have closed.
 struct Live {
     client: u32,
-    started: Tick,
     client_open: bool,
     server_open: bool,
     to_server: VecDeque<(Tick, Msg)>,
@@ -179,7 +180,7 @@ struct Live {
     to_server_scheduled: bool,
     to_client_scheduled: bool,
     /// Lines the server wrote that do not fit in the link (the client does not read).
-    queued: VecDeque<String>,
+    queued: VecDeque<(Vec<u8>, Option<Tick>)>,
     queued_bytes: usize,
     read_at: Tick,
     obs: Observer,
@@ -395,7 +396,6 @@ impl<'a> Engine<'a> {
         });
         self.conns.push(Some(Box::new(Live {
             client: c,
-            started: self.now,
             client_open: true,
             server_open: true,
             to_server: VecDeque::new(),
@@ -424,7 +424,9 @@ impl<'a> Engine<'a> {
         self.server.open(conn);
         let client = &mut self.clients[c as usize];
         client.conn = Some(conn);
-        client.actor.on_connect(self.now, dialect, &mut self.actions);
+        client
+            .actor
+            .on_connect(self.now, dialect, &mut self.actions);
         self.apply(c);
     }
 
@@ -435,7 +437,7 @@ impl<'a> Engine<'a> {
         for a in actions.drain(..) {
             let Some(conn) = conn else { break };
             match a {
-                Action::Send(bytes) => self.client_send(conn, Msg::Line(bytes)),
+                Action::Send(bytes) => self.client_send(conn, Msg::Line(bytes, None)),
                 Action::Close => {
                     self.client_send(conn, Msg::Eof);
                     self.client_gone(c, conn);
@@ -524,16 +526,9 @@ impl<'a> Engine<'a> {
             return;
         };
         match msg {
-            Msg::Line(bytes) => {
+            Msg::Line(bytes, _) => {
                 let class = invariants::classify_client(self.spec.dialect, &bytes);
-                match class {
-                    ClientLine::Request(_) => self.stats.requests += 1,
-                    ClientLine::Enter => self.stats.mode_entries += 1,
-                    ClientLine::Ok => self.stats.answers += 1,
-                    ClientLine::Stop => self.stats.stops += 1,
-                    ClientLine::Other => self.stats.other_client_lines += 1,
-                }
-                self.stats.lines += 1;
+                count_client(&mut self.stats, class);
                 self.broken.clear();
                 if let Some(live) = self.conns[conn as usize].as_deref_mut() {
                     let blocked = live.blocked();
@@ -576,27 +571,21 @@ impl<'a> Engine<'a> {
     /// Takes what the server wrote on `conn`: into the checker, then onto the link.
     fn drain_server(&mut self, conn: ConnId) {
         while let Some(line) = self.server.poll_transmit(conn) {
-            self.stats.lines += 1;
             let class = invariants::classify_server(self.spec.dialect, &line);
-            match class {
-                ServerLine::Notification(_) => self.stats.notifications += 1,
-                ServerLine::Error => self.stats.errors += 1,
-                _ => self.stats.replies += 1,
-            }
+            count_server(&mut self.stats, class);
             let now = self.now;
             let version = self.random_version;
             self.broken.clear();
+            let mut published_at = None;
             if let Some(live) = self.conns[conn as usize].as_deref_mut() {
                 let blocked = live.blocked();
-                if let Some(lat) =
-                    live.obs
-                        .server_line(now, &line, class, version, blocked, &mut self.broken)
-                {
-                    self.stats.latencies.push(lat);
-                }
+                published_at = live
+                    .obs
+                    .server_line(now, &line, class, version, blocked, &mut self.broken)
+                    .map(|lat| now - lat);
             }
             self.report(conn);
-            self.server_write(conn, line);
+            self.server_write_msg(conn, Msg::Line(line.into_bytes(), published_at));
         }
         let closing = self.server.is_closing(conn);
         if closing
@@ -637,10 +626,6 @@ impl<'a> Engine<'a> {
         }
     }
 
-    fn server_write(&mut self, conn: ConnId, line: String) {
-        self.server_write_msg(conn, Msg::Line(line.into_bytes()));
-    }
-
     fn server_write_msg(&mut self, conn: ConnId, msg: Msg) {
         let now = self.now;
         let buffer = self.spec.scenario.network.buffer;
@@ -657,11 +642,11 @@ impl<'a> Engine<'a> {
             self.push_to_client(conn, msg);
             return;
         }
-        let Msg::Line(b) = msg else {
+        let Msg::Line(b, published_at) = msg else {
             return;
         };
         live.queued_bytes += b.len() + 2;
-        live.queued.push_back(String::from_utf8_lossy(&b).into_owned());
+        live.queued.push_back((b, published_at));
         self.stats.peak_queued = self.stats.peak_queued.max(live.queued_bytes);
         if live.queued_bytes > memory && !live.memory_flagged {
             live.memory_flagged = true;
@@ -725,7 +710,10 @@ impl<'a> Engine<'a> {
         live.to_client_bytes -= msg.len();
         live.read_at = now + actor.read_delay();
         match msg {
-            Msg::Line(bytes) => {
+            Msg::Line(bytes, published_at) => {
+                if let Some(t) = published_at {
+                    self.stats.latencies.push(now - t);
+                }
                 actor.on_line(now, &bytes, self.spec.dialect, &mut self.actions);
                 self.apply(c);
             }
@@ -766,17 +754,17 @@ impl<'a> Engine<'a> {
                 live.queued.clear();
                 live.queued_bytes = 0;
             }
-            let Some(line) = live.queued.front() else {
+            let Some((line, _)) = live.queued.front() else {
                 break;
             };
             if live.to_client_bytes + line.len() + 2 > buffer {
                 return;
             }
-            let Some(line) = live.queued.pop_front() else {
+            let Some((line, published_at)) = live.queued.pop_front() else {
                 break;
             };
             live.queued_bytes -= line.len() + 2;
-            self.push_to_client(conn, Msg::Line(line.into_bytes()));
+            self.push_to_client(conn, Msg::Line(line, published_at));
         }
         if self.server.wants_items(conn) {
             self.server.handle_items_changed(conn);
@@ -859,8 +847,7 @@ impl<'a> Engine<'a> {
         let client = live.client;
         let fault = self.clients[client as usize].actor.fault();
         for b in self.broken.drain(..) {
-            let explained = b.rule.party() == Party::Client
-                && fault.is_some_and(Fault::breaks_client_rules);
+            let explained = explained(b.rule, fault);
             self.stats.occurrences.push((b.rule, explained));
             if live.reported.contains(&b.rule) {
                 continue;
@@ -919,3 +906,29 @@ impl<'a> Engine<'a> {
     }
 }
 
+/// Whether a client's injected fault explains a violation: a C- rule broken on purpose, or
+/// an announcement the server could not deliver to a client that does not read.
+pub(crate) fn explained(rule: RuleId, fault: Option<&Fault>) -> bool {
+    (rule.party() == Party::Client && fault.is_some_and(Fault::breaks_client_rules))
+        || (rule == RuleId::SLiveness && fault.is_some_and(Fault::starves_reads))
+}
+
+pub(crate) fn count_client(st: &mut Stats, class: ClientLine) {
+    st.lines += 1;
+    match class {
+        ClientLine::Request(_) => st.requests += 1,
+        ClientLine::Enter => st.mode_entries += 1,
+        ClientLine::Ok => st.answers += 1,
+        ClientLine::Stop => st.stops += 1,
+        ClientLine::Other => st.other_client_lines += 1,
+    }
+}
+
+pub(crate) fn count_server(st: &mut Stats, class: ServerLine) {
+    st.lines += 1;
+    match class {
+        ServerLine::Notification(_) => st.notifications += 1,
+        ServerLine::Error => st.errors += 1,
+        _ => st.replies += 1,
+    }
+}

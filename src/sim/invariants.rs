@@ -316,7 +316,13 @@ mod tests {
         w.tick(10_000_000, true, &mut out);
         w.tick(14_000_000, false, &mut out);
         assert!(out.is_empty(), "{out:?}");
-        let lat = w.on_server(14_000_000, ServerLine::Notification(ItemKind::Random), "notif: random", 2, &mut out);
+        let lat = w.on_server(
+            14_000_000,
+            ServerLine::Notification(ItemKind::Random),
+            "notif: random",
+            2,
+            &mut out,
+        );
         assert_eq!(lat, Some(14_000_000 - 10));
     }
 

@@ -14,21 +14,25 @@
 //! - `invariants`: lost notifications, duplicates, promises, memory.
 //! - [`shrink`]: delta debugging over a connection's script.
 //! - [`report`]: what a run found, as text or JSON.
+//! - [`external`]: the same against a server over TCP, in real time.
 
+pub mod report;
 pub mod scenario;
 pub mod server;
 pub mod shrink;
-pub mod report;
+
+pub mod external;
 
 mod behaviour;
 mod engine;
 mod invariants;
+mod observe;
 mod rng;
 mod run;
 
 use std::time::Duration;
 
-pub use run::{SimOptions, SimResult, simulate};
+pub use run::{MAX_SAVED, SimError, SimOptions, SimResult, simulate};
 pub use scenario::{LoadedScenario, Scenario, ScenarioError};
 pub use server::{ConnId, Item, ReferenceServer, ServerFactory, SimServer};
 

@@ -132,7 +132,13 @@ impl Observer {
     }
 
     /// The verdict: `complete` when a side closed the connection.
-    pub(crate) fn finish(&mut self, end: Tick, complete: bool, blocked: bool, out: &mut Vec<Broken>) {
+    pub(crate) fn finish(
+        &mut self,
+        end: Tick,
+        complete: bool,
+        blocked: bool,
+        out: &mut Vec<Broken>,
+    ) {
         if self.finished {
             return;
         }

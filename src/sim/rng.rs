@@ -16,12 +16,20 @@ pub(crate) fn derive(master: &mut StdRng) -> StdRng {
 pub(crate) fn draw(rng: &mut StdRng, span: Span) -> Tick {
     let lo = span.lo.as_micros() as Tick;
     let hi = span.hi.as_micros() as Tick;
-    if lo >= hi { lo } else { rng.random_range(lo..=hi) }
+    if lo >= hi {
+        lo
+    } else {
+        rng.random_range(lo..=hi)
+    }
 }
 
 /// A count drawn uniformly from `lo..=hi`.
 pub(crate) fn draw_count(rng: &mut StdRng, lo: u32, hi: u32) -> u32 {
-    if lo >= hi { lo } else { rng.random_range(lo..=hi) }
+    if lo >= hi {
+        lo
+    } else {
+        rng.random_range(lo..=hi)
+    }
 }
 
 /// The time to the next event of a Poisson process with `rate` per second, in ticks (at

@@ -54,8 +54,11 @@ pub struct Scenario {
     /// How items appear on the server.
     #[serde(default)]
     pub publishers: Publishers,
-    /// Misbehaviour injected into a share of the clients.
-    #[serde(default)]
+    /// Misbehaviour injected into a share of the clients, written `- garbage: {share: 0.1}`.
+    #[serde(
+        default,
+        deserialize_with = "serde_yaml::with::singleton_map_recursive::deserialize"
+    )]
     pub faults: Vec<Fault>,
     /// Which rules apply and the bounds of the end-to-end invariants.
     #[serde(default)]
@@ -172,7 +175,9 @@ fn default_start() -> Span {
 impl ClientGroup {
     /// The label used in reports.
     pub fn label(&self) -> String {
-        self.name.clone().unwrap_or_else(|| self.behaviour.to_string())
+        self.name
+            .clone()
+            .unwrap_or_else(|| self.behaviour.to_string())
     }
 }
 
@@ -430,36 +435,58 @@ impl Span {
 
 impl<'de> Deserialize<'de> for Span {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            One(DurationText),
-            Two(Vec<DurationText>),
-        }
-        let span = match Raw::deserialize(d).map_err(|_| {
-            de::Error::custom("expected a duration (`2s`) or a range (`[100ms, 2s]`)")
-        })? {
-            Raw::One(v) => Span::new(v.0, v.0),
-            Raw::Two(v) if v.len() == 2 => Span::new(v[0].0, v[1].0),
-            Raw::Two(v) => {
-                return Err(de::Error::custom(format!(
-                    "a range has exactly two bounds, `[low, high]`; got {}",
-                    v.len()
-                )));
+        struct V;
+        impl<'de> de::Visitor<'de> for V {
+            type Value = Span;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a duration (`2s`) or a range (`[100ms, 2s]`)")
             }
-        };
-        if span.lo > span.hi {
-            return Err(de::Error::custom(format!(
-                "range [{}, {}] is reversed; write the smaller bound first",
-                humantime::format_duration(span.lo),
-                humantime::format_duration(span.hi)
-            )));
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Span, E> {
+                let d = Duration::from_secs(v);
+                check_span(Span::new(d, d))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Span, E> {
+                let d = parse_duration_text(v)?;
+                check_span(Span::new(d, d))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Span, A::Error> {
+                let mut bounds = Vec::with_capacity(2);
+                while let Some(b) = seq.next_element::<DurationText>()? {
+                    bounds.push(b.0);
+                }
+                match bounds[..] {
+                    [lo, hi] => check_span(Span::new(lo, hi)),
+                    _ => Err(de::Error::custom(format!(
+                        "a range has exactly two bounds, `[low, high]`; got {}",
+                        bounds.len()
+                    ))),
+                }
+            }
         }
-        if span.hi > MAX_DURATION {
-            return Err(de::Error::custom("duration longer than 30 days"));
-        }
-        Ok(span)
+        d.deserialize_any(V)
     }
+}
+
+fn check_span<E: de::Error>(span: Span) -> Result<Span, E> {
+    if span.lo > span.hi {
+        return Err(E::custom(format!(
+            "range [{}, {}] is reversed; write the smaller bound first",
+            humantime::format_duration(span.lo),
+            humantime::format_duration(span.hi)
+        )));
+    }
+    if span.hi > MAX_DURATION {
+        return Err(E::custom("duration longer than 30 days"));
+    }
+    Ok(span)
+}
+
+fn parse_duration_text<E: de::Error>(t: &str) -> Result<Duration, E> {
+    humantime::parse_duration(t).map_err(|e| {
+        E::custom(format!(
+            "`{t}` is not a duration ({e}); try `500ms`, `2s` or `10m`"
+        ))
+    })
 }
 
 /// A range of counts: `3` or `[1, 5]`.
@@ -505,22 +532,20 @@ struct DurationText(Duration);
 
 impl<'de> Deserialize<'de> for DurationText {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Secs(u64),
-            Text(String),
+        struct V;
+        impl de::Visitor<'_> for V {
+            type Value = DurationText;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a duration like `2s`")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<DurationText, E> {
+                Ok(DurationText(Duration::from_secs(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<DurationText, E> {
+                parse_duration_text(v).map(DurationText)
+            }
         }
-        match Raw::deserialize(d).map_err(|_| de::Error::custom("expected a duration like `2s`"))? {
-            Raw::Secs(s) => Ok(DurationText(Duration::from_secs(s))),
-            Raw::Text(t) => humantime::parse_duration(&t)
-                .map(DurationText)
-                .map_err(|e| {
-                    de::Error::custom(format!(
-                        "`{t}` is not a duration ({e}); try `500ms`, `2s` or `10m`"
-                    ))
-                }),
-        }
+        d.deserialize_any(V)
     }
 }
 
@@ -631,7 +656,8 @@ impl LoadedScenario {
         let bytes = std::fs::read(path).map_err(io)?;
         let origin = path.display().to_string();
         let text = String::from_utf8(bytes).map_err(|e| {
-            let (line, column) = crate::dialect::line_col(e.as_bytes(), e.utf8_error().valid_up_to());
+            let (line, column) =
+                crate::dialect::line_col(e.as_bytes(), e.utf8_error().valid_up_to());
             ScenarioError::Syntax {
                 origin: origin.clone(),
                 line,
@@ -659,19 +685,22 @@ impl LoadedScenario {
                 .location()
                 .map(|l| (l.line(), l.column()))
                 .unwrap_or((0, 0));
+            let mut message = e.to_string();
+            if let Some(i) = message.rfind(" at line ") {
+                message.truncate(i);
+            }
             ScenarioError::Syntax {
                 origin: origin.to_string(),
                 line,
                 column,
-                message: e.to_string(),
+                message,
             }
         })?;
-        let dialect = Dialect::load(&scenario.dialect, base).map_err(|source| {
-            ScenarioError::Dialect {
+        let dialect =
+            Dialect::load(&scenario.dialect, base).map_err(|source| ScenarioError::Dialect {
                 origin: origin.to_string(),
                 source,
-            }
-        })?;
+            })?;
         scenario
             .validate(&dialect)
             .map_err(|(field, message)| ScenarioError::Invalid {
@@ -713,7 +742,10 @@ impl Scenario {
                 ));
             }
             if g.stay.hi.is_zero() {
-                return Err((format!("clients[{i}].stay"), "must be longer than zero".into()));
+                return Err((
+                    format!("clients[{i}].stay"),
+                    "must be longer than zero".into(),
+                ));
             }
             if let Some(l) = g.lifetime
                 && l.lo.is_zero()
@@ -841,7 +873,10 @@ checks: { liveness: 2s, ignore: [S-LIVENESS] }
         assert_eq!(s.name, "mixed");
         assert_eq!(s.dialect.name, "seed-text");
         let g = &s.scenario.clients[0];
-        assert_eq!(g.think, Span::new(Duration::from_secs(1), Duration::from_secs(1)));
+        assert_eq!(
+            g.think,
+            Span::new(Duration::from_secs(1), Duration::from_secs(1))
+        );
         assert_eq!(g.interest, vec![ItemKind::Classified]);
         assert_eq!(s.scenario.faults.len(), 3);
         assert_eq!(s.scenario.checks.ignore, vec![RuleId::SLiveness]);

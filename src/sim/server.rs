@@ -89,7 +89,9 @@ impl ReferenceServer {
     }
 
     fn session(&mut self, conn: ConnId) -> Option<&mut ServerSession> {
-        self.sessions.get_mut(conn as usize).and_then(Option::as_mut)
+        self.sessions
+            .get_mut(conn as usize)
+            .and_then(Option::as_mut)
     }
 }
 

@@ -73,8 +73,6 @@ pub(crate) struct Replayer<'a> {
 pub(crate) struct Replay {
     pub broken: Vec<Broken>,
     pub events: Vec<(Tick, Event)>,
-    pub complete: bool,
-    pub end: Tick,
 }
 
 impl Replayer<'_> {
@@ -106,7 +104,9 @@ impl Replayer<'_> {
                     published += 1;
                     let item = match kind {
                         ItemKind::Random => Item::Random(1000 + published),
-                        ItemKind::Classified => Item::Classified(format!("Simulated ad #{published}")),
+                        ItemKind::Classified => {
+                            Item::Classified(format!("Simulated ad #{published}"))
+                        }
                     };
                     server.publish(&item);
                     if *kind == ItemKind::Random {
@@ -138,8 +138,6 @@ impl Replayer<'_> {
         Replay {
             broken,
             events: obs.recording.take().unwrap_or_default(),
-            complete,
-            end,
         }
     }
 
@@ -166,7 +164,11 @@ impl Replayer<'_> {
 /// Delta debugging (Zeller's ddmin, complement-removal variant, then single steps): the
 /// smallest sub-sequence of `items` for which `fails` still holds, within `budget` calls.
 /// `fails(items)` is assumed true; order is kept.
-pub fn ddmin<T: Clone>(items: Vec<T>, budget: usize, mut fails: impl FnMut(&[T]) -> bool) -> Vec<T> {
+pub fn ddmin<T: Clone>(
+    items: Vec<T>,
+    budget: usize,
+    mut fails: impl FnMut(&[T]) -> bool,
+) -> Vec<T> {
     let mut current = items;
     let mut calls = 0;
     let mut n = 2usize;
@@ -255,7 +257,16 @@ mod tests {
             (40, Step::Close),
         ];
         let out = r.run(&steps, 50, true);
-        assert!(out.complete);
+        assert!(matches!(
+            out.events.last(),
+            Some((
+                40,
+                Event {
+                    kind: EventKind::Closed { by: Party::Client },
+                    ..
+                }
+            ))
+        ));
         let lines: Vec<String> = out
             .events
             .iter()
@@ -277,9 +288,14 @@ mod tests {
             ]
         );
         assert!(
-            out.broken.iter().all(|b| b.rule.party() == crate::rule::Party::Client),
+            out.broken
+                .iter()
+                .all(|b| b.rule.party() == crate::rule::Party::Client),
             "{:?}",
-            out.broken.iter().map(|b| (&b.rule, &b.message)).collect::<Vec<_>>()
+            out.broken
+                .iter()
+                .map(|b| (&b.rule, &b.message))
+                .collect::<Vec<_>>()
         );
     }
 }

@@ -1,6 +1,6 @@
 //! The single integration-test binary (one link step for all integration tests).
 
-mod client;
 mod check;
+mod client;
 mod independence;
 mod server;
