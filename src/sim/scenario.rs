@@ -355,11 +355,15 @@ impl Fault {
     }
 
     /// Whether a client with this fault breaks client rules on purpose (its C- violations
-    /// are explained, not reported as failures).
+    /// are explained, not reported as failures). A client that stops reading cannot answer
+    /// what it never reads; a slow reader and a racing one still follow every rule.
     pub fn breaks_client_rules(&self) -> bool {
         matches!(
             self,
-            Fault::Disconnect { .. } | Fault::Garbage { .. } | Fault::Oversized { .. }
+            Fault::Disconnect { .. }
+                | Fault::Garbage { .. }
+                | Fault::Oversized { .. }
+                | Fault::StopReading { .. }
         )
     }
 

@@ -4,3 +4,4 @@ mod check;
 mod client;
 mod independence;
 mod server;
+mod simulate;
