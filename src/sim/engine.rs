@@ -414,6 +414,7 @@ impl<'a> Engine<'a> {
                 self.random_version,
                 self.now,
                 recording.is_some(),
+                true,
             ),
             reported: Vec::new(),
             recording,

@@ -344,7 +344,7 @@ async fn connection(
 ) {
     let (r, mut w) = stream.into_split();
     let mut reader = FramedRead::new(r, LineCodec::new(d.max_line, d.line_ending));
-    let mut obs = Observer::new(d, ctx.liveness, *random_version, ctx.now(), false);
+    let mut obs = Observer::new(d, ctx.liveness, *random_version, ctx.now(), false, false);
     let mut broken = Vec::new();
     let mut reported = Vec::new();
     let mut actions = Vec::new();

@@ -89,6 +89,7 @@ pub(crate) struct Broken {
 /// Per-connection bookkeeping (a few integers: O(1) whatever the traffic).
 #[derive(Debug, Clone)]
 pub(crate) struct Watch {
+    items_known: bool,
     answers_required: bool,
     liveness: Tick,
     in_mode: bool,
@@ -110,8 +111,10 @@ pub(crate) struct Watch {
 }
 
 impl Watch {
-    pub(crate) fn new(d: &Dialect, liveness: Tick, random_version: u64) -> Watch {
+    /// Without `items_known` (publishes seen late, over TCP) only the promise is judged.
+    pub(crate) fn new(d: &Dialect, liveness: Tick, random_version: u64, items_known: bool) -> Watch {
         Watch {
+            items_known,
             answers_required: d.answers_required(),
             liveness,
             in_mode: false,
@@ -134,6 +137,9 @@ impl Watch {
     /// Time passes up to `now`: an owed announcement past its bound is a lost notification.
     /// `blocked` says the server cannot write (the client does not read): not its fault.
     pub(crate) fn tick(&mut self, now: Tick, blocked: bool, out: &mut Vec<Broken>) {
+        if !self.items_known {
+            return;
+        }
         for kind in ItemKind::ALL {
             let i = idx(kind);
             let Some(since) = self.owed_since[i] else {
@@ -224,7 +230,7 @@ impl Watch {
                     self.outstanding = true;
                 }
                 self.owed_since[i] = None;
-                if self.credit[i] == 0 {
+                if self.credit[i] == 0 && self.items_known {
                     out.push(Broken {
                         rule: RuleId::SNoDup,
                         at: now,
@@ -280,7 +286,7 @@ mod tests {
 
     fn watch() -> (Watch, Dialect) {
         let d = Dialect::default();
-        (Watch::new(&d, 5_000_000, 1), d)
+        (Watch::new(&d, 5_000_000, 1, true), d)
     }
 
     fn server(w: &mut Watch, d: &Dialect, now: Tick, line: &str, out: &mut Vec<Broken>) {

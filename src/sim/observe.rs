@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::checker::{Checker, Event, EventKind, Party, Terminator};
+use crate::checker::{Checker, Event, EventKind, Options, Party, Terminator};
 use crate::dialect::{Dialect, ItemKind};
 
 use super::invariants::{Broken, ClientLine, ServerLine, Source, Watch};
@@ -23,16 +23,24 @@ pub(crate) struct Observer {
 }
 
 impl Observer {
+    /// `items_known` says every publish is fed at the moment the server saw it (true in the
+    /// embedded simulation; over TCP a notification may overtake the news of its publish, so
+    /// availability rules cannot be judged from the client's seat).
     pub(crate) fn new(
         dialect: &Dialect,
         liveness: Tick,
         random_version: u64,
         now: Tick,
         record: bool,
+        items_known: bool,
     ) -> Observer {
+        let options = Options {
+            items_known,
+            liveness_bound: Duration::from_micros(liveness),
+        };
         Observer {
-            checker: Checker::new(dialect.clone()),
-            watch: Watch::new(dialect, liveness, random_version),
+            checker: Checker::with_options(dialect.clone(), options),
+            watch: Watch::new(dialect, liveness, random_version, items_known),
             last_event: now,
             recording: record.then(Vec::new),
             finished: false,

@@ -82,7 +82,7 @@ impl Replayer<'_> {
         let mut server = (self.factory)(d, self.initial_random, self.initial_ad);
         server.open(CONN);
         let mut version = 1;
-        let mut obs = Observer::new(d, self.liveness, version, 0, record);
+        let mut obs = Observer::new(d, self.liveness, version, 0, record, true);
         let mut broken = Vec::new();
         let mut complete = false;
         let mut last = 0;
