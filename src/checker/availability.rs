@@ -14,7 +14,7 @@
 
 use std::time::Duration;
 
-use super::classify::at;
+use super::classify::{Shown, at};
 use super::requests::Pending;
 use super::{Checker, Mode};
 use crate::dialect::ItemKind;
@@ -33,6 +33,9 @@ pub(super) struct Availability {
     unread: u64,
     /// Unread ads announced in this session.
     announced: u64,
+    /// The ad assumed unread at connect is still counted (no `classified?` reply yet), so
+    /// messages can say where an unread ad the transcript never published comes from.
+    assumed_initial: bool,
     /// `notif: classified` at this line promised a non-empty reply to the next
     /// `classified?`.
     promise: Option<Option<usize>>,
@@ -46,6 +49,7 @@ impl Availability {
             random_announced: false,
             unread: 1,
             announced: 0,
+            assumed_initial: true,
             promise: None,
         }
     }
@@ -93,7 +97,7 @@ impl Availability {
                 Some("nothing new was available: no classified ad was unread".into())
             }
             ItemKind::Classified if self.announced >= self.unread => Some(format!(
-                "all {} unread ad(s) were already announced in this session",
+                "every unread ad ({} in all) was already announced in this session",
                 self.unread
             )),
             ItemKind::Classified => {
@@ -112,7 +116,15 @@ impl Availability {
             parts.push(format!("the random number published{}", at(published)));
         }
         if self.announced < self.unread {
-            parts.push(format!("{} unread ad(s)", self.unread - self.announced));
+            let initial = if self.assumed_initial {
+                ", counting the most recent ad, unread since the connection started"
+            } else {
+                ""
+            };
+            parts.push(format!(
+                "{} unread ad(s){initial}",
+                self.unread - self.announced
+            ));
         }
         (!parts.is_empty()).then(|| parts.join(" and "))
     }
@@ -128,7 +140,7 @@ impl Availability {
 
 impl Checker {
     /// A notification of `kind` that the window allows: `S-NO-DUP`, and the promise.
-    pub(super) fn announced(&mut self, kind: ItemKind, shown: &str, line: Option<usize>) {
+    pub(super) fn announced(&mut self, kind: ItemKind, shown: Shown<'_>, line: Option<usize>) {
         if kind == ItemKind::Classified {
             self.avail.promise = Some(line);
         }
@@ -140,6 +152,7 @@ impl Checker {
     /// A well-formed reply to `classified?`: `S-PROMISE`, and the ad count.
     pub(super) fn classified_reply(&mut self, p: &Pending, empty: bool, line: Option<usize>) {
         let promise = self.avail.promise.take();
+        self.avail.assumed_initial = false;
         if !empty {
             self.avail.unread = self.avail.unread.saturating_sub(1);
             self.avail.announced = self.avail.announced.min(self.avail.unread);
@@ -165,7 +178,7 @@ impl Checker {
         }
         if let Some(what) = self.avail.unannounced() {
             let msg = format!(
-                "{what} available in notification mode, with no notification outstanding, not announced within {}",
+                "nothing was announced within {} although the window was free and the client in notification mode, with {what} available",
                 humantime::format_duration(duration)
             );
             self.report(RuleId::SLiveness, line, msg);

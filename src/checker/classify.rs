@@ -110,17 +110,32 @@ pub(crate) fn is_decimal(line: &str) -> bool {
     !line.is_empty() && line.bytes().all(|b| b.is_ascii_digit())
 }
 
-/// A line quoted for a message: in backquotes, shortened when long so a report stays readable.
+/// A line as a message shows it: in backquotes, shortened when long so a report stays
+/// readable; `None` for an oversized line, whose content is not kept. Formatting is deferred
+/// to `Display`, so judging a line allocates nothing unless a violation is reported.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Shown<'a>(pub(crate) Option<&'a str>);
+
+impl std::fmt::Display for Shown<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        const MAX: usize = 60;
+        let Some(line) = self.0 else {
+            return f.write_str("an oversized line");
+        };
+        if line.len() <= MAX {
+            return write!(f, "`{line}`");
+        }
+        let mut end = MAX;
+        while !line.is_char_boundary(end) {
+            end -= 1;
+        }
+        write!(f, "`{}…`", &line[..end])
+    }
+}
+
+/// A line quoted for a message (see [`Shown`]).
 pub(crate) fn quote(line: &str) -> String {
-    const MAX: usize = 60;
-    if line.len() <= MAX {
-        return format!("`{line}`");
-    }
-    let mut end = MAX;
-    while !line.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("`{}…`", &line[..end])
+    Shown(Some(line)).to_string()
 }
 
 /// ` (line N)` when the line is known, for messages that point at an earlier event.
@@ -174,5 +189,6 @@ mod tests {
         assert!(q.ends_with("…`") && q.len() < 80, "{q}");
         assert_eq!(at(Some(3)), " (line 3)");
         assert_eq!(at(None), "");
+        assert_eq!(Shown(None).to_string(), "an oversized line");
     }
 }

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use super::Checker;
-use super::classify::{ServerClass, at};
+use super::classify::{ServerClass, Shown, at};
 use crate::rule::RuleId;
 
 /// Waiting for the server's reaction to an oversized client line.
@@ -39,7 +39,7 @@ impl Checker {
     pub(super) fn robust_server_line(
         &mut self,
         class: ServerClass,
-        shown: &str,
+        shown: Shown<'_>,
         line: Option<usize>,
     ) -> bool {
         let Some(mut wait) = self.robust.wait else {

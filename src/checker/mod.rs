@@ -6,7 +6,7 @@
 //!
 //! The state is split by rule family, one file each, all `impl Checker` blocks over the
 //! fields below:
-//! - [`classify`](self): what a line means in the dialect (the checker's own classifier);
+//! - `classify`: what a line means in the dialect (the checker's own classifier);
 //! - `framing`: terminators (`S-FRAMING`, `C-FRAMING`);
 //! - `requests`: the in-order reply queue (`S-REPLY-ONE`, `S-RANDOM-INT`,
 //!   `S-CLASSIFIED-LINE`, `C-ONE-AT-A-TIME`);
@@ -175,15 +175,17 @@ pub struct Checker {
     /// Framing rules are reported once per conversation: one misconfigured peer is one finding.
     server_framing_reported: bool,
     client_framing_reported: bool,
-    /// The mode was left by a stop OK at least once (`S-NO-NOTIF-AFTER-OK` rather than
-    /// `S-NOTIF-IN-MODE` for a stray notification).
-    left_by_ok: bool,
+    /// The mode was last left by the stop OK at this line (a stray notification is then
+    /// `S-NO-NOTIF-AFTER-OK` rather than `S-NOTIF-IN-MODE`).
+    left_by_ok: Option<Option<usize>>,
     /// The last server line was the stop OK at this line (a second one is `S-STOP-OK`).
     stop_ok_just_sent: Option<Option<usize>>,
     /// A notification came before the mode ack; the late ack is then accepted silently.
     late_ack_ok: bool,
     /// The last client line was a bad one (for `errors.policy: ignore`).
     last_client_bad: bool,
+    /// The client has sent a line (an error line before that is a connection refusal).
+    client_spoke: bool,
     /// Violations of the event being fed.
     out: Vec<Violation>,
 }
@@ -207,10 +209,11 @@ impl Checker {
             robust: Robust::default(),
             server_framing_reported: false,
             client_framing_reported: false,
-            left_by_ok: false,
+            left_by_ok: None,
             stop_ok_just_sent: None,
             late_ack_ok: false,
             last_client_bad: false,
+            client_spoke: false,
             out: Vec::new(),
         }
     }
@@ -264,7 +267,7 @@ impl Checker {
     /// otherwise the end is only where the recording stopped and nothing pending is judged.
     pub fn finish(&mut self, complete: bool) -> Vec<Violation> {
         if complete {
-            self.missing_reply("by the end of the conversation", None);
+            self.missing_reply(None, None);
             self.unanswered_at_end();
         }
         self.replies.clear();
@@ -288,6 +291,7 @@ impl Checker {
     /// A client line, judged against the state.
     fn client_line(&mut self, text: &str, terminator: Terminator, line: Option<usize>) {
         let class = self.classifier.client(&self.dialect, text);
+        self.client_spoke = true;
         self.stop_ok_just_sent = None;
         let lf = terminator == Terminator::Lf;
         let bad = match self.mode {
@@ -309,30 +313,25 @@ impl Checker {
         } else {
             self.classifier.server(&self.dialect, text)
         };
-        let shown = if oversized {
-            "an oversized line".to_string()
-        } else {
-            classify::quote(text)
-        };
+        let shown = classify::Shown((!oversized).then_some(text));
         let is_notif = matches!(class, classify::ServerClass::Notif(_));
-        if !is_notif && self.robust_server_line(class, &shown, line) {
+        if !is_notif && self.robust_server_line(class, shown, line) {
             return;
         }
         let second_ok = self.stop_ok_just_sent.take();
         match class {
-            classify::ServerClass::Notif(kind) => self.notification(Some(kind), &shown, line),
+            classify::ServerClass::Notif(kind) => self.notification(Some(kind), shown, line),
             classify::ServerClass::NotifLike if !self.notif_like_is_reply() => {
-                self.notification(None, &shown, line)
+                self.notification(None, shown, line)
             }
-            _ => self.reply(class, text, oversized, &shown, line, second_ok),
+            _ => self.reply(class, text, oversized, shown, line, second_ok),
         }
     }
 
     /// A quiet period: whatever should have arrived by now did not.
     fn quiet(&mut self, duration: Duration, line: Option<usize>) {
         self.robust_quiet(duration, line);
-        let within = format!("within {}", humantime::format_duration(duration));
-        self.missing_reply(&within, line);
+        self.missing_reply(Some(duration), line);
         if duration >= self.options.liveness_bound {
             self.liveness(duration, line);
         }

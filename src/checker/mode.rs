@@ -5,7 +5,7 @@
 //! A client line is judged against the state the client can see; the server's reaction to
 //! it is queued as an [`Expect`] and judged when the server's next line arrives.
 
-use super::classify::{ClientClass, at, quote};
+use super::classify::{ClientClass, Shown, at, quote};
 use super::requests::Expect;
 use super::{Checker, Mode};
 use crate::rule::RuleId;
@@ -20,14 +20,16 @@ impl Checker {
         lf: bool,
         line: Option<usize>,
     ) -> bool {
-        let shown = quote(text);
-        if !self.one_at_a_time(&shown, line) {
+        let shown = Shown(Some(text));
+        let answers_stray = class == ClientClass::Ok && self.window.stray;
+        if !self.one_at_a_time(shown, line) {
             match class {
                 ClientClass::Stop => {
                     let msg = format!("{shown} was sent outside notification mode");
                     self.report(RuleId::CStopOnlyInNotif, line, msg);
                 }
-                ClientClass::Ok => self.stray_answer(&shown, line),
+                ClientClass::Ok if answers_stray => {}
+                ClientClass::Ok => self.stray_answer(shown, line),
                 _ => {}
             }
         }
@@ -45,13 +47,13 @@ impl Checker {
         text: &str,
         line: Option<usize>,
     ) -> bool {
-        let shown = quote(text);
+        let shown = Shown(Some(text));
         match class {
             ClientClass::Ok => {
                 if self.dialect.answers_required() && self.window.answer() {
                     return false;
                 }
-                self.stray_answer(&shown, line);
+                self.stray_answer(shown, line);
                 self.expect(Expect::Error { optional: true }, class, line, false);
                 true
             }
@@ -87,10 +89,10 @@ impl Checker {
         lf: bool,
         line: Option<usize>,
     ) -> bool {
-        let shown = quote(text);
+        let shown = Shown(Some(text));
         match class {
             ClientClass::Ok => {
-                self.stray_answer(&shown, line);
+                self.stray_answer(shown, line);
                 self.expect(Expect::Error { optional: true }, class, line, false);
                 true
             }
@@ -104,7 +106,7 @@ impl Checker {
                 true
             }
             _ => {
-                self.one_at_a_time(&shown, line);
+                self.one_at_a_time(shown, line);
                 self.expect(Self::expect_in_normal(class), class, line, lf);
                 class == ClientClass::Other
             }
@@ -121,7 +123,7 @@ impl Checker {
     /// The stop OK arrived (or something taken for it): the session is over.
     pub(super) fn leave_mode(&mut self, line: Option<usize>) {
         self.mode = Mode::Normal;
-        self.left_by_ok = true;
+        self.left_by_ok = Some(line);
         self.late_ack_ok = false;
         self.stop_ok_just_sent = Some(line);
     }
@@ -131,7 +133,7 @@ impl Checker {
     pub(super) fn error_for_valid(
         &mut self,
         p: &super::requests::Pending,
-        shown: &str,
+        shown: Shown<'_>,
         line: Option<usize>,
     ) {
         let msg = format!(
@@ -165,7 +167,6 @@ mod tests {
             vec![
                 (SErr, 2),
                 (SNotifInMode, 3),
-                (CAckOnlyNotif, 4),
                 (SNotifInMode, 5),
                 (CStopOnlyInNotif, 6),
                 (SErr, 7)

@@ -7,8 +7,9 @@
 //! and is judged against it. A server line with nothing to answer is an extra reply.
 
 use std::collections::VecDeque;
+use std::time::Duration;
 
-use super::classify::{ClientClass, ServerClass, at, is_decimal, quote};
+use super::classify::{ClientClass, ServerClass, Shown, at, is_decimal, quote};
 use super::{Checker, Mode};
 use crate::rule::RuleId;
 
@@ -80,6 +81,15 @@ pub(super) enum Popped {
 
 impl Replies {
     pub(super) fn push(&mut self, p: Pending) {
+        if self.queue.len() == MAX_PENDING
+            && let Some(i) = self
+                .queue
+                .iter()
+                .position(|p| p.expect == Expect::Error { optional: true })
+        {
+            // An optional reply the server may never send must not crowd out real ones.
+            self.queue.remove(i);
+        }
         if self.overflow == 0 && self.queue.len() < MAX_PENDING {
             self.queue.push_back(p);
         } else {
@@ -181,7 +191,7 @@ impl Checker {
     }
 
     /// `C-ONE-AT-A-TIME`: reports a client line sent while a reply is owed; true if it was.
-    pub(super) fn one_at_a_time(&mut self, shown: &str, line: Option<usize>) -> bool {
+    pub(super) fn one_at_a_time(&mut self, shown: Shown<'_>, line: Option<usize>) -> bool {
         let Some(p) = self.replies.blocking().copied() else {
             return false;
         };
@@ -209,7 +219,7 @@ impl Checker {
         class: ServerClass,
         text: &str,
         oversized: bool,
-        shown: &str,
+        shown: Shown<'_>,
         line: Option<usize>,
         after_stop_ok: Option<Option<usize>>,
     ) {
@@ -227,7 +237,7 @@ impl Checker {
         is_error: bool,
         text: &str,
         oversized: bool,
-        shown: &str,
+        shown: Shown<'_>,
         line: Option<usize>,
     ) {
         if is_error && !matches!(p.expect, Expect::Error { .. }) {
@@ -248,9 +258,8 @@ impl Checker {
                 }
             }
             Expect::Classified => {
-                let protocol = text == d.replies.mode_ack
-                    || text == d.replies.stop_ok
-                    || d.notification_kind(text).is_some();
+                // Notification lines never get here: they are judged as notifications.
+                let protocol = text == d.replies.mode_ack || text == d.replies.stop_ok;
                 if oversized || protocol {
                     let what = if oversized {
                         "longer than the line limit"
@@ -303,7 +312,7 @@ impl Checker {
         &mut self,
         is_error: bool,
         text: &str,
-        shown: &str,
+        shown: Shown<'_>,
         line: Option<usize>,
         after_stop_ok: Option<Option<usize>>,
     ) {
@@ -316,6 +325,8 @@ impl Checker {
                 at(ok_line)
             );
             self.report(RuleId::SStopOk, line, msg);
+        } else if is_error && !self.client_spoke {
+            // A refusal of the connection itself (`ERR too many connections`): not a reply.
         } else if self.late_ack_ok && text == d.replies.mode_ack {
             self.late_ack_ok = false;
         } else if is_error && !self.errors_reply() && self.last_client_bad {
@@ -332,8 +343,12 @@ impl Checker {
 
     /// Reports the first reply still owed, at a quiet period (`event_line`) or at the end of
     /// a complete conversation (`None`: the request's own line), then forgets the queue.
-    pub(super) fn missing_reply(&mut self, within: &str, event_line: Option<usize>) {
+    pub(super) fn missing_reply(&mut self, quiet: Option<Duration>, event_line: Option<usize>) {
         if let Some(p) = self.replies.blocking().copied() {
+            let within = match quiet {
+                Some(d) => format!("within {}", humantime::format_duration(d)),
+                None => "by the end of the conversation".to_string(),
+            };
             let what = self.describe(&p);
             let (rule, msg) = match p.expect {
                 Expect::Random | Expect::Classified | Expect::Ack if p.lf => (
@@ -386,6 +401,9 @@ mod tests {
         assert_eq!(rules("C: random?\n[...]"), vec![]);
         assert_eq!(rules("C: random?\nS: 1\nS: 2"), vec![(SReplyOne, 3)]);
         assert_eq!(rules("S: hello"), vec![(SReplyOne, 1)]);
+        // A connection refused before the client spoke is not an extra reply.
+        assert_eq!(rules("S: ERR too many connections\n! expect close"), vec![]);
+        assert_eq!(rules("C: random?\nS: 1\nS: ERR oops"), vec![(SReplyOne, 3)]);
     }
 
     #[test]
@@ -432,6 +450,15 @@ mod tests {
             rules_with(&script, "S: 8"),
             got_plus(&got, (SReplyOne, 101))
         );
+    }
+
+    #[test]
+    fn unanswered_stray_oks_do_not_crowd_out_requests() {
+        let mut script = "C: OK\n".repeat(20);
+        script.push_str("C: random?\nC: random?\nS: 1\nS: 2");
+        let got = rules(&script);
+        assert_eq!(got.len(), 21, "{got:?}");
+        assert_eq!(got[20], (COneAtATime, 22));
     }
 
     fn got_plus(

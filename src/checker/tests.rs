@@ -213,7 +213,7 @@ fn random_event(rng: &mut StdRng) -> EventKind {
     } else {
         Party::Server
     };
-    match rng.random_range(0..20) {
+    match rng.random_range(0..24) {
         0 => EventKind::Oversized { from },
         1 => EventKind::Closed { by: from },
         2 => EventKind::Published {
@@ -223,6 +223,12 @@ fn random_event(rng: &mut StdRng) -> EventKind {
             duration: Duration::from_millis(rng.random_range(0..3000)),
         },
         4 => EventKind::Line {
+            from,
+            // Long multi-byte garbage: quoting must cut it at a character boundary.
+            text: "é€".repeat(rng.random_range(0..3000)),
+            terminator: TERMS[rng.random_range(0..4)],
+        },
+        5 => EventKind::Line {
             from,
             text: (0..rng.random_range(0..40))
                 .map(|_| char::from(rng.random_range(0u8..128)))
@@ -301,4 +307,37 @@ fn huge_counts_saturate_instead_of_overflowing() {
     }
     assert_eq!(checker.pending_len(), MAX_PENDING);
     assert!(checker.finish(true).len() == 1);
+}
+
+/// The rules are stated once for every dialect: a dialect with no spelling in common with
+/// the seed is judged the same way.
+#[test]
+fn any_dialect_is_judged_by_its_own_spellings() {
+    let yaml = "name: other\nline_ending: lf\nmax_line: 64\ncommands: {random: RAND, classified: ADS, enter: SUB, stop: UNSUB}\nreplies: {mode_ack: SUBSCRIBED, stop_ok: DONE}\nnotifications: {random: 'EVT rnd', classified: 'EVT ad'}\nanswers: {policy: required, ok: ACK}\nerrors: {policy: error, prefix: NO}\n";
+    let d = Dialect::from_yaml_str(yaml, "other").unwrap();
+    let run = |script: &str| -> Vec<(RuleId, usize)> {
+        super::testkit::check_dialect(d.clone(), script, false)
+            .into_iter()
+            .map(|v| (v.rule, v.line.unwrap()))
+            .collect()
+    };
+    let session = "C~ RAND\nS~ 5\nC~ SUB\nS~ SUBSCRIBED\nS~ EVT ad\nC~ ACK\nS~ EVT rnd\nC~ UNSUB\nS~ DONE\nC~ random?\nS~ NO unknown";
+    assert_eq!(run(session), vec![]);
+    assert_eq!(
+        run("C: SUB\nS: SUBSCRIBED\nS: EVT ad\nS: EVT rnd"),
+        vec![(RuleId::SNotifWindow, 4)]
+    );
+    assert_eq!(
+        run("C: SUB\nS: SUBSCRIBED\nS: EVT weather"),
+        vec![(RuleId::SNotifKind, 3)]
+    );
+    assert_eq!(
+        run("C: SUB\nS: SUBSCRIBED\nC: ACK\nS: NO"),
+        vec![(RuleId::CAckOnlyNotif, 3)]
+    );
+    assert_eq!(run("C: RAND\nS= 5"), vec![(RuleId::SFraming, 2)]);
+    assert_eq!(
+        run("C: UNSUB\nS: NO not subscribed"),
+        vec![(RuleId::CStopOnlyInNotif, 1)]
+    );
 }

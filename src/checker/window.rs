@@ -10,7 +10,7 @@
 //! crossing notification. With `answers.policy: none` there is no window, no answer, and any
 //! number of notifications may cross the stop.
 
-use super::classify::{at, quote};
+use super::classify::{Shown, at, quote};
 use super::requests::Expect;
 use super::{Checker, Mode};
 use crate::dialect::ItemKind;
@@ -34,6 +34,9 @@ pub(super) struct Window {
     stop_answered: Option<Sent>,
     /// The first notification that crossed the stop.
     crossed: Option<Sent>,
+    /// A notification was sent outside the mode (already reported): the client's next `OK`
+    /// may answer it without being blamed for the server's mistake.
+    pub(super) stray: bool,
 }
 
 impl Window {
@@ -69,6 +72,7 @@ impl Window {
     /// After the session, a crossing notification matters only until the client's next line.
     pub(super) fn forget_crossing(&mut self) {
         self.crossed = None;
+        self.stray = false;
     }
 }
 
@@ -86,7 +90,7 @@ impl Checker {
     pub(super) fn notification(
         &mut self,
         kind: Option<ItemKind>,
-        shown: &str,
+        shown: Shown<'_>,
         line: Option<usize>,
     ) {
         match self.mode {
@@ -96,7 +100,12 @@ impl Checker {
         }
     }
 
-    fn notification_outside(&mut self, kind: Option<ItemKind>, shown: &str, line: Option<usize>) {
+    fn notification_outside(
+        &mut self,
+        kind: Option<ItemKind>,
+        shown: Shown<'_>,
+        line: Option<usize>,
+    ) {
         let awaiting_ack = self
             .replies
             .blocking()
@@ -112,21 +121,29 @@ impl Checker {
             self.enter_mode();
             self.late_ack_ok = true;
             self.notification_in_mode(kind, shown, line);
-        } else if self.left_by_ok {
+        } else if let Some(ok_line) = self.left_by_ok {
             let msg = format!(
-                "notification {shown} was sent after the OK that completed stop_notif; none may follow until the mode is entered again"
+                "notification {shown} was sent after the OK{} that completed stop_notif; none may follow until the mode is entered again",
+                at(ok_line)
             );
             self.report(RuleId::SNoNotifAfterOk, line, msg);
+            self.window.stray = true;
         } else {
             let msg = format!(
                 "notification {shown} was sent outside notification mode (no {} was acknowledged)",
                 quote(&self.dialect.commands.enter)
             );
             self.report(RuleId::SNotifInMode, line, msg);
+            self.window.stray = true;
         }
     }
 
-    fn notification_in_mode(&mut self, kind: Option<ItemKind>, shown: &str, line: Option<usize>) {
+    fn notification_in_mode(
+        &mut self,
+        kind: Option<ItemKind>,
+        shown: Shown<'_>,
+        line: Option<usize>,
+    ) {
         let required = self.dialect.answers_required();
         let sent = (line, kind);
         match kind {
@@ -150,7 +167,12 @@ impl Checker {
         self.window.last = Some(sent);
     }
 
-    fn notification_crossing(&mut self, kind: Option<ItemKind>, shown: &str, line: Option<usize>) {
+    fn notification_crossing(
+        &mut self,
+        kind: Option<ItemKind>,
+        shown: Shown<'_>,
+        line: Option<usize>,
+    ) {
         let Some(k) = kind else {
             self.not_a_kind(shown, line);
             return;
@@ -180,7 +202,7 @@ impl Checker {
         }
     }
 
-    fn not_a_kind(&mut self, shown: &str, line: Option<usize>) {
+    fn not_a_kind(&mut self, shown: Shown<'_>, line: Option<usize>) {
         let msg = format!(
             "{shown} looks like a notification but is none of the dialect's ({} or {})",
             quote(&self.dialect.notifications.random),
@@ -191,7 +213,7 @@ impl Checker {
 
     /// An OK that answers nothing: `C-NO-ACK-AFTER-STOP` when a notification crossed the
     /// client's stop, `C-ACK-ONLY-NOTIF` otherwise.
-    pub(super) fn stray_answer(&mut self, shown: &str, line: Option<usize>) {
+    pub(super) fn stray_answer(&mut self, shown: Shown<'_>, line: Option<usize>) {
         match self.window.crossed {
             Some(crossed) if self.dialect.answers_required() => {
                 let msg = format!(
@@ -275,6 +297,15 @@ mod tests {
             vec![(SNoNotifAfterOk, 5)]
         );
         assert_eq!(m("S: notif: weather\nC: OK"), vec![(SNotifKind, 3)]);
+        // A client answering a stray notification is not blamed for the server's mistake.
+        assert_eq!(
+            rules("S: notif: random\nC: OK\nS: ERR nothing to answer"),
+            vec![(SNotifInMode, 1)]
+        );
+        assert_eq!(
+            rules("S: notif: random\nC: OK\nC: OK"),
+            vec![(SNotifInMode, 1), (CAckOnlyNotif, 3)]
+        );
     }
 
     #[test]
