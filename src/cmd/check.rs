@@ -4,7 +4,7 @@
 //! checker, so a recording of millions of lines is checked in constant memory.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufReader, Write};
 use std::path::{Path, PathBuf};
 
 use crate::checker::Checker;
@@ -132,70 +132,48 @@ fn walk(dir: &Path, found: &mut Vec<PathBuf>, errors: &mut Vec<FileResult>) {
 
 /// Reads, parses and checks one transcript, streaming.
 pub fn check_file(path: &Path, fallback: &Dialect) -> FileResult {
+    // Whether the transcript says when items appear (`! publish`) decides how availability is
+    // judged for the whole conversation. Recordings of real traffic have no publish
+    // directives, so the file is read once; if one turns up, it is judged again knowing it.
+    match check_pass(path, fallback, false) {
+        Ok((_, true)) => match check_pass(path, fallback, true) {
+            Ok((result, _)) => result,
+            Err(result) => *result,
+        },
+        Ok((result, false)) => result,
+        Err(result) => *result,
+    }
+}
+
+/// One streaming pass; also says whether a `! publish` directive was seen.
+fn check_pass(
+    path: &Path,
+    fallback: &Dialect,
+    items_known: bool,
+) -> Result<(FileResult, bool), Box<FileResult>> {
     let shown = path.display().to_string();
     let fail = |summary: String, detail: String| FileResult::error(shown.clone(), summary, detail);
-    let file = match File::open(path) {
-        Ok(f) => f,
-        Err(e) => return fail(format!("{shown}: {e}"), format!("{shown}: {e}")),
-    };
-    let mut reader = match Reader::new(BufReader::with_capacity(1 << 18, file), shown.clone()) {
-        Ok(r) => r,
-        Err(e) => return fail(e.summary(), e.to_string()),
-    };
+    let file =
+        File::open(path).map_err(|e| fail(format!("{shown}: {e}"), format!("{shown}: {e}")))?;
+    let mut reader = Reader::new(BufReader::with_capacity(1 << 18, file), shown.clone())
+        .map_err(|e| fail(e.summary(), e.to_string()))?;
     let dialect = match &reader.front().dialect {
-        Some(name) => match Dialect::load(name, path.parent()) {
-            Ok(d) => d,
-            Err(e) => {
-                let msg = format!("{shown}: dialect `{name}`: {e}");
-                return fail(msg.clone(), msg);
-            }
-        },
+        Some(name) => Dialect::load(name, path.parent()).map_err(|e| {
+            let msg = format!("{shown}: dialect `{name}`: {e}");
+            fail(msg.clone(), msg)
+        })?,
         None => fallback.clone(),
     };
     let expect = reader.front().expect.clone();
-    // Whether the transcript says when items appear decides how availability is judged, for
-    // the whole conversation; a quick first pass finds out without holding the file.
-    let items_known = match has_publish(path) {
-        Ok(b) => b,
-        Err(e) => return fail(format!("{shown}: {e}"), format!("{shown}: {e}")),
-    };
-    let mut checker = transcript_checker(dialect, items_known);
+    let mut checker = Checker::for_transcript(dialect, items_known);
     let mut log = ViolationLog::default();
-    loop {
-        match reader.next_event() {
-            Ok(Some(event)) => log.extend(checker.feed(&event)),
-            Ok(None) => break,
-            Err(e) => return fail(e.summary(), e.to_string()),
-        }
+    while let Some(event) = reader
+        .next_event()
+        .map_err(|e| fail(e.summary(), e.to_string()))?
+    {
+        log.extend(checker.feed(&event));
     }
     log.extend(checker.finish(reader.is_complete()));
-    FileResult::judged(shown, &expect, log)
-}
-
-/// The checker for a transcript, configured like `checker::check_transcript` does it.
-fn transcript_checker(dialect: Dialect, items_known: bool) -> Checker {
-    let _ = items_known;
-    Checker::new(dialect)
-}
-
-/// Whether the file has a `! publish` directive (a raw line scan; the real parse follows).
-fn has_publish(path: &Path) -> std::io::Result<bool> {
-    let mut input = BufReader::with_capacity(1 << 18, File::open(path)?);
-    let mut line = Vec::with_capacity(256);
-    loop {
-        line.clear();
-        if input.read_until(b'\n', &mut line)? == 0 {
-            return Ok(false);
-        }
-        let start = line.iter().position(|b| !b.is_ascii_whitespace());
-        if let Some(i) = start
-            && line[i] == b'!'
-            && line[i + 1..]
-                .iter()
-                .position(|b| !b.is_ascii_whitespace())
-                .is_some_and(|j| line[i + 1 + j..].starts_with(b"publish"))
-        {
-            return Ok(true);
-        }
-    }
+    let saw_publish = reader.saw_publish();
+    Ok((FileResult::judged(shown, &expect, log), saw_publish))
 }

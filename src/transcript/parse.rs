@@ -146,6 +146,16 @@ impl LineKind<'_> {
     }
 }
 
+/// Where the current entry's message lies in the current line (byte range), or what the
+/// entry is when it carries no text: kept so each line is classified only once.
+#[derive(Debug, Clone)]
+enum Current {
+    Client(usize, usize, bool),
+    Server(usize, usize, bool),
+    Directive(Directive),
+    Unrecorded,
+}
+
 /// Reads a transcript one entry at a time: the front matter when created, then entries on
 /// demand, holding only the current line. This is how `notifspec check` handles recordings of
 /// millions of lines.
@@ -153,15 +163,21 @@ impl LineKind<'_> {
 pub struct Reader<R> {
     input: R,
     origin: String,
-    buf: Vec<u8>,
+    /// The current line, validated UTF-8 without NUL bytes, terminator removed. Its buffer is
+    /// reused for every line.
+    line: String,
     line_no: usize,
     front: FrontMatter,
     /// The first body line was read while looking for front matter and is still to be handled.
     pending: bool,
+    /// The current entry, once classified.
+    current: Option<Current>,
     /// Line of the `[...]` marker, once seen: only comments may follow.
     unrecorded_at: Option<usize>,
     /// The last entry was `! close` or `! expect close`.
     last_ends: bool,
+    /// A `! publish` directive has been read.
+    saw_publish: bool,
     /// An error was returned; the reader yields nothing more.
     failed: bool,
 }
@@ -172,16 +188,18 @@ impl<R: BufRead> Reader<R> {
         let mut r = Reader {
             input,
             origin: origin.into(),
-            buf: Vec::with_capacity(256),
+            line: String::with_capacity(256),
             line_no: 0,
             front: FrontMatter::default(),
             pending: false,
+            current: None,
             unrecorded_at: None,
             last_ends: false,
+            saw_publish: false,
             failed: false,
         };
         if r.read_line()? {
-            if r.current()?.trim_end() == "---" {
+            if r.line.trim_end() == "---" {
                 r.read_front_matter()?;
             } else {
                 r.pending = true;
@@ -199,6 +217,12 @@ impl<R: BufRead> Reader<R> {
     /// `! expect close` and no `[...]` came before the end.
     pub fn is_complete(&self) -> bool {
         self.last_ends && self.unrecorded_at.is_none()
+    }
+
+    /// Whether a `! publish` directive has been read so far: only then does the transcript
+    /// say when items appear, which changes how availability can be judged.
+    pub fn saw_publish(&self) -> bool {
+        self.saw_publish
     }
 
     /// The next entry, `Ok(None)` at the end of the file.
@@ -222,27 +246,27 @@ impl<R: BufRead> Reader<R> {
         if self.failed {
             return Ok(None);
         }
-        let result = self.advance();
-        match result {
+        match self.advance() {
             Err(e) => {
                 self.failed = true;
                 Err(e)
             }
             Ok(false) => Ok(None),
             Ok(true) => {
-                let line = self.line_no;
-                // `advance` validated the line, so these cannot fail; stay panic-free anyway.
-                let text = std::str::from_utf8(&self.buf).unwrap_or_default();
-                let kind = classify(text)
-                    .ok()
-                    .flatten()
-                    .unwrap_or(LineKind::Unrecorded);
-                Ok(Some((line, kind)))
+                let text = self.line.as_str();
+                let slice = |a: usize, b: usize| text.get(a..b).unwrap_or_default();
+                let kind = match self.current.take() {
+                    Some(Current::Client(a, b, plain)) => LineKind::Client(slice(a, b), plain),
+                    Some(Current::Server(a, b, plain)) => LineKind::Server(slice(a, b), plain),
+                    Some(Current::Directive(d)) => LineKind::Directive(d),
+                    Some(Current::Unrecorded) | None => LineKind::Unrecorded,
+                };
+                Ok(Some((self.line_no, kind)))
             }
         }
     }
 
-    /// Moves to the next entry line, validating it; `false` at the end of the file.
+    /// Moves to the next entry line, validating and classifying it; `false` at end of file.
     fn advance(&mut self) -> Result<bool, ParseError> {
         loop {
             if self.pending {
@@ -250,7 +274,7 @@ impl<R: BufRead> Reader<R> {
             } else if !self.read_line()? {
                 return Ok(false);
             }
-            let text = self.current()?;
+            let text = self.line.as_str();
             let classified = classify(text).map_err(|(col, msg, help)| {
                 ParseError::at(&self.origin, self.line_no, col, text, msg).help(help)
             })?;
@@ -266,41 +290,57 @@ impl<R: BufRead> Reader<R> {
                 )
                 .help("remove the lines after `[...]`, or split the conversation into two transcripts"));
             }
-            match &kind {
-                LineKind::Client(m, false) | LineKind::Server(m, false) => {
-                    if let Err(e) = segments(m) {
+            let range = |m: &str| {
+                let a = message_byte(text, m);
+                (a, a + m.len())
+            };
+            let current = match kind {
+                LineKind::Client(m, plain) | LineKind::Server(m, plain) => {
+                    if !plain && let Err(e) = segments(m) {
                         let col = message_col(text, m) + e.0 + 1;
                         return Err(self.placeholder_error(col, e.1));
                     }
+                    let (a, b) = range(m);
+                    if matches!(kind, LineKind::Client(..)) {
+                        Current::Client(a, b, plain)
+                    } else {
+                        Current::Server(a, b, plain)
+                    }
                 }
+                LineKind::Directive(d) => Current::Directive(d),
+                LineKind::Unrecorded => Current::Unrecorded,
+            };
+            self.last_ends = matches!(
+                current,
+                Current::Directive(Directive::Close | Directive::ExpectClose)
+            );
+            match current {
+                Current::Unrecorded => self.unrecorded_at = Some(self.line_no),
+                Current::Directive(
+                    Directive::PublishRandom(_) | Directive::PublishClassified(_),
+                ) => self.saw_publish = true,
                 _ => {}
             }
-            let ends = matches!(
-                kind,
-                LineKind::Directive(Directive::Close | Directive::ExpectClose)
-            );
-            let unrecorded = matches!(kind, LineKind::Unrecorded);
-            self.last_ends = ends;
-            if unrecorded {
-                self.unrecorded_at = Some(self.line_no);
-            }
+            self.current = Some(current);
             return Ok(true);
         }
     }
 
     fn placeholder_error(&self, col: usize, msg: String) -> ParseError {
-        let text = std::str::from_utf8(&self.buf).unwrap_or_default();
-        ParseError::at(&self.origin, self.line_no, col, text, msg)
+        ParseError::at(&self.origin, self.line_no, col, &self.line, msg)
             .help("the placeholders are `{int}` and `{text}`; write `{{` for a literal `{`")
     }
 
-    /// Reads the next physical line into `buf` (terminator removed); `false` at end of file.
+    /// Reads the next physical line into `line` (terminator removed, UTF-8 and NUL-free
+    /// checked); `false` at end of file. The line's buffer is reused, so reading costs no
+    /// allocation once the longest line has been seen.
     fn read_line(&mut self) -> Result<bool, ParseError> {
-        self.buf.clear();
+        let mut buf = std::mem::take(&mut self.line).into_bytes();
+        buf.clear();
         let limit = (MAX_LINE_LEN + 2) as u64;
         let n = (&mut self.input)
             .take(limit)
-            .read_until(b'\n', &mut self.buf)
+            .read_until(b'\n', &mut buf)
             .map_err(|e| {
                 let mut err = ParseError::io(&self.origin, &e);
                 err.line = self.line_no + 1;
@@ -311,13 +351,17 @@ impl<R: BufRead> Reader<R> {
             return Ok(false);
         }
         self.line_no += 1;
-        if self.buf.last() == Some(&b'\n') {
-            self.buf.pop();
-            if self.buf.last() == Some(&b'\r') {
-                self.buf.pop();
+        if buf.last() == Some(&b'\n') {
+            buf.pop();
+            if buf.last() == Some(&b'\r') {
+                buf.pop();
             }
         }
-        if self.buf.len() > MAX_LINE_LEN {
+        // A UTF-8 byte order mark (some editors add one) is not part of the first line.
+        if self.line_no == 1 && buf.starts_with(b"\xEF\xBB\xBF") {
+            buf.drain(..3);
+        }
+        if buf.len() > MAX_LINE_LEN {
             return Err(ParseError {
                 origin: self.origin.clone(),
                 line: self.line_no,
@@ -327,16 +371,12 @@ impl<R: BufRead> Reader<R> {
                 help: Some("is this a transcript? each message must be one line".into()),
             });
         }
-        Ok(true)
-    }
-
-    /// The current line as text, or a located error for a NUL byte or invalid UTF-8.
-    fn current(&self) -> Result<&str, ParseError> {
-        let bytes = &self.buf;
-        let valid = match std::str::from_utf8(bytes) {
+        let text = match String::from_utf8(buf) {
             Ok(s) => s,
             Err(e) => {
-                let prefix = std::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or_default();
+                let bytes = e.as_bytes();
+                let valid = e.utf8_error().valid_up_to();
+                let prefix = std::str::from_utf8(&bytes[..valid]).unwrap_or_default();
                 let col = prefix.chars().count() + 1;
                 return Err(ParseError::at(
                     &self.origin,
@@ -348,18 +388,20 @@ impl<R: BufRead> Reader<R> {
                 .help("is this a binary file? convert the recording to UTF-8"));
             }
         };
-        if let Some(i) = valid.find('\0') {
-            let col = valid[..i].chars().count() + 1;
+        if text.as_bytes().contains(&0) {
+            let i = text.find('\0').unwrap_or_default();
+            let col = text[..i].chars().count() + 1;
             return Err(ParseError::at(
                 &self.origin,
                 self.line_no,
                 col,
-                valid,
+                &text,
                 "NUL byte: a transcript is text".into(),
             )
             .help("is this a binary file? remove the NUL bytes"));
         }
-        Ok(valid)
+        self.line = text;
+        Ok(true)
     }
 
     fn read_front_matter(&mut self) -> Result<(), ParseError> {
@@ -376,7 +418,7 @@ impl<R: BufRead> Reader<R> {
                 )
                 .help("end the front matter with a line `---`"));
             }
-            let text = self.current()?;
+            let text = self.line.as_str();
             if text.trim_end() == "---" {
                 break;
             }
@@ -432,6 +474,24 @@ fn first_col(text: &str) -> usize {
     text.chars().take_while(|c| c.is_whitespace()).count() + 1
 }
 
+/// Byte offset of `inner` (a subslice of `text`) within `text`.
+fn message_byte(text: &str, inner: &str) -> usize {
+    (inner.as_ptr() as usize).saturating_sub(text.as_ptr() as usize)
+}
+
+/// `str::trim`, with a fast path for the usual ASCII-only edges.
+fn trim(s: &str) -> &str {
+    let t = s.trim_ascii();
+    let b = t.as_bytes();
+    // U+000B is whitespace to `str::trim` but not to `trim_ascii`.
+    let odd = |c: &u8| !c.is_ascii() || *c == 0x0b;
+    if b.first().is_some_and(odd) || b.last().is_some_and(odd) {
+        t.trim()
+    } else {
+        t
+    }
+}
+
 /// 0-based char offset of `inner` (a subslice of `text`) within `text`.
 fn message_col(text: &str, inner: &str) -> usize {
     let byte = (inner.as_ptr() as usize).saturating_sub(text.as_ptr() as usize);
@@ -442,7 +502,7 @@ type ClassifyError = (usize, String, String);
 
 /// What a body line is: `None` for blank lines and comments.
 fn classify(text: &str) -> Result<Option<LineKind<'_>>, ClassifyError> {
-    let t = text.trim();
+    let t = trim(text);
     if t.is_empty() || t.starts_with('#') {
         return Ok(None);
     }
@@ -450,12 +510,12 @@ fn classify(text: &str) -> Result<Option<LineKind<'_>>, ClassifyError> {
         return Ok(Some(LineKind::Unrecorded));
     }
     if let Some(rest) = t.strip_prefix("C:") {
-        let m = rest.trim();
-        return Ok(Some(LineKind::Client(m, !m.contains('{'))));
+        let m = trim(rest);
+        return Ok(Some(LineKind::Client(m, !m.as_bytes().contains(&b'{'))));
     }
     if let Some(rest) = t.strip_prefix("S:") {
-        let m = rest.trim();
-        return Ok(Some(LineKind::Server(m, !m.contains('{'))));
+        let m = trim(rest);
+        return Ok(Some(LineKind::Server(m, !m.as_bytes().contains(&b'{'))));
     }
     let col = first_col(text);
     if let Some(rest) = t.strip_prefix('!') {

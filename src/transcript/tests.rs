@@ -129,6 +129,13 @@ fn crlf_parses_like_lf() {
 }
 
 #[test]
+fn byte_order_mark_is_ignored() {
+    let t = parse("\u{feff}---\ntitle: x\n---\nC: OK\n", "t").unwrap();
+    assert_eq!(t.front.title.as_deref(), Some("x"));
+    assert_eq!(t.entries.len(), 1);
+}
+
+#[test]
 fn completeness_follows_the_last_entry() {
     assert!(
         parse("C: random?\n! close\n# bye\n", "t")
