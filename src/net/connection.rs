@@ -65,25 +65,31 @@ where
             shared.count_protocol_error();
             tracing::info!(%peer, %reason, "protocol error");
         }
-        let mut wrote = false;
-        while let Some(line) = session.poll_transmit() {
-            tracing::debug!(%peer, line = %line, "send");
-            // `feed` only buffers (a few short lines); the flush below is where we may block.
-            writer.feed(line).await?;
-            wrote = true;
-        }
-        if wrote {
+        // The session holds at most a few lines; writing them is the only place a client that
+        // does not read can block us, so it stays interruptible by shutdown and the idle timer.
+        let pending: Vec<String> = std::iter::from_fn(|| session.poll_transmit()).collect();
+        if !pending.is_empty() {
+            let write = async {
+                for line in pending {
+                    tracing::debug!(%peer, line = %line, "send");
+                    writer.feed(line).await?;
+                }
+                SinkExt::<String>::flush(&mut writer).await
+            };
             tokio::select! {
                 _ = guard.cancelled() => return Ok(CloseReason::Shutdown),
                 _ = idle_expired(deadline) => return Ok(CloseReason::Idle),
-                r = SinkExt::<String>::flush(&mut writer) => r?,
+                r = write => r?,
             }
         }
         if session.is_closing() {
             close_gracefully(reader.into_inner(), writer).await;
             return Ok(CloseReason::Protocol);
         }
+        // Biased: a fixed order keeps runs reproducible (the simulator relies on it), and
+        // reading the client's line before a wake-up lets a pending stop take effect first.
         tokio::select! {
+            biased;
             _ = guard.cancelled() => return Ok(CloseReason::Shutdown),
             _ = idle_expired(deadline) => return Ok(CloseReason::Idle),
             frame = reader.next() => match frame {

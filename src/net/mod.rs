@@ -2,7 +2,7 @@
 //! sans-IO peers of [`crate::proto`].
 
 pub mod client;
-pub mod connection;
+mod connection;
 pub mod control;
 pub mod server;
 pub mod shutdown;

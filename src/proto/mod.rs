@@ -7,3 +7,6 @@
 pub mod availability;
 pub mod client;
 pub mod server;
+
+pub use availability::{Feed, Items, ItemsView};
+pub use server::{Mode, ServerSession};

@@ -484,6 +484,26 @@ mod tests {
     }
 
     #[test]
+    fn entering_with_both_kinds_available_respects_the_window() {
+        let (mut s, mut items) = fresh();
+        items.publish_random(2);
+        assert_eq!(
+            send(&mut s, &items, "_notif_"),
+            ["will send notifs", "notif: classified"]
+        );
+        assert_eq!(s.mode(), AWAITING);
+        assert!(!s.wants_items());
+        // Errors while awaiting an answer keep the window closed.
+        for line in ["random?", "classified?", "_notif_", "junk"] {
+            assert_eq!(send(&mut s, &items, line).len(), 1);
+            assert_eq!(s.mode(), AWAITING);
+        }
+        assert_eq!(send(&mut s, &items, "OK"), ["notif: random"]);
+        assert_eq!(send(&mut s, &items, "OK"), Vec::<String>::new());
+        assert!(s.wants_items());
+    }
+
+    #[test]
     fn error_reason_quotes_safely() {
         let (mut s, items) = fresh();
         let long = "x".repeat(1000);

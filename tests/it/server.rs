@@ -4,8 +4,9 @@
 
 use std::time::Duration;
 
-use notifspec::Dialect;
+use notifspec::checker::Terminator;
 use notifspec::net::{ServerBuilder, ServerHandle};
+use notifspec::{Checker, Dialect, Event, EventKind, ItemKind, Party};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
@@ -15,10 +16,12 @@ const WAIT: Duration = Duration::from_secs(5);
 /// How long "nothing arrives" is observed (virtual time under a paused clock).
 const QUIET: Duration = Duration::from_secs(2);
 
-/// A client that speaks raw bytes and reads CRLF-terminated lines itself.
+/// A client that speaks raw bytes, reads CRLF-terminated lines itself, and records the
+/// conversation as checker events (from the client's vantage point).
 struct Raw<S> {
     stream: S,
     buf: Vec<u8>,
+    events: Vec<EventKind>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Raw<S> {
@@ -26,14 +29,57 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Raw<S> {
         Raw {
             stream,
             buf: Vec::new(),
+            events: Vec::new(),
         }
     }
 
     async fn send(&mut self, bytes: &[u8]) {
+        for line in bytes.split_inclusive(|b| *b == b'\n') {
+            let (text, terminator) = match line.strip_suffix(b"\n") {
+                Some(l) => match l.strip_suffix(b"\r") {
+                    Some(l) => (l, Terminator::CrLf),
+                    None => (l, Terminator::Lf),
+                },
+                None => (line, Terminator::Missing),
+            };
+            self.events.push(EventKind::Line {
+                from: Party::Client,
+                text: String::from_utf8_lossy(text).into_owned(),
+                terminator,
+            });
+        }
         timeout(WAIT, self.stream.write_all(bytes))
             .await
             .expect("write timed out")
             .expect("write failed");
+    }
+
+    /// Records that the test published an item (so the checker can judge liveness).
+    fn published(&mut self, kind: ItemKind) {
+        self.events.push(EventKind::Published { kind });
+    }
+
+    /// Feeds the recorded conversation to the conformance checker: it must find nothing.
+    fn assert_conforms(&self, dialect: &Dialect) {
+        let mut checker = Checker::new(dialect.clone());
+        let mut violations = vec![];
+        for kind in &self.events {
+            violations.extend(checker.feed(&Event {
+                at: None,
+                source_line: None,
+                kind: kind.clone(),
+            }));
+        }
+        let complete = self
+            .events
+            .last()
+            .is_some_and(|e| matches!(e, EventKind::Closed { .. }));
+        violations.extend(checker.finish(complete));
+        assert!(
+            violations.is_empty(),
+            "violations: {violations:#?}\nconversation: {:#?}",
+            self.events
+        );
     }
 
     /// The next line, or `None` at EOF. Panics if the server does not use CRLF.
@@ -44,7 +90,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Raw<S> {
                 let mut line: Vec<u8> = self.buf.drain(..=i).collect();
                 line.pop();
                 assert_eq!(line.pop(), Some(b'\r'), "server lines end with CRLF");
-                return Some(Some(String::from_utf8(line).expect("server sends UTF-8")));
+                let text = String::from_utf8(line).expect("server sends UTF-8");
+                self.events.push(EventKind::Line {
+                    from: Party::Server,
+                    text: text.clone(),
+                    terminator: Terminator::CrLf,
+                });
+                return Some(Some(text));
             }
             let mut chunk = [0u8; 4096];
             let n = match tokio::time::timeout_at(deadline, self.stream.read(&mut chunk)).await {
@@ -54,6 +106,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Raw<S> {
             };
             if n == 0 {
                 assert!(self.buf.is_empty(), "unterminated last line {:?}", self.buf);
+                self.events.push(EventKind::Closed { by: Party::Server });
                 return Some(None);
             }
             self.buf.extend_from_slice(&chunk[..n]);
@@ -90,11 +143,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Raw<S> {
         if let Some(got) = self.try_line(QUIET).await {
             panic!("expected nothing for {QUIET:?}, got {got:?}");
         }
+        self.events.push(EventKind::Quiet { duration: QUIET });
     }
 }
 
 async fn in_memory(server: &ServerHandle) -> Raw<tokio::io::DuplexStream> {
     Raw::new(server.connect_in_memory().expect("server accepts"))
+}
+
+async fn control(server: &ServerHandle) -> Raw<TcpStream> {
+    let addr = server.control_addr().expect("control port enabled");
+    Raw::new(
+        TcpStream::connect(addr)
+            .await
+            .expect("control port reachable"),
+    )
 }
 
 async fn start(builder: ServerBuilder) -> ServerHandle {
@@ -107,6 +170,22 @@ fn loose_dialect() -> Dialect {
         .replace("policy: required", "policy: none")
         .replace("name: seed-session", "name: no-answers");
     Dialect::from_yaml_str(&yaml, "test").unwrap()
+}
+
+/// A server whose dialect takes no answers (notifications flow as fast as the client reads),
+/// and one client on a pipe of `capacity` bytes, standing for a small socket buffer.
+async fn no_answers_server_with_pipe(
+    capacity: usize,
+) -> (ServerHandle, Raw<tokio::io::DuplexStream>) {
+    let server = start(
+        ServerBuilder::new()
+            .without_listener()
+            .dialect(loose_dialect()),
+    )
+    .await;
+    let (client, server_end) = tokio::io::duplex(capacity);
+    server.serve_stream(server_end, "pipe").unwrap();
+    (server, Raw::new(client))
 }
 
 /// Waits (in virtual time) until the server counts `n` open connections.
@@ -128,11 +207,7 @@ async fn seed_example_session_over_tcp_with_control_port() {
             .await
             .unwrap(),
     );
-    let mut ctl = Raw::new(
-        TcpStream::connect(server.control_addr().unwrap())
-            .await
-            .unwrap(),
-    );
+    let mut ctl = control(&server).await;
 
     c.send(b"random?\r\n").await;
     let first = c.line().await;
@@ -144,8 +219,10 @@ async fn seed_example_session_over_tcp_with_control_port() {
     c.request("_notif_", &["will send notifs"]).await;
     ctl.request("publish classified Bike for sale.", &["OK"])
         .await;
+    c.published(ItemKind::Classified);
     c.expect(&["notif: classified"]).await;
     ctl.request("publish random 89765234756", &["OK"]).await;
+    c.published(ItemKind::Random);
     c.request("OK", &["notif: random"]).await;
     c.request("stop_notif", &["OK"]).await;
     c.request("random?", &["89765234756"]).await;
@@ -162,9 +239,11 @@ async fn seed_example_session_over_tcp_with_control_port() {
     ctl.request("publish classified ", &[]).await;
     let err = ctl.line().await;
     assert!(err.starts_with("ERR an ad must not be empty"), "{err}");
+    let dialect = server.dialect().clone();
     timeout(WAIT, server.shutdown()).await.unwrap().unwrap();
     c.expect_closed().await;
     ctl.expect_closed().await;
+    c.assert_conforms(&dialect);
 }
 
 #[tokio::test(start_paused = true)]
@@ -275,6 +354,7 @@ async fn ten_thousand_publishes_coalesce_for_a_client_awaiting_an_answer() {
     c.request("_notif_", &["will send notifs"]).await;
     for n in 0..10_000 {
         server.publish_random(Some(n));
+        c.published(ItemKind::Random);
         tokio::task::yield_now().await;
     }
     c.expect(&["notif: random"]).await;
@@ -284,20 +364,13 @@ async fn ten_thousand_publishes_coalesce_for_a_client_awaiting_an_answer() {
     c.expect_quiet().await;
     c.request("stop_notif", &["OK"]).await;
     c.request("random?", &["9999"]).await;
+    c.assert_conforms(server.dialect());
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_client_that_never_reads_costs_nothing_more() {
     // Without answers, notifications flow as fast as the client reads; this one never does.
-    let server = start(
-        ServerBuilder::new()
-            .without_listener()
-            .dialect(loose_dialect()),
-    )
-    .await;
-    let (client, server_end) = tokio::io::duplex(256);
-    server.serve_stream(server_end, "silent").unwrap();
-    let mut c = Raw::new(client);
+    let (server, mut c) = no_answers_server_with_pipe(256).await;
     c.request("classified?", &["Nice appart in the 11e."]).await;
     c.request("_notif_", &["will send notifs"]).await;
     let started = tokio::time::Instant::now();
@@ -362,6 +435,7 @@ async fn stop_with_a_notification_outstanding_gets_only_ok() {
     c.request("_notif_", &["will send notifs", "notif: classified"])
         .await;
     server.publish_random(None);
+    c.published(ItemKind::Random);
     c.request("stop_notif", &["OK"]).await;
     c.expect_quiet().await;
     // Re-entry: the ad (unread) and the number (unfetched) are both announced again.
@@ -371,6 +445,34 @@ async fn stop_with_a_notification_outstanding_gets_only_ok() {
     kinds.push(c.line().await);
     kinds.sort();
     assert_eq!(kinds, ["notif: classified", "notif: random"]);
+    c.assert_conforms(server.dialect());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_notification_may_cross_stop_notif_but_none_follows_the_ok() {
+    for crossing in [false, true] {
+        let server = start(ServerBuilder::new().without_listener()).await;
+        let mut c = in_memory(&server).await;
+        c.request("classified?", &["Nice appart in the 11e."]).await;
+        c.request("_notif_", &["will send notifs"]).await;
+        if crossing {
+            // The server announces the number before it reads the stop: it crosses the stop
+            // on the wire, and the client (rightly) does not answer it.
+            server.publish_random(Some(1));
+            c.published(ItemKind::Random);
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            c.send(b"stop_notif\r\n").await;
+            c.expect(&["notif: random", "OK"]).await;
+        } else {
+            // The stop is already waiting when the number appears: only the OK comes.
+            c.send(b"stop_notif\r\n").await;
+            server.publish_random(Some(1));
+            c.published(ItemKind::Random);
+            c.expect(&["OK"]).await;
+        }
+        c.expect_quiet().await;
+        c.assert_conforms(server.dialect());
+    }
 }
 
 #[tokio::test(start_paused = true)]
@@ -491,22 +593,51 @@ async fn serve_command_announces_serves_and_exits_cleanly_on_sigterm() {
 #[tokio::test]
 async fn control_port_refuses_an_oversized_line_and_closes() {
     let server = start(ServerBuilder::new().control("127.0.0.1:0".parse().unwrap())).await;
-    let mut ctl = Raw::new(
-        TcpStream::connect(server.control_addr().unwrap())
-            .await
-            .unwrap(),
-    );
+    let mut ctl = control(&server).await;
     let long = format!("publish classified {}\r\n", "z".repeat(2000));
     ctl.send(long.as_bytes()).await;
     ctl.expect(&["ERR line too long"]).await;
     ctl.expect_closed().await;
     // An ad at the limit is accepted.
-    let mut ctl = Raw::new(
-        TcpStream::connect(server.control_addr().unwrap())
-            .await
-            .unwrap(),
-    );
+    let mut ctl = control(&server).await;
     let max = format!("publish classified {}", "z".repeat(1024));
     ctl.request(&max, &["OK"]).await;
     assert_eq!(server.stats().retained_ads, 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_publish_reaches_a_thousand_clients_in_notification_mode() {
+    let server = start(ServerBuilder::new().without_listener()).await;
+    let mut clients = vec![];
+    for _ in 0..1_000 {
+        let mut c = in_memory(&server).await;
+        c.request("classified?", &["Nice appart in the 11e."]).await;
+        c.request("_notif_", &["will send notifs"]).await;
+        clients.push(c);
+    }
+    server.publish_classified("Sunny flat, 3 rooms.").unwrap();
+    for c in &mut clients {
+        c.expect(&["notif: classified"]).await;
+    }
+    for c in &mut clients {
+        c.request("stop_notif", &["OK"]).await;
+        c.request("classified?", &["Sunny flat, 3 rooms."]).await;
+    }
+    assert_eq!(server.stats().open_connections, 1_000);
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_is_not_held_up_by_a_client_that_never_reads() {
+    let (server, mut c) = no_answers_server_with_pipe(64).await;
+    c.request("_notif_", &["will send notifs", "notif: classified"])
+        .await;
+    for n in 0..100 {
+        server.publish_random(Some(n));
+        tokio::task::yield_now().await;
+    }
+    // The server's write to this client is now blocked on a full pipe.
+    timeout(WAIT, server.shutdown())
+        .await
+        .expect("shutdown within the bound")
+        .expect("the stuck connection was closed");
 }
