@@ -107,7 +107,15 @@ pub async fn watch(args: &Args, dialect: Dialect, out: &mut impl Write) -> Resul
         timeout: args.timeout,
     };
     let name = dialect.name.clone();
-    let client = Client::connect(args.server.as_str(), dialect, opts).await?;
+    let client = Client::connect(args.server.as_str(), dialect, opts)
+        .await
+        .map_err(|e| match e {
+            ClientError::Io(io) => ClientError::Io(std::io::Error::new(
+                io.kind(),
+                format!("cannot connect to {}: {io}", args.server),
+            )),
+            other => other,
+        })?;
     Log {
         start,
         out: &mut *out,
