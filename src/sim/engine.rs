@@ -11,7 +11,7 @@
 //! invariants, and is what a saved transcript shows.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeSet, BinaryHeap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
 
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom as _;
@@ -24,6 +24,7 @@ use crate::rule::RuleId;
 use super::behaviour::{Action, Actor, Profile, idx};
 use super::invariants::{self, Broken, ClientLine, ServerLine, Source};
 use super::observe::Observer;
+use super::report::Histogram;
 use super::rng::{derive, draw, draw_count, exponential};
 use super::scenario::{Fault, Scenario};
 use super::server::{ConnId, Item, ServerFactory, SimServer};
@@ -72,12 +73,59 @@ pub(crate) struct Stats {
     pub gave_up: u64,
     pub client_saw_server_error: u64,
     pub peak_queued: usize,
-    pub latencies: Vec<Tick>,
-    pub occurrences: Vec<(RuleId, bool)>,
+    pub latencies: Histogram,
     pub faults: Vec<(String, u64)>,
     pub groups: Vec<(String, u64)>,
     pub unfinished: u64,
     pub end: Tick,
+}
+
+/// Most violations kept in detail (all are counted): a badly broken server must not make
+/// the simulator's own memory grow without bound.
+pub(crate) const MAX_FOUND: usize = 1000;
+
+/// Every violation, counted; the first of each rule per connection kept in detail.
+#[derive(Debug, Default)]
+pub(crate) struct Findings {
+    pub found: Vec<Found>,
+    /// Occurrences by rule and whether a fault explains them.
+    pub occurrences: BTreeMap<(RuleId, bool), u64>,
+    /// Connections where the rule was broken, by rule and explanation.
+    pub connections: BTreeMap<(RuleId, bool), u64>,
+}
+
+impl Findings {
+    /// Takes what `broken` holds for one connection; `reported` lists the rules that
+    /// connection already broke.
+    pub(crate) fn add(
+        &mut self,
+        conn: ConnId,
+        client: u32,
+        fault: Option<&Fault>,
+        reported: &mut Vec<RuleId>,
+        broken: &mut Vec<Broken>,
+    ) {
+        for b in broken.drain(..) {
+            let explained = explained(b.rule, fault);
+            *self.occurrences.entry((b.rule, explained)).or_default() += 1;
+            if reported.contains(&b.rule) {
+                continue;
+            }
+            reported.push(b.rule);
+            *self.connections.entry((b.rule, explained)).or_default() += 1;
+            if self.found.len() < MAX_FOUND {
+                self.found.push(Found {
+                    conn,
+                    client,
+                    rule: b.rule,
+                    at: b.at,
+                    message: b.message,
+                    explained,
+                    source: b.source,
+                });
+            }
+        }
+    }
 }
 
 /// A recorded conversation (server's seat), for transcripts and shrinking.
@@ -97,7 +145,7 @@ pub(crate) struct Recording {
 #[derive(Debug)]
 pub(crate) struct Outcome {
     pub stats: Stats,
-    pub found: Vec<Found>,
+    pub findings: Findings,
     pub recordings: Vec<(ConnId, Recording)>,
     pub initial_random: u64,
     pub initial_ad: String,
@@ -215,7 +263,7 @@ pub(crate) struct Engine<'a> {
     run_over: bool,
     record: BTreeSet<ConnId>,
     stats: Stats,
-    found: Vec<Found>,
+    findings: Findings,
     recordings: Vec<(ConnId, Recording)>,
     actions: Vec<Action>,
     broken: Vec<Broken>,
@@ -314,7 +362,7 @@ impl<'a> Engine<'a> {
             run_over: false,
             record,
             stats,
-            found: Vec::new(),
+            findings: Findings::default(),
             recordings: Vec::new(),
             actions: Vec::new(),
             broken: Vec::new(),
@@ -367,10 +415,10 @@ impl<'a> Engine<'a> {
             self.finish_conn(conn, false, end);
         }
         self.stats.end = end;
-        self.found.sort_by_key(|f| (f.conn, f.at));
+        self.findings.found.sort_by_key(|f| (f.conn, f.at));
         Outcome {
             stats: self.stats,
-            found: self.found,
+            findings: self.findings,
             recordings: self.recordings,
             initial_random: self.initial_random,
             initial_ad: self.ads[0].clone(),
@@ -713,7 +761,7 @@ impl<'a> Engine<'a> {
         match msg {
             Msg::Line(bytes, published_at) => {
                 if let Some(t) = published_at {
-                    self.stats.latencies.push(now - t);
+                    self.stats.latencies.record(now - t);
                 }
                 actor.on_line(now, &bytes, self.spec.dialect, &mut self.actions);
                 self.apply(c);
@@ -847,23 +895,8 @@ impl<'a> Engine<'a> {
         };
         let client = live.client;
         let fault = self.clients[client as usize].actor.fault();
-        for b in self.broken.drain(..) {
-            let explained = explained(b.rule, fault);
-            self.stats.occurrences.push((b.rule, explained));
-            if live.reported.contains(&b.rule) {
-                continue;
-            }
-            live.reported.push(b.rule);
-            self.found.push(Found {
-                conn,
-                client,
-                rule: b.rule,
-                at: b.at,
-                message: b.message,
-                explained,
-                source: b.source,
-            });
-        }
+        self.findings
+            .add(conn, client, fault, &mut live.reported, &mut self.broken);
     }
 
     /// Ends `conn`'s checking: `complete` when a side closed it (what is left hanging is a

@@ -24,7 +24,7 @@ use crate::dialect::{Dialect, ItemKind};
 use crate::wire::{Frame, LineCodec};
 
 use super::behaviour::{Action, Actor, Profile, idx};
-use super::engine::{Found, Outcome, Stats, count_client, count_server, explained};
+use super::engine::{Findings, Outcome, Stats, count_client, count_server};
 use super::invariants::{self, Broken, ServerLine};
 use super::observe::Observer;
 use super::report::SimReport;
@@ -48,7 +48,7 @@ const IO_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Default)]
 struct Shared {
     stats: Stats,
-    found: Vec<Found>,
+    findings: Findings,
     next_conn: u32,
 }
 
@@ -145,11 +145,11 @@ pub async fn run(
     let mut stats = std::mem::take(&mut s.stats);
     stats.published = published;
     stats.end = to_tick(start.elapsed());
-    let mut found = std::mem::take(&mut s.found);
-    found.sort_by_key(|f| (f.conn, f.at));
+    let mut findings = std::mem::take(&mut s.findings);
+    findings.found.sort_by_key(|f| (f.conn, f.at));
     let mut outcome = Outcome {
         stats,
-        found,
+        findings,
         recordings: Vec::new(),
         initial_random: 0,
         initial_ad: String::new(),
@@ -260,26 +260,10 @@ impl ClientCtx {
         broken: &mut Vec<Broken>,
         reported: &mut Vec<crate::rule::RuleId>,
     ) {
-        if broken.is_empty() {
-            return;
-        }
-        let mut s = lock(&self.shared);
-        for b in broken.drain(..) {
-            let explained = explained(b.rule, actor.fault());
-            s.stats.occurrences.push((b.rule, explained));
-            if reported.contains(&b.rule) {
-                continue;
-            }
-            reported.push(b.rule);
-            s.found.push(Found {
-                conn,
-                client: self.client,
-                rule: b.rule,
-                at: b.at,
-                message: b.message,
-                explained,
-                source: b.source,
-            });
+        if !broken.is_empty() {
+            let mut s = lock(&self.shared);
+            s.findings
+                .add(conn, self.client, actor.fault(), reported, broken);
         }
     }
 }
@@ -396,7 +380,7 @@ async fn connection(
                         count_server(&mut st, class);
                         st.bytes_to_client += line.bytes.len() as u64 + 2;
                         if let Some(lat) = obs.server_line(now, &text, class, *random_version, false, &mut broken) {
-                            st.latencies.push(lat);
+                            st.latencies.record(lat);
                         }
                         actor.on_line(now, &line.bytes, d, &mut actions);
                     }
@@ -443,7 +427,7 @@ fn merge(into: &mut Stats, from: Stats, complete: bool) {
     into.lines += from.lines;
     into.bytes_to_server += from.bytes_to_server;
     into.bytes_to_client += from.bytes_to_client;
-    into.latencies.extend(from.latencies);
+    into.latencies.merge(&from.latencies);
     if !complete {
         into.unfinished += 1;
     }

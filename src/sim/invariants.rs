@@ -112,7 +112,12 @@ pub(crate) struct Watch {
 
 impl Watch {
     /// Without `items_known` (publishes seen late, over TCP) only the promise is judged.
-    pub(crate) fn new(d: &Dialect, liveness: Tick, random_version: u64, items_known: bool) -> Watch {
+    pub(crate) fn new(
+        d: &Dialect,
+        liveness: Tick,
+        random_version: u64,
+        items_known: bool,
+    ) -> Watch {
         Watch {
             items_known,
             answers_required: d.answers_required(),

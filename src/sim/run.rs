@@ -12,7 +12,7 @@ use crate::transcript::{Directive, FrontMatter, TranscriptWriter};
 
 use super::engine::{Engine, Found, Outcome, Recording, RunSpec};
 use super::invariants::Source;
-use super::report::{Finding, Latency, MAX_FINDINGS, RuleCount, Saved, SimReport, Traffic};
+use super::report::{Finding, MAX_FINDINGS, RuleCount, Saved, SimReport, Traffic};
 use super::scenario::LoadedScenario;
 use super::server::{ConnId, ReferenceServer, ServerFactory};
 use super::shrink::{Replayer, Script};
@@ -83,7 +83,7 @@ pub fn simulate(loaded: &LoadedScenario, mut opts: SimOptions) -> SimResult {
     let mut outcome = Engine::new(&spec, BTreeSet::new()).run(&mut tell);
     let mut saved = Vec::new();
     if let Some(dir) = &opts.out {
-        let chosen = choose(&outcome.found, |f| counts(loaded, f));
+        let chosen = choose(&outcome.findings.found, |f| counts(loaded, f));
         if !chosen.is_empty() {
             std::fs::create_dir_all(dir).map_err(|source| SimError::Io {
                 path: dir.clone(),
@@ -291,22 +291,21 @@ pub(crate) fn build_report(
     let ignore = &loaded.scenario.checks.ignore;
     let mut violations: BTreeMap<String, RuleCount> = BTreeMap::new();
     let mut explained: BTreeMap<String, u64> = BTreeMap::new();
-    for (rule, was_explained) in &st.occurrences {
+    let all = &outcome.findings;
+    for ((rule, was_explained), n) in &all.occurrences {
         if ignore.contains(rule) {
             continue;
         }
         if *was_explained {
-            *explained.entry(rule.to_string()).or_default() += 1;
+            *explained.entry(rule.to_string()).or_default() += n;
         } else {
-            violations.entry(rule.to_string()).or_default().count += 1;
+            let entry = violations.entry(rule.to_string()).or_default();
+            entry.count += n;
+            entry.connections += all.connections.get(&(*rule, false)).copied().unwrap_or(0);
         }
     }
     let mut findings = Vec::new();
-    for f in outcome.found.iter().filter(|f| counts(loaded, f)) {
-        violations
-            .entry(f.rule.to_string())
-            .or_default()
-            .connections += 1;
+    for f in all.found.iter().filter(|f| counts(loaded, f)) {
         if findings.len() < MAX_FINDINGS {
             findings.push(Finding {
                 connection: f.conn,
@@ -363,7 +362,7 @@ pub(crate) fn build_report(
         connections: st.connections,
         faults,
         traffic,
-        latency: Latency::from_micros(&mut st.latencies),
+        latency: st.latencies.summary(),
         violations,
         explained,
         findings,

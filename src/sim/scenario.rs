@@ -382,7 +382,8 @@ pub struct Checks {
     #[serde(default)]
     pub ignore: Vec<RuleId>,
     /// An item published while a client is in the mode (and the window is free) must be
-    /// announced within this bound.
+    /// announced within this bound (default: the checker's, 1s, which `check` applies to
+    /// saved transcripts).
     #[serde(default = "default_liveness", deserialize_with = "de_duration")]
     pub liveness: Duration,
     /// A request unanswered this long counts as lost; the client gives up and closes.
@@ -396,8 +397,9 @@ pub struct Checks {
     pub drain: Duration,
 }
 
+/// The checker's default, so that `check` judges a saved transcript as the run did.
 fn default_liveness() -> Duration {
-    Duration::from_secs(5)
+    crate::checker::DEFAULT_LIVENESS_BOUND
 }
 fn default_reply_timeout() -> Duration {
     Duration::from_secs(30)

@@ -65,7 +65,7 @@ pub type ServerFactory = Arc<dyn Fn(&Dialect, u64, &str) -> Box<dyn SimServer> +
 pub struct ReferenceServer {
     dialect: Arc<Dialect>,
     items: Items,
-    sessions: Vec<Option<ServerSession>>,
+    sessions: Vec<Option<Box<ServerSession>>>,
 }
 
 /// How many ads the simulated reference store keeps.
@@ -92,6 +92,7 @@ impl ReferenceServer {
         self.sessions
             .get_mut(conn as usize)
             .and_then(Option::as_mut)
+            .map(|b| &mut **b)
     }
 }
 
@@ -101,7 +102,10 @@ impl SimServer for ReferenceServer {
         if self.sessions.len() <= i {
             self.sessions.resize_with(i + 1, || None);
         }
-        self.sessions[i] = Some(ServerSession::new(self.dialect.clone(), &self.items));
+        self.sessions[i] = Some(Box::new(ServerSession::new(
+            self.dialect.clone(),
+            &self.items,
+        )));
     }
 
     fn close(&mut self, conn: ConnId) {

@@ -224,7 +224,9 @@ fn ignores_window() -> ServerFactory {
 
 fn loses_random_notifications() -> ServerFactory {
     Arc::new(|d: &Dialect, random: u64, ad: &str| {
-        Box::new(LosesRandomNotifications(ReferenceServer::new(d, random, ad))) as Box<dyn SimServer>
+        Box::new(LosesRandomNotifications(ReferenceServer::new(
+            d, random, ad,
+        ))) as Box<dyn SimServer>
     })
 }
 
