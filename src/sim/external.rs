@@ -122,7 +122,13 @@ pub async fn run(
     let publisher = tokio::spawn(publisher);
     while !tasks.is_empty() {
         tokio::select! {
-            _ = tasks.join_next() => {}
+            done = tasks.join_next() => {
+                if let Some(Err(e)) = done {
+                    return Err(super::run::SimError::External(format!(
+                        "a simulated client failed: {e}"
+                    )));
+                }
+            }
             _ = tokio::time::sleep(Duration::from_millis(250)) => {
                 if let Some(p) = progress.as_mut() {
                     let total = (deadline - start).as_secs_f64().max(1e-9);

@@ -235,7 +235,9 @@ impl Watch {
                     self.outstanding = true;
                 }
                 self.owed_since[i] = None;
-                if self.credit[i] == 0 && self.items_known {
+                let fresh = self.credit[i] > 0;
+                self.credit[i] = self.credit[i].saturating_sub(1);
+                if !fresh && self.items_known {
                     out.push(Broken {
                         rule: RuleId::SNoDup,
                         at: now,
@@ -246,8 +248,9 @@ impl Watch {
                     });
                     return None;
                 }
-                self.credit[i] -= 1;
-                self.first_unannounced[i].take().map(|t| now - t)
+                self.first_unannounced[i]
+                    .take()
+                    .map(|t| now.saturating_sub(t))
             }
             ServerLine::StopOk if self.stopping => {
                 self.in_mode = false;
