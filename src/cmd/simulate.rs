@@ -35,7 +35,8 @@ pub struct Args {
     /// The external server's control port (needed to publish items).
     #[arg(long, value_name = "ADDR", requires = "server")]
     pub control: Option<SocketAddr>,
-    /// Save a transcript of each violating connection here (the original and a shrunk one).
+    /// Save a transcript of each violating connection here: the original and a shrunk one
+    /// (against an external server, the original only).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Output format.
@@ -65,6 +66,7 @@ pub fn run(args: Args) -> Status {
                 &loaded,
                 sim::external::Target { server, control },
                 seed,
+                args.out.clone(),
                 progress,
             ))
         }

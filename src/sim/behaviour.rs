@@ -24,6 +24,9 @@ pub(crate) enum Action {
     Send(Vec<u8>),
     /// Close the connection (gracefully or abruptly: on the wire they look the same).
     Close,
+    /// Close it because the server broke the protocol: what the client leaves unanswered is
+    /// then the server's doing, not a client violation.
+    Drop,
 }
 
 /// What the actor will do when `act_at` comes.
@@ -247,6 +250,14 @@ impl Actor {
         }
     }
 
+    fn drop_connection(&mut self, out: &mut Vec<Action>) {
+        self.saw_server_error += 1;
+        if self.connected {
+            out.push(Action::Drop);
+            self.connected = false;
+        }
+    }
+
     fn fault_state(&self) -> FaultState {
         match self.session.state() {
             State::Idle => FaultState::Idle,
@@ -289,8 +300,7 @@ impl Actor {
             return;
         }
         let Ok(text) = std::str::from_utf8(line) else {
-            self.saw_server_error += 1;
-            self.close(out);
+            self.drop_connection(out);
             return;
         };
         if self.expect_err > 0 && dialect.is_error_line(text) {
@@ -305,8 +315,7 @@ impl Actor {
             Err(_) => {
                 // The server broke a rule (the checker names it); the reference client
                 // drops such a connection.
-                self.saw_server_error += 1;
-                self.close(out);
+                self.drop_connection(out);
                 return;
             }
         };
@@ -564,7 +573,7 @@ mod tests {
         out.iter()
             .map(|a| match a {
                 Action::Send(b) => String::from_utf8_lossy(b).into_owned(),
-                Action::Close => "<close>".into(),
+                Action::Close | Action::Drop => "<close>".into(),
             })
             .collect()
     }

@@ -96,17 +96,19 @@ pub(crate) struct Findings {
 
 impl Findings {
     /// Takes what `broken` holds for one connection; `reported` lists the rules that
-    /// connection already broke.
+    /// connection already broke; `dropped` says the client dropped it over a server error.
     pub(crate) fn add(
         &mut self,
         conn: ConnId,
         client: u32,
         fault: Option<&Fault>,
+        dropped: bool,
         reported: &mut Vec<RuleId>,
         broken: &mut Vec<Broken>,
     ) {
         for b in broken.drain(..) {
-            let explained = explained(b.rule, fault);
+            let explained =
+                explained(b.rule, fault) || (dropped && b.rule.party() == Party::Client);
             *self.occurrences.entry((b.rule, explained)).or_default() += 1;
             if reported.contains(&b.rule) {
                 continue;
@@ -235,6 +237,8 @@ struct Live {
     reported: Vec<RuleId>,
     recording: Option<Recording>,
     memory_flagged: bool,
+    /// The client dropped the connection because the server broke the protocol.
+    dropped: bool,
 }
 
 impl Live {
@@ -467,6 +471,7 @@ impl<'a> Engine<'a> {
             reported: Vec::new(),
             recording,
             memory_flagged: false,
+            dropped: false,
         })));
         self.live.push(conn);
         self.stats.connections += 1;
@@ -487,7 +492,12 @@ impl<'a> Engine<'a> {
             let Some(conn) = conn else { break };
             match a {
                 Action::Send(bytes) => self.client_send(conn, Msg::Line(bytes, None)),
-                Action::Close => {
+                Action::Close | Action::Drop => {
+                    if a == Action::Drop
+                        && let Some(live) = self.conns[conn as usize].as_deref_mut()
+                    {
+                        live.dropped = true;
+                    }
                     self.client_send(conn, Msg::Eof);
                     self.client_gone(c, conn);
                 }
@@ -895,8 +905,15 @@ impl<'a> Engine<'a> {
         };
         let client = live.client;
         let fault = self.clients[client as usize].actor.fault();
-        self.findings
-            .add(conn, client, fault, &mut live.reported, &mut self.broken);
+        let dropped = live.dropped;
+        self.findings.add(
+            conn,
+            client,
+            fault,
+            dropped,
+            &mut live.reported,
+            &mut self.broken,
+        );
     }
 
     /// Ends `conn`'s checking: `complete` when a side closed it (what is left hanging is a

@@ -7,6 +7,7 @@
 //! checker's allowed crossing rather than as a race.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -21,15 +22,18 @@ use tokio_util::codec::FramedRead;
 
 use crate::checker::Party;
 use crate::dialect::{Dialect, ItemKind};
+use crate::rule::RuleId;
 use crate::wire::{Frame, LineCodec};
 
 use super::behaviour::{Action, Actor, Profile, idx};
-use super::engine::{Findings, Outcome, Stats, count_client, count_server};
+use super::engine::{Findings, Outcome, Recording, Stats, count_client, count_server, explained};
 use super::invariants::{self, Broken, ServerLine};
 use super::observe::Observer;
-use super::report::SimReport;
+use super::report::{Saved, SimReport};
 use super::rng::{derive, draw, draw_count, exponential};
-use super::run::{SimResult, build_report};
+use super::run::{
+    Header, MAX_SAVED, SimError, SimResult, build_report, checks_offline, write_transcript,
+};
 use super::scenario::{Fault, LoadedScenario};
 use super::{Tick, to_tick};
 
@@ -58,14 +62,31 @@ fn lock(shared: &SharedRef) -> std::sync::MutexGuard<'_, Shared> {
     shared.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Runs `loaded` against `target` for the scenario's duration (plus the drain period).
+/// Runs `loaded` against `target` for the scenario's duration (plus the drain period);
+/// with `out`, the conversation of each violating connection is saved there (not shrunk: an
+/// external server cannot be replayed deterministically).
 pub async fn run(
     loaded: &LoadedScenario,
     target: Target,
     seed: u64,
+    out: Option<PathBuf>,
     mut progress: Option<Box<dyn FnMut(f64)>>,
 ) -> SimResult {
     let sc = &loaded.scenario;
+    if let Some(dir) = &out {
+        std::fs::create_dir_all(dir).map_err(|source| SimError::Io {
+            path: dir.clone(),
+            source,
+        })?;
+    }
+    let saver = out.map(|dir| {
+        Arc::new(Saver {
+            dir,
+            loaded: loaded.clone(),
+            seed,
+            saved: Mutex::new(Vec::new()),
+        })
+    });
     let start = Instant::now();
     let end = start + sc.duration;
     let deadline = end + sc.checks.drain;
@@ -113,6 +134,8 @@ pub async fn run(
                 reconnect_after: g.reconnect.after,
                 reconnect_max: g.reconnect.max.unwrap_or(u32::MAX),
                 shared: shared.clone(),
+                saver: saver.clone(),
+                group: g.label(),
             };
             tasks.spawn(client_task(ctx, actor, first, tx.subscribe()));
             id += 1;
@@ -124,7 +147,7 @@ pub async fn run(
         tokio::select! {
             done = tasks.join_next() => {
                 if let Some(Err(e)) = done {
-                    return Err(super::run::SimError::External(format!(
+                    return Err(SimError::External(format!(
                         "a simulated client failed: {e}"
                     )));
                 }
@@ -140,12 +163,12 @@ pub async fn run(
     let published = match publisher.await {
         Ok(Ok(p)) => p,
         Ok(Err(e)) => {
-            return Err(super::run::SimError::External(format!(
+            return Err(SimError::External(format!(
                 "control port {}: {e}",
                 target.control
             )));
         }
-        Err(e) => return Err(super::run::SimError::External(e.to_string())),
+        Err(e) => return Err(SimError::External(e.to_string())),
     };
     let mut s = lock(&shared);
     let mut stats = std::mem::take(&mut s.stats);
@@ -160,7 +183,11 @@ pub async fn run(
         initial_random: 0,
         initial_ad: String::new(),
     };
-    let mut report: SimReport = build_report(loaded, seed, &mut outcome, Vec::new());
+    let mut saved = saver
+        .map(|s| std::mem::take(&mut *s.saved.lock().unwrap_or_else(|p| p.into_inner())))
+        .unwrap_or_default();
+    saved.sort_by_key(|s| s.connection);
+    let mut report: SimReport = build_report(loaded, seed, &mut outcome, saved);
     report.mode = "external, real time over TCP (not deterministic)".into();
     report.server = format!("{} (control {})", target.server, target.control);
     Ok(report)
@@ -252,6 +279,16 @@ struct ClientCtx {
     reconnect_after: super::scenario::Span,
     reconnect_max: u32,
     shared: SharedRef,
+    saver: Option<Arc<Saver>>,
+    group: String,
+}
+
+/// Where violating conversations go, and what was written.
+struct Saver {
+    dir: PathBuf,
+    loaded: LoadedScenario,
+    seed: u64,
+    saved: Mutex<Vec<Saved>>,
 }
 
 impl ClientCtx {
@@ -263,14 +300,82 @@ impl ClientCtx {
         &self,
         conn: u32,
         actor: &Actor,
+        dropped: bool,
         broken: &mut Vec<Broken>,
-        reported: &mut Vec<crate::rule::RuleId>,
+        reported: &mut Vec<RuleId>,
     ) {
         if !broken.is_empty() {
             let mut s = lock(&self.shared);
             s.findings
-                .add(conn, self.client, actor.fault(), reported, broken);
+                .add(conn, self.client, actor.fault(), dropped, reported, broken);
         }
+    }
+}
+
+impl Saver {
+    /// Writes the conversation if it broke a rule that counts (at most [`MAX_SAVED`]).
+    #[allow(clippy::too_many_arguments)]
+    fn save(
+        &self,
+        conn: u32,
+        ctx: &ClientCtx,
+        actor: &Actor,
+        reported: &[RuleId],
+        events: Vec<(Tick, crate::checker::Event)>,
+        opened: Tick,
+        ended: Tick,
+        complete: bool,
+    ) {
+        let ignore = &self.loaded.scenario.checks.ignore;
+        let Some(rule) = reported
+            .iter()
+            .copied()
+            .find(|r| !explained(*r, actor.fault()) && !ignore.contains(r))
+        else {
+            return;
+        };
+        let mut saved = self.saved.lock().unwrap_or_else(|p| p.into_inner());
+        if saved.len() >= MAX_SAVED {
+            return;
+        }
+        let rec = Recording {
+            client: ctx.client,
+            group: ctx.group.clone(),
+            fault: actor.fault().map(Fault::name),
+            started: opened,
+            events,
+            complete,
+            ended,
+        };
+        let path = self.dir.join(format!("conn-{conn}.txt"));
+        let header = Header {
+            scenario: &self.loaded.name,
+            seed: self.seed,
+            conn,
+            rec: &rec,
+            rule,
+            dialect: &self.loaded.dialect.name,
+        };
+        let relative: Vec<_> = rec
+            .events
+            .iter()
+            .map(|(t, e)| (t.saturating_sub(opened), e.clone()))
+            .collect();
+        let note = "recorded at the client over TCP: what it sent, what it read, publishes as it heard of them";
+        if let Err(e) = write_transcript(&path, &header, Some(note), &relative) {
+            tracing::warn!("{e}");
+            return;
+        }
+        saved.push(Saved {
+            connection: conn,
+            rule: rule.to_string(),
+            original: path.display().to_string(),
+            shrunk: None,
+            steps: relative.len(),
+            shrunk_steps: None,
+            not_shrunk: Some("an external server cannot be replayed deterministically".into()),
+            check_reproduces: checks_offline(&path, rule, &self.loaded),
+        });
     }
 }
 
@@ -334,10 +439,19 @@ async fn connection(
 ) {
     let (r, mut w) = stream.into_split();
     let mut reader = FramedRead::new(r, LineCodec::new(d.max_line, d.line_ending));
-    let mut obs = Observer::new(d, ctx.liveness, *random_version, ctx.now(), false, false);
+    let opened = ctx.now();
+    let mut obs = Observer::new(
+        d,
+        ctx.liveness,
+        *random_version,
+        opened,
+        ctx.saver.is_some(),
+        false,
+    );
     let mut broken = Vec::new();
     let mut reported = Vec::new();
     let mut actions = Vec::new();
+    let mut dropped = false;
     let mut st = Stats::default();
     actor.on_connect(ctx.now(), d, &mut actions);
     let complete = 'conn: loop {
@@ -355,14 +469,15 @@ async fn connection(
                         break 'conn true;
                     }
                 }
-                Action::Close => {
+                Action::Close | Action::Drop => {
+                    dropped |= a == Action::Drop;
                     obs.closed(ctx.now(), Party::Client, false, &mut broken);
                     let _ = w.shutdown().await;
                     break 'conn true;
                 }
             }
         }
-        ctx.report(conn, actor, &mut broken, &mut reported);
+        ctx.report(conn, actor, dropped, &mut broken, &mut reported);
         let wake = actor
             .next_wakeup()
             .map(|t| ctx.start + Duration::from_micros(t))
@@ -392,7 +507,7 @@ async fn connection(
                     }
                     Some(Ok(Frame::TooLong { .. })) => {
                         obs.server_line(now, "<line over the limit>", ServerLine::Other, *random_version, false, &mut broken);
-                        actions.push(Action::Close);
+                        actions.push(Action::Drop);
                     }
                     Some(Err(_)) | None => {
                         obs.closed(now, Party::Server, false, &mut broken);
@@ -414,7 +529,15 @@ async fn connection(
     };
     let now = ctx.now();
     obs.finish(now, complete, false, &mut broken);
-    ctx.report(conn, actor, &mut broken, &mut reported);
+    ctx.report(conn, actor, dropped, &mut broken, &mut reported);
+    if let (Some(saver), Some(events)) = (&ctx.saver, obs.recording.take()) {
+        let counted: Vec<RuleId> = reported
+            .iter()
+            .copied()
+            .filter(|r| !(dropped && r.party() == Party::Client))
+            .collect();
+        saver.save(conn, ctx, actor, &counted, events, opened, now, complete);
+    }
     let mut s = lock(&ctx.shared);
     merge(&mut s.stats, st, complete);
     s.stats.gave_up += std::mem::take(&mut actor.gave_up);

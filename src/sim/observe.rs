@@ -10,6 +10,10 @@ use crate::dialect::{Dialect, ItemKind};
 use super::invariants::{Broken, ClientLine, ServerLine, Source, Watch};
 use super::{QUIET_MIN, Tick};
 
+/// Longest conversation kept for a transcript (events); a longer one is judged but not saved,
+/// so a connection that lives for hours cannot exhaust memory.
+const MAX_RECORDED: usize = 200_000;
+
 /// Watches one connection.
 #[derive(Debug)]
 pub(crate) struct Observer {
@@ -72,7 +76,12 @@ impl Observer {
             });
         }
         if let Some(r) = self.recording.as_mut() {
-            r.push((now, event));
+            if r.len() < MAX_RECORDED {
+                r.push((now, event));
+            } else {
+                // Too long to keep: the verdict stands, the transcript is not saved.
+                self.recording = None;
+            }
         }
         self.last_event = now;
     }

@@ -214,6 +214,8 @@ pub struct Saved {
     pub steps: usize,
     /// Client steps after shrinking.
     pub shrunk_steps: Option<usize>,
+    /// Why there is no shrunk transcript, when there is none.
+    pub not_shrunk: Option<String>,
     /// Whether checking the written file offline shows the rule again.
     pub check_reproduces: bool,
 }
@@ -322,7 +324,10 @@ impl SimReport {
         for saved in &self.saved {
             let shrunk = match (&saved.shrunk, saved.shrunk_steps) {
                 (Some(p), Some(n)) => format!(", shrunk to {n} steps: {p}"),
-                _ => ", did not reproduce in isolation (not shrunk)".into(),
+                _ => format!(
+                    ", not shrunk: {}",
+                    saved.not_shrunk.as_deref().unwrap_or("unknown reason")
+                ),
             };
             let _ = writeln!(
                 s,

@@ -166,12 +166,15 @@ fn save(
         .broken
         .iter()
         .any(|b| b.rule == rule);
+    let not_shrunk = (!reproduces_alone).then(|| {
+        "the violation does not reproduce with this connection alone against a fresh server (it depends on the others)".to_string()
+    });
     let (shrunk, shrunk_steps) = if reproduces_alone {
         let (small, _) = replayer.shrink(&script, rule, SHRINK_BUDGET);
         let replay = replayer.run(&small.steps, small.end, true);
         let path = dir.join(format!("conn-{conn}.shrunk.txt"));
         let note = format!(
-            "shrunk from {} to {} steps (client lines, publishes, close) by replaying against a fresh server",
+            "shrunk from {} to {} steps (client lines, publishes, close) by replaying against a fresh server; recorded at the server",
             script.steps.len(),
             small.steps.len()
         );
@@ -188,22 +191,24 @@ fn save(
         shrunk: shrunk.map(|p| p.display().to_string()),
         steps: script.steps.len(),
         shrunk_steps,
+        not_shrunk,
         check_reproduces,
     })
 }
 
-struct Header<'a> {
-    scenario: &'a str,
-    seed: u64,
-    conn: ConnId,
-    rec: &'a Recording,
-    rule: RuleId,
-    dialect: &'a str,
+/// What a saved transcript's front matter and comments say.
+pub(crate) struct Header<'a> {
+    pub scenario: &'a str,
+    pub seed: u64,
+    pub conn: ConnId,
+    pub rec: &'a Recording,
+    pub rule: RuleId,
+    pub dialect: &'a str,
 }
 
 /// Writes a conversation with the transcript writer: front matter naming the scenario, seed
 /// and connection, then the server's view with time comments and `!` directives.
-fn write_transcript(
+pub(crate) fn write_transcript(
     path: &Path,
     h: &Header<'_>,
     note: Option<&str>,
@@ -235,10 +240,11 @@ fn write_transcript(
             fmt_tick(h.rec.started)
         ))?;
         w.comment(&format!("shows: {} ({})", h.rule, h.rule.statement()))?;
-        if let Some(n) = note {
-            w.comment(n)?;
-        }
-        w.comment("recorded at the server: what it read, what it wrote, what was published")?;
+        w.comment(
+            note.unwrap_or(
+                "recorded at the server: what it read, what it wrote, what was published",
+            ),
+        )?;
         let mut last: Option<Tick> = None;
         for (t, e) in events {
             if last != Some(*t) {
@@ -276,7 +282,7 @@ fn write_transcript(
 }
 
 /// Checks a written transcript as `notifspec check` would and says whether `rule` shows.
-fn checks_offline(path: &Path, rule: RuleId, loaded: &LoadedScenario) -> bool {
+pub(crate) fn checks_offline(path: &Path, rule: RuleId, loaded: &LoadedScenario) -> bool {
     let result = crate::cmd::check::check_file(path, &loaded.dialect);
     result.violations.iter().any(|v| v.rule == rule) || result.unexpected.contains(&rule)
 }
