@@ -141,23 +141,50 @@ impl Replayer<'_> {
         }
     }
 
-    /// The shortest script found that still breaks `rule`, and how many replays it took.
+    /// The shortest script found that still breaks `rule`, and how many replays it took:
+    /// first fewer steps (delta debugging), then less time (silences that do not matter are
+    /// squeezed out, so the transcript is not padded with `! quiet 22m`).
     pub(crate) fn shrink(&self, script: &Script, rule: RuleId, budget: usize) -> (Script, usize) {
         let mut tries = 0;
-        let steps = ddmin(script.steps.clone(), budget, |candidate| {
+        let mut fails = |steps: &[(Tick, Step)], end: Tick| {
             tries += 1;
-            self.run(candidate, script.end, false)
+            self.run(steps, end, false)
                 .broken
                 .iter()
                 .any(|b| b.rule == rule)
-        });
-        (
-            Script {
-                steps,
-                end: script.end,
-            },
-            tries,
-        )
+        };
+        let mut steps = ddmin(script.steps.clone(), budget, |c| fails(c, script.end));
+        let mut end = script.end;
+        // Close each gap between steps (the first one too) where that keeps the violation.
+        for i in 0..steps.len() {
+            let prev = if i == 0 { 0 } else { steps[i - 1].0 };
+            let gap = steps[i].0 - prev;
+            if gap == 0 {
+                continue;
+            }
+            let candidate: Vec<(Tick, Step)> = steps
+                .iter()
+                .enumerate()
+                .map(|(j, (t, st))| (if j >= i { t - gap } else { *t }, st.clone()))
+                .collect();
+            if fails(&candidate, end - gap) {
+                steps = candidate;
+                end -= gap;
+            }
+        }
+        // The final silence: the shortest that still shows it (binary search).
+        let last = steps.last().map_or(0, |(t, _)| *t);
+        let (mut lo, mut hi) = (last, end);
+        while hi > lo + 1_000 {
+            let mid = lo + (hi - lo) / 2;
+            if fails(&steps, mid) {
+                hi = mid;
+            } else {
+                lo = mid;
+            }
+        }
+        end = hi;
+        (Script { steps, end }, tries)
     }
 }
 
