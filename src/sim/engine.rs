@@ -865,7 +865,9 @@ impl<'a> Engine<'a> {
                     self.broken.clear();
                     l.obs.published(now, kind, blocked, &mut self.broken);
                     self.report(conn);
-                    if !blocked && self.server.wants_items(conn) {
+                    // Even a blocked connection is woken: what the server then wants to send
+                    // is what it holds in memory for a client that does not read.
+                    if self.server.wants_items(conn) {
                         self.server.handle_items_changed(conn);
                         self.drain_server(conn);
                     }

@@ -73,6 +73,18 @@ pub async fn run(
     mut progress: Option<Box<dyn FnMut(f64)>>,
 ) -> SimResult {
     let sc = &loaded.scenario;
+    // An unreachable server is bad input (exit 2), not a run full of failed connections.
+    match timeout(IO_TIMEOUT, TcpStream::connect(target.server)).await {
+        Ok(Ok(probe)) => drop(probe),
+        Ok(Err(e)) => return Err(SimError::External(format!("{}: {e}", target.server))),
+        Err(_) => {
+            return Err(SimError::External(format!(
+                "{}: no connection within {}s",
+                target.server,
+                IO_TIMEOUT.as_secs()
+            )));
+        }
+    }
     if let Some(dir) = &out {
         std::fs::create_dir_all(dir).map_err(|source| SimError::Io {
             path: dir.clone(),

@@ -383,6 +383,36 @@ publishers:
 }
 
 #[test]
+fn a_server_that_queues_without_bound_is_caught() {
+    // Clients that stop reading, a server that ignores the window: what it wants to send
+    // piles up for them, past the memory bound.
+    let yaml = r#"
+duration: 2m
+network: { buffer: 4096, latency: 1ms }
+clients:
+  - { count: 3, behaviour: lazy, think: 1ms, stay: [5m, 5m], start: 0s }
+publishers:
+  random: { rate: 2, burst: [2, 4] }
+faults:
+  # After entering the mode (three steps of 1ms think and 1ms latency), before any publish.
+  - stop_reading: { share: 1.0, after: 50ms }
+checks: { memory: 4096 }
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let report = run_scenario(yaml, ignores_window(), 1, dir.path());
+    assert!(
+        report.violations.contains_key("S-ROBUST"),
+        "{}",
+        report.to_text()
+    );
+    assert!(report.peak_queued_bytes > 4096);
+    // The reference server keeps at most one notification for such a client.
+    let ok = run_scenario(yaml, ReferenceServer::factory(), 1, dir.path());
+    assert!(!ok.violations.contains_key("S-ROBUST"), "{}", ok.to_text());
+    assert!(ok.peak_queued_bytes < 4096, "{}", ok.to_text());
+}
+
+#[test]
 fn a_thousand_clients_for_ten_simulated_minutes() {
     let s = scenario(
         r#"
