@@ -102,6 +102,8 @@ pub(crate) struct Actor {
     pub(crate) saw_server_error: u64,
     /// Requests that were never answered in time.
     pub(crate) gave_up: u64,
+    /// Notifications that crossed this client's `stop_notif` on the wire (the races).
+    pub(crate) crossed: u64,
 }
 
 impl Actor {
@@ -131,6 +133,7 @@ impl Actor {
             disconnect_armed: false,
             saw_server_error: 0,
             gave_up: 0,
+            crossed: 0,
         }
     }
 
@@ -356,7 +359,10 @@ impl Actor {
                     self.leave_at = Some(now + self.think());
                 }
             }
-            ClientEvent::Crossed(kind) => self.plan_fetches([kind]),
+            ClientEvent::Crossed(kind) => {
+                self.crossed += 1;
+                self.plan_fetches([kind]);
+            }
             ClientEvent::Stopped { crossed } => {
                 self.give_up_at = None;
                 self.plan_fetches(crossed);

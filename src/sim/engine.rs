@@ -71,6 +71,7 @@ pub(crate) struct Stats {
     pub server_closes: u64,
     pub client_closes: u64,
     pub gave_up: u64,
+    pub crossed: u64,
     pub client_saw_server_error: u64,
     pub peak_queued: usize,
     pub latencies: Histogram,
@@ -127,6 +128,15 @@ impl Findings {
                 });
             }
         }
+    }
+}
+
+impl Stats {
+    /// Moves an actor's own counters into the totals.
+    pub(crate) fn take_from(&mut self, actor: &mut Actor) {
+        self.gave_up += std::mem::take(&mut actor.gave_up);
+        self.client_saw_server_error += std::mem::take(&mut actor.saw_server_error);
+        self.crossed += std::mem::take(&mut actor.crossed);
     }
 }
 
@@ -418,6 +428,9 @@ impl<'a> Engine<'a> {
         for conn in still_open {
             self.finish_conn(conn, false, end);
         }
+        for client in &mut self.clients {
+            self.stats.take_from(&mut client.actor);
+        }
         self.stats.end = end;
         self.findings.found.sort_by_key(|f| (f.conn, f.at));
         Outcome {
@@ -549,8 +562,7 @@ impl<'a> Engine<'a> {
         let client = &mut self.clients[c as usize];
         client.conn = None;
         client.actor.on_disconnected();
-        self.stats.gave_up += std::mem::take(&mut client.actor.gave_up);
-        self.stats.client_saw_server_error += std::mem::take(&mut client.actor.saw_server_error);
+        self.stats.take_from(&mut client.actor);
         let max = self.groups[client.group as usize].1;
         if !self.run_over && client.reconnects < max {
             client.reconnects += 1;

@@ -552,8 +552,7 @@ async fn connection(
     }
     let mut s = lock(&ctx.shared);
     merge(&mut s.stats, st, complete);
-    s.stats.gave_up += std::mem::take(&mut actor.gave_up);
-    s.stats.client_saw_server_error += std::mem::take(&mut actor.saw_server_error);
+    s.stats.take_from(actor);
 }
 
 fn merge(into: &mut Stats, from: Stats, complete: bool) {

@@ -79,6 +79,10 @@ pub struct Traffic {
     pub bytes_to_client: u64,
     /// Requests a client stopped waiting for (reply timeout).
     pub gave_up: u64,
+    /// Notifications that crossed a client's `stop_notif` on the wire (races exercised).
+    pub crossed: u64,
+    /// Connections a client dropped because the server broke the protocol.
+    pub dropped_on_server_error: u64,
     /// Connections still open when the drain period ended.
     pub unfinished: u64,
 }
@@ -276,8 +280,8 @@ impl SimReport {
         );
         let _ = writeln!(
             s,
-            "notifs       {} notifications, {} OK answers, {} stop_notif",
-            t.notifications, t.answers, t.stops
+            "notifs       {} notifications, {} OK answers, {} stop_notif, {} crossed a stop_notif",
+            t.notifications, t.answers, t.stops, t.crossed
         );
         let _ = writeln!(
             s,
@@ -291,8 +295,12 @@ impl SimReport {
         );
         let _ = writeln!(
             s,
-            "other        {} garbage/oversized client lines, {} gave up waiting, {} open at the end, peak queued {} bytes",
-            t.other_client_lines, t.gave_up, t.unfinished, self.peak_queued_bytes
+            "other        {} garbage/oversized client lines, {} gave up waiting, {} dropped on a server error, {} open at the end, peak queued {} bytes",
+            t.other_client_lines,
+            t.gave_up,
+            t.dropped_on_server_error,
+            t.unfinished,
+            self.peak_queued_bytes
         );
         if !self.explained.is_empty() {
             let ex: Vec<String> = self

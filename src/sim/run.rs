@@ -346,6 +346,8 @@ pub(crate) fn build_report(
         bytes_to_server: st.bytes_to_server,
         bytes_to_client: st.bytes_to_client,
         gave_up: st.gave_up,
+        crossed: st.crossed,
+        dropped_on_server_error: st.client_saw_server_error,
         unfinished: st.unfinished,
     };
     let mut clients = BTreeMap::new();
