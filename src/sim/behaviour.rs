@@ -603,6 +603,15 @@ mod tests {
         lines(&out)
     }
 
+    /// Connects, answers the two fetches (a number, no ad) and returns at the `_notif_`.
+    fn up_to_enter(a: &mut Actor, d: &Dialect, now: &mut Tick) {
+        let mut out = vec![];
+        a.on_connect(*now, d, &mut out);
+        assert_eq!(run(a, d, now, &[]), ["random?"]);
+        assert_eq!(run(a, d, now, &["1"]), ["classified?"]);
+        assert_eq!(run(a, d, now, &[""]), ["_notif_"]);
+    }
+
     #[test]
     fn typical_client_follows_the_seed_session() {
         let (mut a, d) = actor(BehaviourKind::Typical, None);
@@ -630,11 +639,7 @@ mod tests {
     fn lazy_client_answers_ok_and_racy_client_stops_when_due() {
         let (mut a, d) = actor(BehaviourKind::Lazy, None);
         let mut now = 0;
-        let mut out = vec![];
-        a.on_connect(now, &d, &mut out);
-        run(&mut a, &d, &mut now, &[]);
-        run(&mut a, &d, &mut now, &["1"]);
-        run(&mut a, &d, &mut now, &[""]);
+        up_to_enter(&mut a, &d, &mut now);
         assert_eq!(
             run(&mut a, &d, &mut now, &["will send notifs", "notif: random"]),
             ["OK"]
@@ -642,10 +647,7 @@ mod tests {
 
         let (mut r, d) = actor(BehaviourKind::Racy, None);
         let mut now = 0;
-        r.on_connect(now, &d, &mut out);
-        run(&mut r, &d, &mut now, &[]);
-        run(&mut r, &d, &mut now, &["1"]);
-        run(&mut r, &d, &mut now, &[""]);
+        up_to_enter(&mut r, &d, &mut now);
         run(&mut r, &d, &mut now, &["will send notifs"]);
         let mut out = vec![];
         r.on_due(now, ItemKind::Random, &mut out);
@@ -655,6 +657,7 @@ mod tests {
             run(&mut r, &d, &mut now, &["notif: random", "OK"]),
             ["random?"]
         );
+        assert_eq!(r.crossed, 1);
     }
 
     #[test]
@@ -665,11 +668,7 @@ mod tests {
         };
         let (mut a, d) = actor(BehaviourKind::Typical, Some(fault));
         let mut now = 0;
-        let mut out = vec![];
-        a.on_connect(now, &d, &mut out);
-        run(&mut a, &d, &mut now, &[]);
-        run(&mut a, &d, &mut now, &["1"]);
-        run(&mut a, &d, &mut now, &[""]);
+        up_to_enter(&mut a, &d, &mut now);
         let mut out = vec![];
         a.on_line(now, b"will send notifs", &d, &mut out);
         assert!(out.is_empty());

@@ -191,7 +191,7 @@ impl Msg {
 #[derive(Debug, Clone, Copy)]
 enum Ev {
     Connect(u32),
-    Timer(u32, u64),
+    Timer(u32),
     ToServer(ConnId),
     ToClient(ConnId),
     Publish(ItemKind),
@@ -222,7 +222,9 @@ struct Client {
     actor: Actor,
     group: u32,
     conn: Option<ConnId>,
-    timer_gen: u64,
+    /// The earliest timer event queued for this client. Later ones may be queued too (they
+    /// find nothing due and re-arm); a deadline is only queued when it is earlier than this,
+    /// so an actor whose deadlines keep moving cannot fill the queue.
     timer_at: Option<Tick>,
     reconnects: u32,
 }
@@ -335,7 +337,6 @@ impl<'a> Engine<'a> {
                     actor: Actor::new(profile.clone(), fault, rng, spec.dialect),
                     group: gi as u32,
                     conn: None,
-                    timer_gen: 0,
                     timer_at: None,
                     reconnects: 0,
                 });
@@ -399,15 +400,17 @@ impl<'a> Engine<'a> {
             self.now = at;
             match ev {
                 Ev::Connect(c) => self.connect(c),
-                Ev::Timer(c, generation) => {
+                Ev::Timer(c) => {
                     let client = &mut self.clients[c as usize];
-                    if client.timer_gen == generation {
+                    if client.timer_at == Some(at) {
                         client.timer_at = None;
+                    }
+                    if client.actor.next_wakeup().is_some_and(|w| w <= at) {
                         client
                             .actor
                             .on_timer(self.now, self.spec.dialect, &mut self.actions);
-                        self.apply(c);
                     }
+                    self.apply(c);
                 }
                 Ev::ToServer(conn) => self.deliver_to_server(conn),
                 Ev::ToClient(conn) => self.deliver_to_client(conn),
@@ -518,14 +521,12 @@ impl<'a> Engine<'a> {
         }
         self.actions = actions;
         let client = &mut self.clients[c as usize];
-        let want = client.actor.next_wakeup();
-        if want != client.timer_at {
-            client.timer_gen += 1;
-            client.timer_at = want;
-            if let Some(at) = want {
-                let generation = client.timer_gen;
-                self.schedule(at.max(self.now), Ev::Timer(c, generation));
-            }
+        if let Some(want) = client.actor.next_wakeup()
+            && client.timer_at.is_none_or(|queued| want < queued)
+        {
+            let at = want.max(self.now);
+            client.timer_at = Some(at);
+            self.schedule(at, Ev::Timer(c));
         }
     }
 
