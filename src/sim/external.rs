@@ -366,7 +366,7 @@ impl Saver {
             conn,
             rec: &rec,
             rule,
-            dialect: &self.loaded.dialect.name,
+            dialect: &self.loaded.dialect_ref,
         };
         let relative: Vec<_> = rec
             .events

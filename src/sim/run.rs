@@ -152,7 +152,7 @@ fn save(
         conn,
         rec,
         rule,
-        dialect: &loaded.dialect.name,
+        dialect: &loaded.dialect_ref,
     };
     let original = dir.join(format!("conn-{conn}.txt"));
     let relative: Vec<(Tick, Event)> = rec

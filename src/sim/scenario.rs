@@ -641,6 +641,9 @@ pub struct LoadedScenario {
     pub scenario: Scenario,
     /// Its dialect, loaded.
     pub dialect: Dialect,
+    /// How a saved transcript names that dialect: the built-in name, or the file's absolute
+    /// path (a transcript resolves a relative one against its own folder, not ours).
+    pub dialect_ref: String,
     /// The name used in reports and transcripts.
     pub name: String,
 }
@@ -715,10 +718,23 @@ impl LoadedScenario {
                 message,
             })?;
         let name = scenario.name.clone().unwrap_or_else(|| stem.to_string());
+        let dialect_ref = if Dialect::builtin(&scenario.dialect).is_some() {
+            scenario.dialect.clone()
+        } else {
+            let path = base.map_or_else(
+                || PathBuf::from(&scenario.dialect),
+                |b| b.join(&scenario.dialect),
+            );
+            std::path::absolute(&path)
+                .unwrap_or(path)
+                .display()
+                .to_string()
+        };
         Ok(LoadedScenario {
             scenario,
             dialect,
             name,
+            dialect_ref,
         })
     }
 }
@@ -852,6 +868,24 @@ mod tests {
         assert_eq!(s.dialect.name, "seed-session");
         assert_eq!(s.scenario.clients[0].behaviour, BehaviourKind::Typical);
         assert_eq!(s.scenario.client_count(), 5);
+        assert_eq!(s.dialect_ref, "seed-session");
+    }
+
+    #[test]
+    fn dialect_file_is_relative_to_the_scenario() {
+        let dir = tempfile::tempdir().unwrap();
+        let yaml = Dialect::default().to_yaml().replace("seed-session", "mine");
+        std::fs::write(dir.path().join("mine.yaml"), yaml).unwrap();
+        let path = dir.path().join("s.yaml");
+        std::fs::write(
+            &path,
+            "duration: 1m\ndialect: mine.yaml\nclients:\n  - count: 1\n",
+        )
+        .unwrap();
+        let s = LoadedScenario::from_file(&path).unwrap();
+        assert_eq!(s.dialect.name, "mine");
+        assert!(Path::new(&s.dialect_ref).is_absolute(), "{}", s.dialect_ref);
+        assert!(Dialect::load(&s.dialect_ref, None).is_ok());
     }
 
     #[test]
