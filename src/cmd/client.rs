@@ -165,7 +165,7 @@ where
     loop {
         let mut mode = client.notify().await?;
         log.say(format_args!("notification mode entered"));
-        let (mut wanted, done) = in_mode(&mut mode, args, &interest, &mut seen, log).await?;
+        let (mut wanted, mut done) = in_mode(&mut mode, args, &interest, &mut seen, log).await?;
         let (back, crossed) = mode.stop().await?;
         for kind in crossed {
             seen += 1;
@@ -178,6 +178,9 @@ where
                 wanted.push(kind);
             }
         }
+        // A notification that crossed the stop counts too: otherwise a run whose last
+        // notification crosses a keep-alive stop would never end.
+        done |= args.count.is_some_and(|n| seen >= n);
         log.say(format_args!("notification mode left"));
         client = back;
         for kind in wanted {

@@ -235,6 +235,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
         self.conn.session.dialect()
     }
 
+    /// The underlying stream, e.g. a recording wrapper a test or the proxy inspects. Reading
+    /// or writing through it would desynchronise the session, hence only a shared reference.
+    pub fn get_ref(&self) -> &S {
+        self.conn.framed.get_ref()
+    }
+
     /// The newest random number, exactly as the server wrote it (digits only; it may not
     /// fit any integer type, so parsing is left to the caller).
     pub async fn random(&mut self) -> Result<String> {

@@ -10,7 +10,12 @@ use notifspec::dialect::{AnswerPolicy, Dialect};
 use notifspec::net::client::{Client, ClientError, ClientOptions};
 use notifspec::net::{ServerBuilder, ServerHandle};
 use notifspec::rule::RuleId;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _, DuplexStream};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::io::{
+    AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _, DuplexStream, ReadBuf,
+};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, timeout};
 
@@ -400,6 +405,23 @@ fn cli_args(count: u64, keepalive: Option<Duration>) -> Args {
     }
 }
 
+/// Runs the CLI's logic against a scripted fake server (bounded: 60 s of virtual time);
+/// returns its output once the script is played.
+async fn run_cli(script: Vec<Step>, args: &Args) -> String {
+    let (c, s) = tokio::io::duplex(4096);
+    let server = fake_server(s, script);
+    let client = Client::new(c, Dialect::default(), opts());
+    let mut out = Vec::new();
+    let run = follow(client, args, Instant::now(), &mut out);
+    let result = timeout(Duration::from_secs(60), run).await;
+    let out = String::from_utf8(out).unwrap();
+    result
+        .unwrap_or_else(|_| panic!("still running after 60s (virtual):\n{out}"))
+        .unwrap_or_else(|e| panic!("{e}\n{out}"));
+    server.await.unwrap();
+    out
+}
+
 #[tokio::test(start_paused = true)]
 async fn cli_follows_the_seed_usage() {
     let script = vec![
@@ -417,15 +439,8 @@ async fn cli_follows_the_seed_usage() {
         Expect("random?\r\n"),
         Say("89765234756\r\n"),
     ];
-    let (c, s) = tokio::io::duplex(4096);
-    let server = fake_server(s, script);
-    let client = Client::new(c, Dialect::default(), opts());
-    let mut out = Vec::new();
-    follow(client, &cli_args(2, None), Instant::now(), &mut out)
-        .await
-        .unwrap();
     assert_eq!(
-        String::from_utf8(out).unwrap(),
+        run_cli(script, &cli_args(2, None)).await,
         "+0.000s random: 456902234\n\
          +0.000s notification mode entered\n\
          +1.204s notif: classified (not interested: OK)\n\
@@ -433,17 +448,25 @@ async fn cli_follows_the_seed_usage() {
          +3.001s notification mode left\n\
          +3.001s random: 89765234756\n"
     );
-    server.await.unwrap();
 }
 
-#[tokio::test(start_paused = true)]
-async fn cli_keepalive_reenters_the_mode_before_the_quiet_period() {
-    let script = vec![
+/// The CLI fetches, enters, and (nothing announced) stops when the keep-alive is due;
+/// `after_stop` is what the server then says.
+fn until_keepalive_stop(after_stop: &[Step]) -> Vec<Step> {
+    let mut script = vec![
         Expect("random?\r\n"),
         Say("1\r\n"),
         Expect("_notif_\r\n"),
         Say("will send notifs\r\n"),
         Expect("stop_notif\r\n"),
+    ];
+    script.extend_from_slice(after_stop);
+    script
+}
+
+#[tokio::test(start_paused = true)]
+async fn cli_keepalive_reenters_the_mode_before_the_quiet_period() {
+    let script = until_keepalive_stop(&[
         Say("OK\r\n"),
         Expect("_notif_\r\n"),
         Say("will send notifs\r\n"),
@@ -452,18 +475,9 @@ async fn cli_keepalive_reenters_the_mode_before_the_quiet_period() {
         // count reached on a kind not of interest: the stop answers it.
         Expect("stop_notif\r\n"),
         Say("OK\r\n"),
-    ];
-    let (c, s) = tokio::io::duplex(4096);
-    let server = fake_server(s, script);
-    let client = Client::new(c, Dialect::default(), opts());
-    let mut out = Vec::new();
-    let args = cli_args(1, Some(Duration::from_secs(4)));
-    follow(client, &args, Instant::now(), &mut out)
-        .await
-        .unwrap();
-    let out = String::from_utf8(out).unwrap();
+    ]);
     assert_eq!(
-        out,
+        run_cli(script, &cli_args(1, Some(Duration::from_secs(4)))).await,
         "+0.000s random: 1\n\
          +0.000s notification mode entered\n\
          +4.000s keepalive: quiet for 4s, leaving and re-entering the mode\n\
@@ -472,7 +486,24 @@ async fn cli_keepalive_reenters_the_mode_before_the_quiet_period() {
          +6.000s notif: classified (not interested; count reached: stop)\n\
          +6.000s notification mode left\n"
     );
-    server.await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn cli_counts_a_notification_that_crossed_a_keepalive_stop() {
+    let script = until_keepalive_stop(&[
+        Say("notif: random\r\nOK\r\n"),
+        Expect("random?\r\n"),
+        Say("2\r\n"),
+    ]);
+    let out = run_cli(script, &cli_args(1, Some(Duration::from_secs(4)))).await;
+    assert!(
+        out.ends_with(
+            "+4.000s notif: random (crossed stop_notif, fetch)\n\
+             +4.000s notification mode left\n\
+             +4.000s random: 2\n"
+        ),
+        "{out}"
+    );
 }
 
 /// Runs the binary against a one-connection loopback fake server; bounded in real time.
@@ -648,19 +679,23 @@ async fn cli_keepalive_outlives_the_server_idle_timeout() {
         opts(),
     );
     let publisher = async {
-        tokio::time::sleep(Duration::from_secs(10)).await;
+        // Not a multiple of the keep-alive period: the notification does not cross a stop.
+        tokio::time::sleep(Duration::from_secs(11)).await;
         server.publish_random(Some(42));
     };
     let mut out = Vec::new();
     let mut args = cli_args(1, Some(Duration::from_secs(2)));
     // Read the feed's first ad up front, so the only notification is the publish at 10s.
     args.interest = vec![Random, Classified];
-    let (result, ()) = tokio::join!(follow(client, &args, Instant::now(), &mut out), publisher);
+    let run = async { tokio::join!(follow(client, &args, Instant::now(), &mut out), publisher).0 };
+    let result = timeout(Duration::from_secs(60), run).await;
     let out = String::from_utf8(out).unwrap();
-    result.unwrap_or_else(|e| panic!("{e}\n{out}"));
+    result
+        .unwrap_or_else(|_| panic!("still running after 60s (virtual):\n{out}"))
+        .unwrap_or_else(|e| panic!("{e}\n{out}"));
     assert!(out.contains("+2.000s keepalive"), "{out}");
     assert!(
-        out.contains("+10.000s notif: random -> stop, fetch\n"),
+        out.contains("+11.000s notif: random -> stop, fetch\n"),
         "{out}"
     );
     assert!(out.ends_with("s random: 42\n"), "{out}");
@@ -699,5 +734,113 @@ async fn binary_against_the_reference_server_over_loopback() {
         "{stdout}"
     );
     assert!(stdout.contains(" random: "), "{stdout}");
+    server.shutdown().await.unwrap();
+}
+
+/// A stream that records what passes through it, in order, as `C:`/`S:` transcript lines
+/// (the client writes, the server's bytes are read), so a test can compare a live
+/// conversation with the seed's example line for line.
+struct Tap<S> {
+    inner: S,
+    log: Vec<(char, u8)>,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Tap<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        let new: Vec<(char, u8)> = buf.filled()[before..].iter().map(|b| ('S', *b)).collect();
+        self.log.extend(new);
+        polled
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Tap<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write(cx, data);
+        if let Poll::Ready(Ok(n)) = polled {
+            self.log.extend(data[..n].iter().map(|b| ('C', *b)));
+        }
+        polled
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+impl<S> Tap<S> {
+    /// The recorded lines as `C: line` / `S: line`; every line must end in CRLF.
+    fn transcript(&self) -> String {
+        let mut out = String::new();
+        let mut line = Vec::new();
+        let mut current = None;
+        for (who, byte) in &self.log {
+            if current.is_some_and(|c| c != *who) {
+                assert!(line.is_empty(), "{who} interrupted a line: {line:?}");
+            }
+            current = Some(*who);
+            line.push(*byte);
+            if *byte == b'\n' {
+                let text = String::from_utf8(std::mem::take(&mut line)).unwrap();
+                let text = text.strip_suffix("\r\n").expect("CRLF line ending");
+                out.push_str(&format!("{who}: {text}\n"));
+            }
+        }
+        assert!(line.is_empty(), "unterminated line {line:?}");
+        out
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn client_and_reference_server_reproduce_the_seed_example_line_for_line() {
+    let server = ServerBuilder::new()
+        .without_listener()
+        .seed(1)
+        .start()
+        .await
+        .unwrap();
+    let tap = Tap {
+        inner: server.connect_in_memory().unwrap(),
+        log: Vec::new(),
+    };
+    let mut client = Client::new(tap, Dialect::default(), opts());
+    let first = client.random().await.unwrap();
+    let ad = client.classified().await.unwrap().unwrap();
+    let mut mode = client.notify().await.unwrap();
+    server.publish_classified("Studio, 30 m2, Lyon 3e").unwrap();
+    assert_eq!(mode.next().await.unwrap(), Classified);
+    mode.ack().await.unwrap();
+    server.publish_random(Some(89765234756));
+    assert_eq!(mode.next().await.unwrap(), Random);
+    let (mut client, crossed) = mode.stop().await.unwrap();
+    assert!(crossed.is_empty());
+    assert_eq!(client.random().await.unwrap(), "89765234756");
+    let mut mode = client.notify().await.unwrap();
+    assert_eq!(
+        mode.next().await.unwrap(),
+        Classified,
+        "still unread: announced again"
+    );
+    mode.ack().await.unwrap();
+    let (client, _) = mode.stop().await.unwrap();
+    let recorded = client.get_ref().transcript();
+    let expected = format!(
+        "C: random?\nS: {first}\nC: classified?\nS: {ad}\nC: _notif_\nS: will send notifs\n\
+         S: notif: classified\nC: OK\nS: notif: random\nC: stop_notif\nS: OK\nC: random?\n\
+         S: 89765234756\nC: _notif_\nS: will send notifs\nS: notif: classified\nC: OK\n\
+         C: stop_notif\nS: OK\n"
+    );
+    assert_eq!(recorded, expected);
     server.shutdown().await.unwrap();
 }
