@@ -8,13 +8,11 @@
 
 use std::collections::VecDeque;
 
-use rand::rngs::StdRng;
-
 use crate::dialect::{Dialect, ItemKind};
 use crate::proto::client::{ClientEvent, ClientSession, Reply, Request, State};
 
 use super::Tick;
-use super::rng::{draw, draw_count};
+use super::rng::{SimRng, draw, draw_count};
 use super::scenario::{BehaviourKind, ClientGroup, Fault, FaultState, Span};
 
 /// What an actor asks the engine to do on its connection.
@@ -79,7 +77,7 @@ pub(crate) fn idx(kind: ItemKind) -> usize {
 pub(crate) struct Actor {
     profile: Profile,
     fault: Option<Fault>,
-    rng: StdRng,
+    rng: SimRng,
     session: ClientSession,
     connected: bool,
     todo: VecDeque<Request>,
@@ -110,7 +108,7 @@ impl Actor {
     pub(crate) fn new(
         profile: Profile,
         fault: Option<Fault>,
-        rng: StdRng,
+        rng: SimRng,
         dialect: &Dialect,
     ) -> Actor {
         Actor {
@@ -143,7 +141,7 @@ impl Actor {
     }
 
     /// The actor's random source, shared with its links so one seed drives everything.
-    pub(crate) fn rng(&mut self) -> &mut StdRng {
+    pub(crate) fn rng(&mut self) -> &mut SimRng {
         &mut self.rng
     }
 
@@ -569,7 +567,7 @@ mod tests {
         let a = Actor::new(
             Profile::new(&group, 30_000_000),
             fault,
-            StdRng::seed_from_u64(1),
+            SimRng::seed_from_u64(1),
             &d,
         );
         (a, d)

@@ -13,7 +13,6 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
 
-use rand::rngs::StdRng;
 use rand::seq::SliceRandom as _;
 use rand::{RngExt as _, SeedableRng as _};
 
@@ -25,7 +24,7 @@ use super::behaviour::{Action, Actor, Profile, idx};
 use super::invariants::{self, Broken, ClientLine, ServerLine, Source};
 use super::observe::Observer;
 use super::report::Histogram;
-use super::rng::{derive, draw, draw_count, exponential};
+use super::rng::{SimRng, derive, draw, draw_count, exponential};
 use super::scenario::{Fault, Scenario};
 use super::server::{ConnId, Item, ServerFactory, SimServer};
 use super::{Tick, to_tick};
@@ -269,8 +268,8 @@ pub(crate) struct Engine<'a> {
     groups: Vec<(String, u32)>,
     conns: Vec<Option<Box<Live>>>,
     live: Vec<ConnId>,
-    pub_rng: StdRng,
-    net_rng: StdRng,
+    pub_rng: SimRng,
+    net_rng: SimRng,
     ads: Vec<String>,
     next_ad: usize,
     random_version: u64,
@@ -289,7 +288,7 @@ pub(crate) struct Engine<'a> {
 impl<'a> Engine<'a> {
     pub(crate) fn new(spec: &'a RunSpec<'a>, record: BTreeSet<ConnId>) -> Engine<'a> {
         let sc = spec.scenario;
-        let mut master = StdRng::seed_from_u64(spec.seed);
+        let mut master = SimRng::seed_from_u64(spec.seed);
         let mut pub_rng = derive(&mut master);
         let net_rng = derive(&mut master);
         let mut fault_rng = derive(&mut master);
@@ -393,8 +392,10 @@ impl<'a> Engine<'a> {
     /// Runs to the end; `progress` is told the virtual time now and then.
     pub(crate) fn run(mut self, progress: &mut dyn FnMut(Tick, Tick)) -> Outcome {
         let mut steps: u64 = 0;
+        let mut cut_at_deadline = false;
         while let Some(Reverse(Scheduled(at, _, ev))) = self.queue.pop() {
             if at > self.deadline {
+                cut_at_deadline = true;
                 break;
             }
             self.now = at;
@@ -426,7 +427,11 @@ impl<'a> Engine<'a> {
             }
         }
         progress(self.deadline, self.deadline);
-        let end = self.now.max(self.duration);
+        let end = if cut_at_deadline {
+            self.deadline
+        } else {
+            self.now.max(self.duration)
+        };
         let still_open: Vec<ConnId> = self.live.clone();
         for conn in still_open {
             self.finish_conn(conn, false, end);

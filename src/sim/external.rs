@@ -12,7 +12,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt as _;
-use rand::rngs::StdRng;
 use rand::{RngExt as _, SeedableRng as _};
 use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::net::TcpStream;
@@ -30,7 +29,7 @@ use super::engine::{Findings, Outcome, Recording, Stats, count_client, count_ser
 use super::invariants::{self, Broken, ServerLine};
 use super::observe::Observer;
 use super::report::{Saved, SimReport};
-use super::rng::{derive, draw, draw_count, exponential};
+use super::rng::{SimRng, derive, draw, draw_count, exponential};
 use super::run::{
     Header, MAX_SAVED, SimError, SimResult, build_report, checks_offline, write_transcript,
 };
@@ -102,7 +101,7 @@ pub async fn run(
     let start = Instant::now();
     let end = start + sc.duration;
     let deadline = end + sc.checks.drain;
-    let mut master = StdRng::seed_from_u64(seed);
+    let mut master = SimRng::seed_from_u64(seed);
     let pub_rng = derive(&mut master);
     let mut fault_rng = derive(&mut master);
     let total = sc.client_count() as usize;
@@ -209,7 +208,7 @@ pub async fn run(
 async fn publish_task(
     loaded: LoadedScenario,
     control: SocketAddr,
-    mut rng: StdRng,
+    mut rng: SimRng,
     start: Instant,
     end: Instant,
     tx: broadcast::Sender<ItemKind>,
