@@ -396,7 +396,10 @@ impl Actor {
             && self.expect_err == 0
             && matches!(self.session.state(), State::InMode { outstanding: None })
         {
+            // Catch up on everything before entering again, so the next stretch in the mode
+            // starts with nothing pending and the next publish races again.
             self.plan_fetches([kind]);
+            self.plan_fetches(ItemKind::ALL);
             self.stop(now, out);
         }
     }
