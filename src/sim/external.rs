@@ -395,8 +395,9 @@ async fn client_task(
     ctx: ClientCtx,
     mut actor: Actor,
     first: Instant,
-    mut pubs: broadcast::Receiver<ItemKind>,
+    pubs: broadcast::Receiver<ItemKind>,
 ) {
+    let mut pubs = Some(pubs);
     let d = ctx.dialect.clone();
     sleep_until(first).await;
     let mut reconnects = 0;
@@ -444,7 +445,7 @@ async fn connection(
     conn: u32,
     stream: TcpStream,
     actor: &mut Actor,
-    pubs: &mut broadcast::Receiver<ItemKind>,
+    pubs: &mut Option<broadcast::Receiver<ItemKind>>,
     random_version: &mut u64,
     ended: &mut bool,
 ) {
@@ -527,15 +528,20 @@ async fn connection(
                 }
             }
             _ = sleep_until(wake) => actor.on_timer(ctx.now(), d, &mut actions),
-            kind = pubs.recv() => {
-                if let Ok(kind) = kind {
+            kind = next_publish(pubs) => match kind {
+                Ok(kind) => {
                     if kind == ItemKind::Random {
                         *random_version += 1;
                     }
                     obs.published(ctx.now(), kind, false, &mut broken);
                     actor.on_due(ctx.now(), kind, &mut actions);
                 }
-            }
+                // The publisher is done: stop listening (a closed channel answers at once,
+                // forever, and would spin this loop).
+                Err(broadcast::error::RecvError::Closed) => *pubs = None,
+                // Too far behind: some publishes go unseen, which only weakens the judgement.
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
+            },
         }
     };
     let now = ctx.now();
@@ -552,6 +558,16 @@ async fn connection(
     let mut s = lock(&ctx.shared);
     merge(&mut s.stats, st, complete);
     s.stats.take_from(actor);
+}
+
+/// The next publish, or never once the publisher is gone.
+async fn next_publish(
+    pubs: &mut Option<broadcast::Receiver<ItemKind>>,
+) -> Result<ItemKind, broadcast::error::RecvError> {
+    match pubs {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 fn merge(into: &mut Stats, from: Stats, complete: bool) {

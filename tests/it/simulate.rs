@@ -487,3 +487,78 @@ fn shipped_scenarios_are_valid() {
     let smoke = LoadedScenario::from_file(&root.join("smoke.yaml")).unwrap();
     assert_eq!(smoke.scenario.client_count(), 5);
 }
+
+/// Against a server over TCP (the reference one, started here on loopback): the same
+/// scenario runs through sockets and the control port, and the report says so. The clock is
+/// tokio's paused one, so the simulated minute costs no real minute.
+#[tokio::test(start_paused = true)]
+async fn external_server_over_tcp() {
+    use notifspec::net::ServerBuilder;
+    use notifspec::sim::external::{Target, run};
+    let server = ServerBuilder::new()
+        .control("127.0.0.1:0".parse().unwrap())
+        .start()
+        .await
+        .expect("server starts");
+    let target = Target {
+        server: server.local_addr().expect("listening"),
+        control: server.control_addr().expect("control port"),
+    };
+    let s = scenario(
+        r#"
+duration: 1m
+checks: { drain: 10s }
+clients:
+  - { count: 4, behaviour: typical, interest: [classified] }
+  - { count: 2, behaviour: racy }
+publishers:
+  random: { rate: 0.5 }
+  classified: { rate: 0.2 }
+faults:
+  - garbage: { share: 0.2, every: [2s, 5s] }
+"#,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let report = tokio::time::timeout(
+        std::time::Duration::from_secs(600),
+        run(&s, target, 1, Some(dir.path().to_path_buf()), None),
+    )
+    .await
+    .expect("the run ends")
+    .expect("the run works");
+    assert!(report.mode.starts_with("external"), "{}", report.mode);
+    assert!(report.server.contains(&target.server.to_string()));
+    assert!(report.passed(), "{}", report.to_text());
+    assert!(report.traffic.notifications > 0, "{}", report.to_text());
+    assert!(report.traffic.published_random > 0);
+    assert!(
+        report.traffic.errors > 0,
+        "garbage gets ERR: {}",
+        report.to_text()
+    );
+    server.shutdown().await.expect("clean shutdown");
+}
+
+#[tokio::test(start_paused = true)]
+async fn unreachable_external_server_is_an_error() {
+    use notifspec::sim::external::{Target, run};
+    // A port nobody listens on: bind one, note it, close it.
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let target = Target {
+        server: addr,
+        control: addr,
+    };
+    let err = run(
+        &scenario("duration: 1m\nclients:\n  - count: 1\n"),
+        target,
+        1,
+        None,
+        None,
+    )
+    .await
+    .expect_err("nothing listens");
+    assert!(err.to_string().contains(&addr.to_string()), "{err}");
+}
