@@ -483,6 +483,7 @@ async fn connection(
                 }
                 Action::Close | Action::Drop => {
                     dropped |= a == Action::Drop;
+                    st.client_closes += 1;
                     obs.closed(ctx.now(), Party::Client, false, &mut broken);
                     let _ = w.shutdown().await;
                     break 'conn true;
@@ -522,6 +523,7 @@ async fn connection(
                         actions.push(Action::Drop);
                     }
                     Some(Err(_)) | None => {
+                        st.server_closes += 1;
                         obs.closed(now, Party::Server, false, &mut broken);
                         break 'conn true;
                     }
@@ -583,6 +585,8 @@ fn merge(into: &mut Stats, from: Stats, complete: bool) {
     into.bytes_to_server += from.bytes_to_server;
     into.bytes_to_client += from.bytes_to_client;
     into.latencies.merge(&from.latencies);
+    into.server_closes += from.server_closes;
+    into.client_closes += from.client_closes;
     if !complete {
         into.unfinished += 1;
     }

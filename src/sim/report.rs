@@ -85,6 +85,10 @@ pub struct Traffic {
     pub dropped_on_server_error: u64,
     /// Connections still open when the drain period ended.
     pub unfinished: u64,
+    /// Connections the server closed (after an oversized line, for instance).
+    pub server_closes: u64,
+    /// Connections the clients closed (lifetimes, faults, the end of the run).
+    pub client_closes: u64,
 }
 
 /// Latency percentiles in milliseconds.

@@ -349,6 +349,8 @@ pub(crate) fn build_report(
         crossed: st.crossed,
         dropped_on_server_error: st.client_saw_server_error,
         unfinished: st.unfinished,
+        server_closes: st.server_closes,
+        client_closes: st.client_closes,
     };
     let mut clients = BTreeMap::new();
     for (g, n) in &st.groups {
