@@ -8,20 +8,27 @@
 //! end-to-end invariants; each violation is saved as a transcript, shrunk to the shortest
 //! conversation that still shows it.
 //!
+//! Why a discrete-event engine rather than tokio's paused clock: the sans-IO peers need no
+//! runtime at all, so the engine pops the next event and advances its own clock to it. There
+//! is no scheduler whose task order could vary, no socket, no wall clock: determinism holds
+//! by construction, and a message costs a few function calls rather than task wake-ups,
+//! which is what makes 10,000 clients cheap. Only [`external`] runs on tokio (its tests use
+//! the paused clock).
+//!
 //! - [`scenario`]: the YAML model and its validation.
 //! - `behaviour`: simulated clients built on the reference client session.
 //! - `engine`: the event queue, links and bookkeeping.
 //! - `invariants`: lost notifications, duplicates, promises, memory.
+//! - `observe`: one connection watched from the server's seat (checker + invariants).
 //! - [`shrink`]: delta debugging over a connection's script.
 //! - [`report`]: what a run found, as text or JSON.
 //! - [`external`]: the same against a server over TCP, in real time.
 
+pub mod external;
 pub mod report;
 pub mod scenario;
 pub mod server;
 pub mod shrink;
-
-pub mod external;
 
 mod behaviour;
 mod engine;
