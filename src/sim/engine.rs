@@ -883,12 +883,13 @@ impl<'a> Engine<'a> {
                     self.broken.clear();
                     l.obs.published(now, kind, blocked, &mut self.broken);
                     self.report(conn);
-                    // Even a blocked connection is woken: what the server then wants to send
-                    // is what it holds in memory for a client that does not read.
-                    if self.server.wants_items(conn) {
+                    // A blocked connection is not woken (like a shell that waits for the
+                    // socket to drain), but what the server queued for it on its own is
+                    // taken: that is what it holds in memory for a client that does not read.
+                    if !blocked && self.server.wants_items(conn) {
                         self.server.handle_items_changed(conn);
-                        self.drain_server(conn);
                     }
+                    self.drain_server(conn);
                 }
             }
         }
