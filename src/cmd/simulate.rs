@@ -39,6 +39,9 @@ pub struct Args {
     /// (against an external server, the original only).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Most violating connections saved under `--out` (one per rule first).
+    #[arg(long, value_name = "N", default_value_t = sim::MAX_SAVED)]
+    pub max_saved: usize,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
@@ -67,12 +70,14 @@ pub fn run(args: Args) -> Status {
                 sim::external::Target { server, control },
                 seed,
                 args.out.clone(),
+                args.max_saved,
                 progress,
             ))
         }
         _ => {
             let mut opts = SimOptions::new(seed);
             opts.out = args.out.clone();
+            opts.max_saved = args.max_saved;
             opts.progress = progress;
             sim::simulate(&loaded, opts)
         }

@@ -30,9 +30,7 @@ use super::invariants::{self, Broken, ServerLine};
 use super::observe::Observer;
 use super::report::{Saved, SimReport};
 use super::rng::{SimRng, derive, draw, draw_count, exponential};
-use super::run::{
-    Header, MAX_SAVED, SimError, SimResult, build_report, checks_offline, write_transcript,
-};
+use super::run::{Header, SimError, SimResult, build_report, checks_offline, write_transcript};
 use super::scenario::{Fault, LoadedScenario};
 use super::{Tick, to_tick};
 
@@ -62,13 +60,14 @@ fn lock(shared: &SharedRef) -> std::sync::MutexGuard<'_, Shared> {
 }
 
 /// Runs `loaded` against `target` for the scenario's duration (plus the drain period);
-/// with `out`, the conversation of each violating connection is saved there (not shrunk: an
-/// external server cannot be replayed deterministically).
+/// with `out`, the conversation of each violating connection (up to `max_saved`) is saved
+/// there (not shrunk: an external server cannot be replayed deterministically).
 pub async fn run(
     loaded: &LoadedScenario,
     target: Target,
     seed: u64,
     out: Option<PathBuf>,
+    max_saved: usize,
     mut progress: Option<Box<dyn FnMut(f64)>>,
 ) -> SimResult {
     let sc = &loaded.scenario;
@@ -95,6 +94,7 @@ pub async fn run(
             dir,
             loaded: loaded.clone(),
             seed,
+            max: max_saved,
             saved: Mutex::new(Vec::new()),
         })
     });
@@ -299,6 +299,7 @@ struct Saver {
     dir: PathBuf,
     loaded: LoadedScenario,
     seed: u64,
+    max: usize,
     saved: Mutex<Vec<Saved>>,
 }
 
@@ -324,7 +325,7 @@ impl ClientCtx {
 }
 
 impl Saver {
-    /// Writes the conversation if it broke a rule that counts (at most [`MAX_SAVED`]).
+    /// Writes the conversation if it broke a rule that counts (at most `max` of them).
     #[allow(clippy::too_many_arguments)]
     fn save(
         &self,
@@ -346,7 +347,7 @@ impl Saver {
             return;
         };
         let mut saved = self.saved.lock().unwrap_or_else(|p| p.into_inner());
-        if saved.len() >= MAX_SAVED {
+        if saved.len() >= self.max {
             return;
         }
         let rec = Recording {

@@ -18,7 +18,8 @@ use super::server::{ConnId, ReferenceServer, ServerFactory};
 use super::shrink::{Replayer, Script};
 use super::{Tick, fmt_tick, to_tick};
 
-/// How many violating connections get transcripts (the first of each rule come first).
+/// How many violating connections get transcripts by default (the first of each rule come
+/// first): enough to show every rule broken, few enough that shrinking stays quick.
 pub const MAX_SAVED: usize = 10;
 /// Replays the shrinker may spend on one connection.
 const SHRINK_BUDGET: usize = 2_000;
@@ -29,6 +30,8 @@ pub struct SimOptions {
     pub seed: u64,
     /// Where to save violating transcripts.
     pub out: Option<PathBuf>,
+    /// How many violating connections to save (default [`MAX_SAVED`]).
+    pub max_saved: usize,
     /// The server to simulate against.
     pub factory: ServerFactory,
     /// Told the fraction of virtual time done, now and then (a progress bar).
@@ -41,6 +44,7 @@ impl SimOptions {
         SimOptions {
             seed,
             out: None,
+            max_saved: MAX_SAVED,
             factory: ReferenceServer::factory(),
             progress: None,
         }
@@ -83,7 +87,9 @@ pub fn simulate(loaded: &LoadedScenario, mut opts: SimOptions) -> SimResult {
     let mut outcome = Engine::new(&spec, BTreeSet::new()).run(&mut tell);
     let mut saved = Vec::new();
     if let Some(dir) = &opts.out {
-        let chosen = choose(&outcome.findings.found, |f| counts(loaded, f));
+        let chosen = choose(&outcome.findings.found, opts.max_saved, |f| {
+            counts(loaded, f)
+        });
         if !chosen.is_empty() {
             std::fs::create_dir_all(dir).map_err(|source| SimError::Io {
                 path: dir.clone(),
@@ -108,7 +114,7 @@ fn counts(loaded: &LoadedScenario, f: &Found) -> bool {
 }
 
 /// The connections to save: one per rule first, then more, in connection order.
-fn choose(found: &[Found], counts: impl Fn(&Found) -> bool) -> Vec<(ConnId, RuleId)> {
+fn choose(found: &[Found], max: usize, counts: impl Fn(&Found) -> bool) -> Vec<(ConnId, RuleId)> {
     let mut chosen: Vec<(ConnId, RuleId)> = Vec::new();
     let mut rules = BTreeSet::new();
     for f in found.iter().filter(|f| counts(f)) {
@@ -117,14 +123,14 @@ fn choose(found: &[Found], counts: impl Fn(&Found) -> bool) -> Vec<(ConnId, Rule
         }
     }
     for f in found.iter().filter(|f| counts(f)) {
-        if chosen.len() >= MAX_SAVED {
+        if chosen.len() >= max {
             break;
         }
         if !chosen.iter().any(|(c, _)| *c == f.conn) {
             chosen.push((f.conn, f.rule));
         }
     }
-    chosen.truncate(MAX_SAVED);
+    chosen.truncate(max);
     chosen.sort();
     chosen
 }

@@ -370,6 +370,19 @@ fn ignored_window_is_caught_and_shrunk() {
 }
 
 #[test]
+fn saving_is_bounded_and_one_rule_comes_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = SimOptions::new(3);
+    opts.factory = notifies_after_ok();
+    opts.out = Some(dir.path().to_path_buf());
+    opts.max_saved = 1;
+    let report = simulate(&scenario(MIXED), opts).unwrap();
+    assert!(report.violations["S-NO-NOTIF-AFTER-OK"].connections > 1);
+    assert_eq!(report.saved.len(), 1);
+    assert_eq!(files(dir.path()).len(), 2, "the original and the shrunk one");
+}
+
+#[test]
 fn lost_notifications_are_caught_and_shrunk() {
     // Lazy clients stay in the mode answering OK: a lost announcement is never made up for.
     let yaml = r#"
@@ -450,6 +463,7 @@ fn simulate_command_exit_codes() {
         server: None,
         control: None,
         out: None,
+        max_saved: 10,
         format: notifspec::cmd::simulate::Format::Json,
     };
     let root = env!("CARGO_MANIFEST_DIR");
@@ -521,7 +535,7 @@ faults:
     let dir = tempfile::tempdir().unwrap();
     let report = tokio::time::timeout(
         std::time::Duration::from_secs(600),
-        run(&s, target, 1, Some(dir.path().to_path_buf()), None),
+        run(&s, target, 1, Some(dir.path().to_path_buf()), 10, None),
     )
     .await
     .expect("the run ends")
@@ -556,6 +570,7 @@ async fn unreachable_external_server_is_an_error() {
         target,
         1,
         None,
+        10,
         None,
     )
     .await
