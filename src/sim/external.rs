@@ -486,7 +486,7 @@ async fn connection(
                     dropped |= a == Action::Drop;
                     st.client_closes += 1;
                     obs.closed(ctx.now(), Party::Client, false, &mut broken);
-                    let _ = w.shutdown().await;
+                    let _ = timeout(IO_TIMEOUT, w.shutdown()).await;
                     break 'conn true;
                 }
             }

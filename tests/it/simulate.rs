@@ -379,7 +379,11 @@ fn saving_is_bounded_and_one_rule_comes_first() {
     let report = simulate(&scenario(MIXED), opts).unwrap();
     assert!(report.violations["S-NO-NOTIF-AFTER-OK"].connections > 1);
     assert_eq!(report.saved.len(), 1);
-    assert_eq!(files(dir.path()).len(), 2, "the original and the shrunk one");
+    assert_eq!(
+        files(dir.path()).len(),
+        2,
+        "the original and the shrunk one"
+    );
 }
 
 #[test]
