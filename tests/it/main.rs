@@ -8,3 +8,4 @@ mod independence;
 mod proxy;
 mod replay;
 mod server;
+mod simulate;

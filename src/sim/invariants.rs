@@ -1,0 +1,359 @@
+//! End-to-end invariants: what the simulator can judge because it knows every publish.
+//!
+//! The checker judges one conversation from its lines alone. The simulator also knows *when
+//! each item appeared*, so it can hold the server to more: an item published while a client
+//! is in the mode, with the window free, is announced within the bound (no lost
+//! notification); no announcement without a new item (no duplicate); `notif: classified` is
+//! followed by a non-empty ad (promise kept). The bookkeeping is a few integers per
+//! connection, updated from the same server-side view the checker is fed, so both judge the
+//! same conversation and a saved transcript shows what both saw.
+
+use crate::dialect::{Dialect, ItemKind};
+use crate::rule::RuleId;
+
+use super::Tick;
+use super::behaviour::idx;
+
+/// What a line is, for counting and for the invariants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ClientLine {
+    Request(ItemKind),
+    Enter,
+    Stop,
+    Ok,
+    Other,
+}
+
+/// A server line's meaning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ServerLine {
+    Notification(ItemKind),
+    ModeAck,
+    /// The dialect's stop OK (also the spelling of nothing else the server sends).
+    StopOk,
+    Error,
+    Other,
+}
+
+pub(crate) fn classify_client(d: &Dialect, line: &[u8]) -> ClientLine {
+    let Ok(line) = std::str::from_utf8(line) else {
+        return ClientLine::Other;
+    };
+    if line == d.commands.random {
+        ClientLine::Request(ItemKind::Random)
+    } else if line == d.commands.classified {
+        ClientLine::Request(ItemKind::Classified)
+    } else if line == d.commands.enter {
+        ClientLine::Enter
+    } else if line == d.commands.stop {
+        ClientLine::Stop
+    } else if line == d.answers.ok {
+        ClientLine::Ok
+    } else {
+        ClientLine::Other
+    }
+}
+
+pub(crate) fn classify_server(d: &Dialect, line: &str) -> ServerLine {
+    if let Some(k) = d.notification_kind(line) {
+        ServerLine::Notification(k)
+    } else if line == d.replies.mode_ack {
+        ServerLine::ModeAck
+    } else if line == d.replies.stop_ok {
+        ServerLine::StopOk
+    } else if d.is_error_line(line) {
+        ServerLine::Error
+    } else {
+        ServerLine::Other
+    }
+}
+
+/// Who found a violation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Source {
+    /// The checker, from the conversation alone.
+    Checker,
+    /// The simulator's end-to-end invariants.
+    Invariant,
+}
+
+/// A rule broken on one connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Broken {
+    pub rule: RuleId,
+    pub at: Tick,
+    pub message: String,
+    pub source: Source,
+}
+
+/// Per-connection bookkeeping (a few integers: O(1) whatever the traffic).
+#[derive(Debug, Clone)]
+pub(crate) struct Watch {
+    items_known: bool,
+    answers_required: bool,
+    liveness: Tick,
+    in_mode: bool,
+    stopping: bool,
+    outstanding: bool,
+    /// Request whose reply is awaited (outside the mode).
+    awaiting: Option<ItemKind>,
+    /// Global random version the client last saw (at connect: the current one).
+    seen_random: u64,
+    /// Ads this client has not read (the newest one is unread at connect).
+    unread_ads: u64,
+    /// Items of each kind that may still be announced in this notification session.
+    credit: [u64; 2],
+    /// Since when an announcement of each kind has been owed (window free, in the mode).
+    owed_since: [Option<Tick>; 2],
+    /// Publish time of the oldest unannounced item of each kind (for latency).
+    first_unannounced: [Option<Tick>; 2],
+    promised: bool,
+}
+
+impl Watch {
+    /// Without `items_known` (publishes seen late, over TCP) only the promise is judged.
+    pub(crate) fn new(
+        d: &Dialect,
+        liveness: Tick,
+        random_version: u64,
+        items_known: bool,
+    ) -> Watch {
+        Watch {
+            items_known,
+            answers_required: d.answers_required(),
+            liveness,
+            in_mode: false,
+            stopping: false,
+            outstanding: false,
+            awaiting: None,
+            seen_random: random_version,
+            unread_ads: 1,
+            credit: [0; 2],
+            owed_since: [None; 2],
+            first_unannounced: [None; 2],
+            promised: false,
+        }
+    }
+
+    fn window_free(&self) -> bool {
+        self.in_mode && !self.stopping && !self.outstanding
+    }
+
+    /// Time passes up to `now`: an owed announcement past its bound is a lost notification.
+    /// `blocked` says the server cannot write (the client does not read): not its fault.
+    pub(crate) fn tick(&mut self, now: Tick, blocked: bool, out: &mut Vec<Broken>) {
+        if !self.items_known {
+            return;
+        }
+        for kind in ItemKind::ALL {
+            let i = idx(kind);
+            let Some(since) = self.owed_since[i] else {
+                continue;
+            };
+            if blocked || !self.window_free() {
+                self.owed_since[i] = Some(since.max(now));
+            } else if now > since + self.liveness {
+                out.push(Broken {
+                    rule: RuleId::SLiveness,
+                    at: since + self.liveness,
+                    message: format!(
+                        "a `{kind}` item was available in notification mode, with no notification outstanding, from +{} but was not announced within {}",
+                        super::fmt_tick(since),
+                        super::fmt_tick(self.liveness)
+                    ),
+                    source: Source::Invariant,
+                });
+                self.owed_since[i] = None;
+            }
+        }
+    }
+
+    pub(crate) fn on_publish(&mut self, now: Tick, kind: ItemKind) {
+        if kind == ItemKind::Classified {
+            self.unread_ads += 1;
+        }
+        if self.in_mode && !self.stopping {
+            let i = idx(kind);
+            self.credit[i] += 1;
+            self.first_unannounced[i].get_or_insert(now);
+            self.owed_since[i].get_or_insert(now);
+        }
+    }
+
+    pub(crate) fn on_client(&mut self, now: Tick, line: ClientLine) {
+        match line {
+            ClientLine::Request(k) if !self.in_mode => self.awaiting = Some(k),
+            ClientLine::Ok if self.outstanding => {
+                self.outstanding = false;
+                for since in self.owed_since.iter_mut().flatten() {
+                    *since = (*since).max(now);
+                }
+            }
+            ClientLine::Stop if self.in_mode => {
+                self.stopping = true;
+                self.owed_since = [None; 2];
+            }
+            _ => {}
+        }
+    }
+
+    /// A server line; returns the publish→notification latency when it is an announcement.
+    pub(crate) fn on_server(
+        &mut self,
+        now: Tick,
+        line: ServerLine,
+        text: &str,
+        random_version: u64,
+        out: &mut Vec<Broken>,
+    ) -> Option<Tick> {
+        match line {
+            ServerLine::ModeAck if !self.in_mode => {
+                self.in_mode = true;
+                self.stopping = false;
+                self.outstanding = false;
+                self.credit = [
+                    u64::from(random_version > self.seen_random),
+                    self.unread_ads,
+                ];
+                for i in 0..2 {
+                    if self.credit[i] > 0 {
+                        self.owed_since[i] = Some(now);
+                        self.first_unannounced[i] = Some(now);
+                    } else {
+                        self.owed_since[i] = None;
+                        self.first_unannounced[i] = None;
+                    }
+                }
+                None
+            }
+            ServerLine::Notification(kind) if self.in_mode => {
+                let i = idx(kind);
+                if kind == ItemKind::Classified {
+                    self.promised = true;
+                }
+                if self.answers_required && !self.stopping {
+                    self.outstanding = true;
+                }
+                self.owed_since[i] = None;
+                let fresh = self.credit[i] > 0;
+                self.credit[i] = self.credit[i].saturating_sub(1);
+                if !fresh && self.items_known {
+                    out.push(Broken {
+                        rule: RuleId::SNoDup,
+                        at: now,
+                        message: format!(
+                            "`{text}` announces no new item: every `{kind}` item available in this notification session was already announced"
+                        ),
+                        source: Source::Invariant,
+                    });
+                    return None;
+                }
+                self.first_unannounced[i]
+                    .take()
+                    .map(|t| now.saturating_sub(t))
+            }
+            ServerLine::StopOk if self.stopping => {
+                self.in_mode = false;
+                self.stopping = false;
+                self.outstanding = false;
+                None
+            }
+            ServerLine::Error => {
+                self.awaiting = None;
+                None
+            }
+            _ => {
+                match self.awaiting.take() {
+                    Some(ItemKind::Random) => self.seen_random = random_version,
+                    Some(ItemKind::Classified) if text.is_empty() => {
+                        if self.promised {
+                            out.push(Broken {
+                                rule: RuleId::SPromise,
+                                at: now,
+                                message: "an empty reply to the classified request after `notif: classified` announced an ad".into(),
+                                source: Source::Invariant,
+                            });
+                        }
+                        self.promised = false;
+                    }
+                    Some(ItemKind::Classified) => {
+                        self.unread_ads = self.unread_ads.saturating_sub(1);
+                        self.promised = false;
+                    }
+                    None => {}
+                }
+                None
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn watch() -> (Watch, Dialect) {
+        let d = Dialect::default();
+        (Watch::new(&d, 5_000_000, 1, true), d)
+    }
+
+    fn server(w: &mut Watch, d: &Dialect, now: Tick, line: &str, out: &mut Vec<Broken>) {
+        w.on_server(now, classify_server(d, line), line, 1, out);
+    }
+
+    #[test]
+    fn lost_notification_is_found_after_the_bound() {
+        let (mut w, d) = watch();
+        let mut out = vec![];
+        w.on_client(0, classify_client(&d, b"_notif_"));
+        server(&mut w, &d, 0, "will send notifs", &mut out);
+        server(&mut w, &d, 1, "notif: classified", &mut out);
+        w.on_client(2, ClientLine::Ok);
+        w.on_publish(10, ItemKind::Random);
+        w.tick(4_000_000, false, &mut out);
+        assert!(out.is_empty());
+        w.tick(6_000_000, false, &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].rule, RuleId::SLiveness);
+        assert_eq!(out[0].at, 5_000_010);
+    }
+
+    #[test]
+    fn window_and_blocking_pause_the_bound() {
+        let (mut w, d) = watch();
+        let mut out = vec![];
+        server(&mut w, &d, 0, "will send notifs", &mut out);
+        server(&mut w, &d, 1, "notif: classified", &mut out);
+        w.on_publish(10, ItemKind::Random);
+        w.tick(9_000_000, false, &mut out);
+        w.on_client(9_000_000, ClientLine::Ok);
+        w.tick(10_000_000, true, &mut out);
+        w.tick(14_000_000, false, &mut out);
+        assert!(out.is_empty(), "{out:?}");
+        let lat = w.on_server(
+            14_000_000,
+            ServerLine::Notification(ItemKind::Random),
+            "notif: random",
+            2,
+            &mut out,
+        );
+        assert_eq!(lat, Some(14_000_000 - 10));
+    }
+
+    #[test]
+    fn duplicate_and_broken_promise() {
+        let (mut w, d) = watch();
+        let mut out = vec![];
+        server(&mut w, &d, 0, "will send notifs", &mut out);
+        server(&mut w, &d, 1, "notif: classified", &mut out);
+        w.on_client(2, ClientLine::Ok);
+        server(&mut w, &d, 3, "notif: classified", &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].rule, RuleId::SNoDup);
+        w.on_client(4, ClientLine::Stop);
+        server(&mut w, &d, 5, "OK", &mut out);
+        w.on_client(6, classify_client(&d, b"classified?"));
+        server(&mut w, &d, 7, "", &mut out);
+        assert_eq!(out[1].rule, RuleId::SPromise);
+    }
+}

@@ -1,0 +1,395 @@
+//! What a simulation found, for people (text) and machines (JSON).
+//!
+//! The report holds only virtual-time figures and counts, in a fixed order, so the same
+//! scenario and seed give a byte-identical report: a CI job can diff two runs. Wall-clock
+//! time goes to stderr, never into the report.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+/// A whole run.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SimReport {
+    /// Scenario name.
+    pub scenario: String,
+    /// The seed that reproduces the run.
+    pub seed: u64,
+    /// `embedded` (reference server, virtual time) or `external` (real time over TCP).
+    pub mode: String,
+    /// What was simulated against: `reference server` or the external address.
+    pub server: String,
+    /// Dialect name.
+    pub dialect: String,
+    /// Virtual (or real, for external runs) seconds simulated, drain included.
+    pub seconds: f64,
+    /// Simulated clients, by group label.
+    pub clients: BTreeMap<String, u64>,
+    /// Connections opened (reconnections included).
+    pub connections: u64,
+    /// Clients given each fault.
+    pub faults: BTreeMap<String, u64>,
+    /// Traffic counts.
+    pub traffic: Traffic,
+    /// Publish→notification latency.
+    pub latency: Latency,
+    /// Rule violations that count (not explained by an injected fault), by rule ID.
+    pub violations: BTreeMap<String, RuleCount>,
+    /// Violations an injected fault explains (e.g. a client sending garbage breaks C- rules).
+    pub explained: BTreeMap<String, u64>,
+    /// The first violations found, in connection order.
+    pub findings: Vec<Finding>,
+    /// Transcripts written under `--out`.
+    pub saved: Vec<Saved>,
+    /// Largest number of bytes the server held for one connection beyond the link buffer.
+    pub peak_queued_bytes: u64,
+    /// `pass` or `fail`.
+    pub verdict: String,
+}
+
+/// Message counts.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Traffic {
+    /// `random?` and `classified?`.
+    pub requests: u64,
+    /// Enter commands.
+    pub mode_entries: u64,
+    /// Notifications sent by the server.
+    pub notifications: u64,
+    /// `OK` answers to notifications.
+    pub answers: u64,
+    /// `stop_notif` lines.
+    pub stops: u64,
+    /// Error lines sent by the server.
+    pub errors: u64,
+    /// Other client lines (garbage, oversized).
+    pub other_client_lines: u64,
+    /// Random numbers published.
+    pub published_random: u64,
+    /// Ads published.
+    pub published_classified: u64,
+    /// Lines in both directions.
+    pub lines: u64,
+    /// Lines per second of simulated time.
+    pub lines_per_second: f64,
+    /// Bytes client→server.
+    pub bytes_to_server: u64,
+    /// Bytes server→client.
+    pub bytes_to_client: u64,
+    /// Requests a client stopped waiting for (reply timeout).
+    pub gave_up: u64,
+    /// Notifications that crossed a client's `stop_notif` on the wire (races exercised).
+    pub crossed: u64,
+    /// Connections a client dropped because the server broke the protocol.
+    pub dropped_on_server_error: u64,
+    /// Connections still open when the drain period ended.
+    pub unfinished: u64,
+    /// Connections the server closed (after an oversized line, for instance).
+    pub server_closes: u64,
+    /// Connections the clients closed (lifetimes, faults, the end of the run).
+    pub client_closes: u64,
+}
+
+/// Latency percentiles in milliseconds.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Latency {
+    /// Announcements measured.
+    pub count: u64,
+    /// Median, ms.
+    pub p50_ms: f64,
+    /// 99th percentile, ms.
+    pub p99_ms: f64,
+    /// Maximum, ms.
+    pub max_ms: f64,
+}
+
+/// A latency histogram with three significant digits: constant memory however long the run
+/// (an hour of 10,000 clients is millions of samples), percentiles within 1%.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Histogram {
+    buckets: BTreeMap<u32, u64>,
+    count: u64,
+    max: u64,
+}
+
+impl Histogram {
+    /// Adds one sample (microseconds).
+    pub fn record(&mut self, micros: u64) {
+        *self.buckets.entry(bucket(micros)).or_default() += 1;
+        self.count += 1;
+        self.max = self.max.max(micros);
+    }
+
+    /// Adds every sample of `other`.
+    pub fn merge(&mut self, other: &Histogram) {
+        for (b, n) in &other.buckets {
+            *self.buckets.entry(*b).or_default() += n;
+        }
+        self.count += other.count;
+        self.max = self.max.max(other.max);
+    }
+
+    /// The smallest value (bucket floor, microseconds) at or below which a share `q` of the
+    /// samples lie.
+    fn quantile(&self, q: f64) -> u64 {
+        let rank = ((self.count as f64 * q).ceil() as u64).clamp(1, self.count.max(1));
+        let mut seen = 0;
+        for (b, n) in &self.buckets {
+            seen += n;
+            if seen >= rank {
+                return floor(*b).min(self.max);
+            }
+        }
+        self.max
+    }
+
+    /// The report's summary.
+    pub fn summary(&self) -> Latency {
+        if self.count == 0 {
+            return Latency::default();
+        }
+        Latency {
+            count: self.count,
+            p50_ms: self.quantile(0.50) as f64 / 1000.0,
+            p99_ms: self.quantile(0.99) as f64 / 1000.0,
+            max_ms: self.max as f64 / 1000.0,
+        }
+    }
+}
+
+/// Values below 1000 have their own bucket; above, three significant digits.
+fn bucket(v: u64) -> u32 {
+    if v < 1000 {
+        return v as u32;
+    }
+    let mut e = 0u32;
+    let mut m = v;
+    while m >= 1000 {
+        m /= 10;
+        e += 1;
+    }
+    1000 + (e - 1) * 900 + (m as u32 - 100)
+}
+
+fn floor(b: u32) -> u64 {
+    if b < 1000 {
+        return u64::from(b);
+    }
+    let e = (b - 1000) / 900 + 1;
+    let m = u64::from((b - 1000) % 900 + 100);
+    m.saturating_mul(10u64.saturating_pow(e))
+}
+
+/// How often a rule was broken.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct RuleCount {
+    /// Occurrences.
+    pub count: u64,
+    /// Connections where it happened.
+    pub connections: u64,
+}
+
+/// One violation, as first seen on its connection.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Finding {
+    /// Connection number.
+    pub connection: u32,
+    /// Client number.
+    pub client: u32,
+    /// Rule ID.
+    pub rule: String,
+    /// Seconds since the start of the run.
+    pub at: f64,
+    /// `checker` or `invariant`.
+    pub found_by: String,
+    /// What happened.
+    pub message: String,
+}
+
+/// A saved transcript pair.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Saved {
+    /// Connection number.
+    pub connection: u32,
+    /// The rule the transcripts show.
+    pub rule: String,
+    /// The whole conversation.
+    pub original: String,
+    /// The shrunk one (absent when the violation did not reproduce in isolation).
+    pub shrunk: Option<String>,
+    /// Client steps before shrinking.
+    pub steps: usize,
+    /// Client steps after shrinking.
+    pub shrunk_steps: Option<usize>,
+    /// Why there is no shrunk transcript, when there is none.
+    pub not_shrunk: Option<String>,
+    /// Whether checking the written file offline shows the rule again.
+    pub check_reproduces: bool,
+}
+
+/// How many findings the report lists (all are counted).
+pub const MAX_FINDINGS: usize = 20;
+
+impl SimReport {
+    /// Whether no violation counts.
+    pub fn passed(&self) -> bool {
+        self.violations.is_empty()
+    }
+
+    /// The report as pretty JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a report always serializes")
+    }
+
+    /// The report as text.
+    pub fn to_text(&self) -> String {
+        let mut s = String::new();
+        let t = &self.traffic;
+        let _ = writeln!(
+            s,
+            "notifspec simulate: scenario {}, seed {}, {} ({}), dialect {}",
+            self.scenario, self.seed, self.mode, self.server, self.dialect
+        );
+        let clients: Vec<String> = self
+            .clients
+            .iter()
+            .map(|(g, n)| format!("{n} {g}"))
+            .collect();
+        let _ = writeln!(
+            s,
+            "clients      {} ({}), {} connections, {:.1}s simulated",
+            self.clients.values().sum::<u64>(),
+            clients.join(", "),
+            self.connections,
+            self.seconds
+        );
+        if !self.faults.is_empty() {
+            let faults: Vec<String> = self
+                .faults
+                .iter()
+                .map(|(f, n)| format!("{f}: {n}"))
+                .collect();
+            let _ = writeln!(s, "faults       {}", faults.join(", "));
+        }
+        let _ = writeln!(
+            s,
+            "published    {} random, {} classified",
+            t.published_random, t.published_classified
+        );
+        let _ = writeln!(
+            s,
+            "requests     {} fetches, {} mode entries, {} error replies",
+            t.requests, t.mode_entries, t.errors
+        );
+        let _ = writeln!(
+            s,
+            "notifs       {} notifications, {} OK answers, {} stop_notif, {} crossed a stop_notif",
+            t.notifications, t.answers, t.stops, t.crossed
+        );
+        let _ = writeln!(
+            s,
+            "latency      publish->notification p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({} measured)",
+            self.latency.p50_ms, self.latency.p99_ms, self.latency.max_ms, self.latency.count
+        );
+        let _ = writeln!(
+            s,
+            "throughput   {} lines ({:.1}/s), {} bytes to server, {} bytes to clients",
+            t.lines, t.lines_per_second, t.bytes_to_server, t.bytes_to_client
+        );
+        let _ = writeln!(
+            s,
+            "other        {} garbage/oversized client lines, {} gave up waiting, {} dropped on a server error, {} open at the end, peak queued {} bytes",
+            t.other_client_lines,
+            t.gave_up,
+            t.dropped_on_server_error,
+            t.unfinished,
+            self.peak_queued_bytes
+        );
+        if !self.explained.is_empty() {
+            let ex: Vec<String> = self
+                .explained
+                .iter()
+                .map(|(r, n)| format!("{r} x{n}"))
+                .collect();
+            let _ = writeln!(s, "explained    by injected faults: {}", ex.join(", "));
+        }
+        if self.violations.is_empty() {
+            let _ = writeln!(s, "violations   none");
+        } else {
+            let _ = writeln!(s, "violations");
+            for (rule, c) in &self.violations {
+                let _ = writeln!(
+                    s,
+                    "  {rule:<22} {} times on {} connections",
+                    c.count, c.connections
+                );
+            }
+            for f in &self.findings {
+                let _ = writeln!(
+                    s,
+                    "  conn {} (client {}) at {:.3}s: {} [{}]: {}",
+                    f.connection, f.client, f.at, f.rule, f.found_by, f.message
+                );
+            }
+        }
+        for saved in &self.saved {
+            let shrunk = match (&saved.shrunk, saved.shrunk_steps) {
+                (Some(p), Some(n)) => format!(", shrunk to {n} steps: {p}"),
+                _ => format!(
+                    ", not shrunk: {}",
+                    saved.not_shrunk.as_deref().unwrap_or("unknown reason")
+                ),
+            };
+            let _ = writeln!(
+                s,
+                "saved        {} {} ({} steps){}{}",
+                saved.rule,
+                saved.original,
+                saved.steps,
+                shrunk,
+                if saved.check_reproduces {
+                    ""
+                } else {
+                    " [check does not show the rule offline]"
+                }
+            );
+        }
+        let _ = writeln!(s, "verdict      {}", self.verdict.to_uppercase());
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles() {
+        let mut h = Histogram::default();
+        for i in 1..=100 {
+            h.record(i * 1000);
+        }
+        let l = h.summary();
+        assert_eq!(
+            (l.p50_ms, l.p99_ms, l.max_ms, l.count),
+            (50.0, 99.0, 100.0, 100)
+        );
+        assert_eq!(Histogram::default().summary(), Latency::default());
+    }
+
+    #[test]
+    fn histogram_keeps_three_digits() {
+        for v in [0, 7, 999, 1000, 1234, 98_765, 12_345_678, u64::MAX] {
+            let f = floor(bucket(v));
+            assert!(f <= v && v - f <= v / 100, "{v} -> {f}");
+        }
+        let mut a = Histogram::default();
+        a.record(5);
+        let mut b = Histogram::default();
+        b.record(2_000_000);
+        a.merge(&b);
+        assert_eq!(a.summary().max_ms, 2000.0);
+        assert_eq!(a.summary().count, 2);
+    }
+}
