@@ -20,6 +20,15 @@ use super::{Checker, Mode};
 use crate::dialect::ItemKind;
 use crate::rule::RuleId;
 
+/// The rules judged only when every publish is known ([`Options::items_known`](super::Options)).
+///
+/// `items_known` gates these reports and nothing else: the state it changes is read only to
+/// judge them. So a checker run with `items_known: true` reports exactly what a run with
+/// `false` reports, plus violations of these rules. A caller that learns only at the end
+/// whether the publishes are known (a streamed transcript whose first `! publish` may be its
+/// last line) runs once with `true` and drops these rules if none turned up.
+pub const ITEMS_KNOWN_RULES: &[RuleId] = &[RuleId::SNoDup, RuleId::SLiveness];
+
 /// The availability model of one connection.
 #[derive(Debug)]
 pub(super) struct Availability {

@@ -4,10 +4,10 @@
 //! checker, so a recording of millions of lines is checked in constant memory.
 
 use std::fs::File;
-use std::io::{BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::checker::Checker;
+use crate::checker::{Checker, ITEMS_KNOWN_RULES, Violation};
 use crate::cmd::Status;
 use crate::dialect::Dialect;
 use crate::report::{FileResult, Summary, ViolationLog};
@@ -130,50 +130,54 @@ fn walk(dir: &Path, found: &mut Vec<PathBuf>, errors: &mut Vec<FileResult>) {
     }
 }
 
-/// Reads, parses and checks one transcript, streaming.
+/// Reads, parses and checks one transcript, streaming, in one pass.
+///
+/// Whether the transcript says when items appear (a `! publish` directive anywhere) decides
+/// how availability is judged for the whole conversation, but the first publish may be the
+/// last line of a file too large to read twice or to buffer. So the checker runs as if the
+/// publishes were known, and two bounded logs are kept: every violation, and every violation
+/// but those of [`ITEMS_KNOWN_RULES`] (the only rules `items_known` changes). At the end the
+/// log that matches what the file turned out to say is judged: exactly what
+/// [`check_transcript`](crate::checker::check_transcript) reports on the parsed file.
 pub fn check_file(path: &Path, fallback: &Dialect) -> FileResult {
-    // Whether the transcript says when items appear (`! publish`) decides how availability is
-    // judged for the whole conversation. Recordings of real traffic have no publish
-    // directives, so the file is read once; if one turns up, it is judged again knowing it.
-    match check_pass(path, fallback, false) {
-        Ok((_, true)) => match check_pass(path, fallback, true) {
-            Ok((result, _)) => result,
-            Err(result) => *result,
-        },
-        Ok((result, false)) => result,
-        Err(result) => *result,
-    }
-}
-
-/// One streaming pass; also says whether a `! publish` directive was seen.
-fn check_pass(
-    path: &Path,
-    fallback: &Dialect,
-    items_known: bool,
-) -> Result<(FileResult, bool), Box<FileResult>> {
     let shown = path.display().to_string();
     let fail = |summary: String, detail: String| FileResult::error(shown.clone(), summary, detail);
-    let file =
-        File::open(path).map_err(|e| fail(format!("{shown}: {e}"), format!("{shown}: {e}")))?;
-    let mut reader = Reader::new(BufReader::with_capacity(1 << 18, file), shown.clone())
-        .map_err(|e| fail(e.summary(), e.to_string()))?;
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) => return fail(format!("{shown}: {e}"), format!("{shown}: {e}")),
+    };
+    // The reader buffers in large blocks itself.
+    let mut reader = match Reader::new(file, shown.clone()) {
+        Ok(r) => r,
+        Err(e) => return fail(e.summary(), e.to_string()),
+    };
     let dialect = match &reader.front().dialect {
-        Some(name) => Dialect::load(name, path.parent()).map_err(|e| {
-            let msg = format!("{shown}: dialect `{name}`: {e}");
-            fail(msg.clone(), msg)
-        })?,
+        Some(name) => match Dialect::load(name, path.parent()) {
+            Ok(d) => d,
+            Err(e) => {
+                let msg = format!("{shown}: dialect `{name}`: {e}");
+                return fail(msg.clone(), msg);
+            }
+        },
         None => fallback.clone(),
     };
     let expect = reader.front().expect.clone();
-    let mut checker = Checker::for_transcript(dialect, items_known);
-    let mut log = ViolationLog::default();
-    while let Some(event) = reader
-        .next_event()
-        .map_err(|e| fail(e.summary(), e.to_string()))?
-    {
-        log.extend(checker.feed(&event));
+    let mut checker = Checker::for_transcript(dialect, true);
+    let mut known = ViolationLog::default();
+    let mut unknown = ViolationLog::default();
+    let mut record = |v: Violation| {
+        if !ITEMS_KNOWN_RULES.contains(&v.rule) {
+            unknown.extend([v.clone()]);
+        }
+        known.extend([v]);
+    };
+    if let Err(e) = reader.feed(&mut checker, &mut record) {
+        return fail(e.summary(), e.to_string());
     }
-    log.extend(checker.finish(reader.is_complete()));
-    let saw_publish = reader.saw_publish();
-    Ok((FileResult::judged(shown, &expect, log), saw_publish))
+    checker
+        .finish(reader.is_complete())
+        .into_iter()
+        .for_each(&mut record);
+    let log = if reader.saw_publish() { known } else { unknown };
+    FileResult::judged(shown, &expect, log)
 }
