@@ -50,6 +50,37 @@ pub(super) struct Availability {
     promise: Option<Option<usize>>,
 }
 
+/// Why an announcement breaks `S-NO-DUP`; formatted only when reported with a message.
+#[derive(Debug, Clone, Copy)]
+enum Dup {
+    NoRandom,
+    /// The random number published at this line was announced already.
+    RandomAgain(Option<usize>),
+    NoAd,
+    /// Every one of this many unread ads was announced already.
+    AdsAgain(u64),
+}
+
+impl std::fmt::Display for Dup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Dup::NoRandom => f.write_str(
+                "nothing new was available: no random number was published since the client connected or last fetched one",
+            ),
+            Dup::RandomAgain(published) => write!(
+                f,
+                "the random number published{} was already announced in this session",
+                at(*published)
+            ),
+            Dup::NoAd => f.write_str("nothing new was available: no classified ad was unread"),
+            Dup::AdsAgain(n) => write!(
+                f,
+                "every unread ad ({n} in all) was already announced in this session"
+            ),
+        }
+    }
+}
+
 impl Availability {
     pub(super) fn new(known: bool) -> Self {
         Availability {
@@ -84,31 +115,23 @@ impl Availability {
     }
 
     /// Why announcing `kind` now repeats or invents an item, if it does.
-    fn announce(&mut self, kind: ItemKind) -> Option<String> {
+    fn announce(&mut self, kind: ItemKind) -> Option<Dup> {
         if !self.known {
             return None;
         }
         match kind {
             ItemKind::Random => match self.random_new {
-                None => Some(
-                    "nothing new was available: no random number was published since the client connected or last fetched one".into(),
-                ),
-                Some(published) if self.random_announced => Some(format!(
-                    "the random number published{} was already announced in this session",
-                    at(published)
-                )),
+                None => Some(Dup::NoRandom),
+                Some(published) if self.random_announced => Some(Dup::RandomAgain(published)),
                 Some(_) => {
                     self.random_announced = true;
                     None
                 }
             },
-            ItemKind::Classified if self.unread == 0 => {
-                Some("nothing new was available: no classified ad was unread".into())
+            ItemKind::Classified if self.unread == 0 => Some(Dup::NoAd),
+            ItemKind::Classified if self.announced >= self.unread => {
+                Some(Dup::AdsAgain(self.unread))
             }
-            ItemKind::Classified if self.announced >= self.unread => Some(format!(
-                "every unread ad ({} in all) was already announced in this session",
-                self.unread
-            )),
             ItemKind::Classified => {
                 self.announced += 1;
                 None
@@ -148,13 +171,41 @@ impl Availability {
 }
 
 impl Checker {
+    /// Limits the messages formatted for violations of [`ITEMS_KNOWN_RULES`] to the next
+    /// `n`; later ones are reported (rule and line) with an empty message.
+    ///
+    /// For a caller that judges a conversation as if every publish were known without
+    /// knowing yet whether it is (a transcript streamed in one pass, see
+    /// [`ITEMS_KNOWN_RULES`]): a transcript without publishes breaks `S-NO-DUP` with every
+    /// notification, and those violations are dropped in the end, so formatting millions of
+    /// them would only cost time. A bounded log keeps the first `n` anyway.
+    pub fn limit_items_known_messages(&mut self, n: usize) {
+        self.known_messages_left = n;
+    }
+
+    /// Takes one message from the budget of [`Checker::limit_items_known_messages`].
+    fn spend_known_message(&mut self) -> bool {
+        match self.known_messages_left.checked_sub(1) {
+            Some(left) => {
+                self.known_messages_left = left;
+                true
+            }
+            None => false,
+        }
+    }
+
     /// A notification of `kind` that the window allows: `S-NO-DUP`, and the promise.
     pub(super) fn announced(&mut self, kind: ItemKind, shown: Shown<'_>, line: Option<usize>) {
         if kind == ItemKind::Classified {
             self.avail.promise = Some(line);
         }
         if let Some(why) = self.avail.announce(kind) {
-            self.report(RuleId::SNoDup, line, format!("{shown} was sent, but {why}"));
+            let msg = if self.spend_known_message() {
+                format!("{shown} was sent, but {why}")
+            } else {
+                String::new()
+            };
+            self.report(RuleId::SNoDup, line, msg);
         }
     }
 
@@ -186,10 +237,14 @@ impl Checker {
             return;
         }
         if let Some(what) = self.avail.unannounced() {
-            let msg = format!(
-                "nothing was announced within {} although the window was free and the client in notification mode, with {what} available",
-                humantime::format_duration(duration)
-            );
+            let msg = if self.spend_known_message() {
+                format!(
+                    "nothing was announced within {} although the window was free and the client in notification mode, with {what} available",
+                    humantime::format_duration(duration)
+                )
+            } else {
+                String::new()
+            };
             self.report(RuleId::SLiveness, line, msg);
             self.avail.mark_announced();
         }

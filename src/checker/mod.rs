@@ -189,6 +189,8 @@ pub struct Checker {
     client_spoke: bool,
     /// Violations of the event being fed.
     out: Vec<Violation>,
+    /// Messages still to format for violations of [`ITEMS_KNOWN_RULES`].
+    known_messages_left: usize,
 }
 
 impl Checker {
@@ -216,6 +218,7 @@ impl Checker {
             last_client_bad: false,
             client_spoke: false,
             out: Vec::new(),
+            known_messages_left: usize::MAX,
         }
     }
 

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use crate::checker::{Checker, ITEMS_KNOWN_RULES, Violation};
 use crate::cmd::Status;
 use crate::dialect::Dialect;
-use crate::report::{FileResult, Summary, ViolationLog};
+use crate::report::{FileResult, MAX_KEPT_VIOLATIONS, Summary, ViolationLog};
 use crate::transcript::Reader;
 
 /// File name endings `check` picks up when searching a folder.
@@ -163,6 +163,9 @@ pub fn check_file(path: &Path, fallback: &Dialect) -> FileResult {
     };
     let expect = reader.front().expect.clone();
     let mut checker = Checker::for_transcript(dialect, true);
+    // Both logs keep the first MAX_KEPT_VIOLATIONS messages; in a file without publishes every
+    // notification breaks S-NO-DUP in the `known` log, which is then dropped.
+    checker.limit_items_known_messages(MAX_KEPT_VIOLATIONS);
     let mut known = ViolationLog::default();
     let mut unknown = ViolationLog::default();
     let mut record = |v: Violation| {
