@@ -90,6 +90,15 @@ impl Classifier {
     /// Classifies a server line. The mode acknowledgement is never `NotifLike`, even when it
     /// starts like a notification (`notif: OK` in `seed-text`).
     pub(crate) fn server(&self, d: &Dialect, line: &str) -> ServerClass {
+        // Both notification lines start with the prefix: a line that does not is neither a
+        // notification nor notification-like, and needs no comparison with them.
+        if !self.notif_prefix.is_empty() && !line.starts_with(self.notif_prefix.as_str()) {
+            return if d.is_error_line(line) {
+                ServerClass::Error
+            } else {
+                ServerClass::Other
+            };
+        }
         if let Some(kind) = d.notification_kind(line) {
             ServerClass::Notif(kind)
         } else if d.is_error_line(line) {

@@ -447,8 +447,12 @@ impl<R: Read> Reader<R> {
                 continue;
             }
             let body = &mut self.body;
+            let bytes = block.as_bytes();
+            // Where the next `{` is: a line before it is plain text, so the block is searched
+            // for `{` a few times instead of every line once.
+            let mut brace = memchr::memchr(b'{', bytes).unwrap_or(bytes.len());
             let mut from = 0;
-            for nl in memchr::memchr_iter(b'\n', block.as_bytes()) {
+            for nl in memchr::memchr_iter(b'\n', bytes) {
                 let mut text = &block[from..nl];
                 body.line_no += 1;
                 if let Some(t) = text.strip_suffix('\r') {
@@ -457,9 +461,12 @@ impl<R: Read> Reader<R> {
                 if text.len() > MAX_LINE_LEN {
                     return Err(body.too_long(&self.origin, body.line_no));
                 }
+                if brace < from {
+                    brace = memchr::memchr(b'{', &bytes[from..]).map_or(bytes.len(), |i| from + i);
+                }
                 match quick_message(text) {
                     // Nothing after `[...]` may be a message: the full path says so.
-                    Some(kind) if body.unrecorded_at.is_none() => {
+                    Some(kind) if brace >= nl && body.unrecorded_at.is_none() => {
                         body.last_ends = false;
                         visit(body.line_no, kind);
                     }
@@ -950,9 +957,10 @@ fn front_matter(yaml: &str, first_line: usize, origin: &str) -> Result<FrontMatt
     })
 }
 
-/// The common line, `C: text` or `S: text` at the start of the line with no `{` in the
-/// text, recognized without the general classifier (which returns large error values); the
-/// same result as [`classify`] for these lines, `None` for every other line.
+/// The common line, `C: text` or `S: text` at the start of the line, recognized without the
+/// general classifier (which returns large error values). The caller has checked that the
+/// line has no `{`; then this is the same result as [`classify`] for these lines, `None` for
+/// every other line.
 #[inline]
 fn quick_message(text: &str) -> Option<LineKind<'_>> {
     let client = match text.as_bytes() {
@@ -961,9 +969,6 @@ fn quick_message(text: &str) -> Option<LineKind<'_>> {
         _ => return None,
     };
     let m = trim(text.get(2..)?);
-    if !is_plain(m) {
-        return None;
-    }
     Some(if client {
         LineKind::Client(m, true)
     } else {
