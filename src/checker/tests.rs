@@ -341,3 +341,84 @@ fn any_dialect_is_judged_by_its_own_spellings() {
         vec![(RuleId::CStopOnlyInNotif, 1)]
     );
 }
+
+/// What `notifspec check` relies on to judge a transcript in one pass: knowing the publishes
+/// only adds violations of `ITEMS_KNOWN_RULES`, and a message budget changes messages only.
+#[test]
+fn items_known_only_adds_the_items_known_rules() {
+    for seed in 0..40u64 {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let options = |items_known| Options {
+            items_known,
+            liveness_bound: Duration::from_millis(500),
+        };
+        let mut unknown = Checker::with_options(Dialect::default(), options(false));
+        let mut known = Checker::with_options(Dialect::default(), options(true));
+        let mut budget = Checker::with_options(Dialect::default(), options(true));
+        budget.limit_items_known_messages(3);
+        let (mut a, mut b, mut c) = (vec![], vec![], vec![]);
+        for i in 0..5_000usize {
+            let event = Event {
+                at: None,
+                source_line: Some(i + 1),
+                kind: random_event(&mut rng),
+            };
+            unknown.feed_into(&event, &mut a);
+            known.feed_into(&event, &mut b);
+            budget.feed_into(&event, &mut c);
+        }
+        a.extend(unknown.finish(seed % 2 == 0));
+        b.extend(known.finish(seed % 2 == 0));
+        c.extend(budget.finish(seed % 2 == 0));
+        let filtered: Vec<_> = b
+            .iter()
+            .filter(|v| !ITEMS_KNOWN_RULES.contains(&v.rule))
+            .cloned()
+            .collect();
+        assert_eq!(a, filtered, "seed {seed}");
+        let key = |v: &Violation| (v.rule, v.line);
+        assert_eq!(
+            b.iter().map(key).collect::<Vec<_>>(),
+            c.iter().map(key).collect::<Vec<_>>()
+        );
+        let formatted = c
+            .iter()
+            .filter(|v| ITEMS_KNOWN_RULES.contains(&v.rule) && !v.message.is_empty())
+            .count();
+        let total = c
+            .iter()
+            .filter(|v| ITEMS_KNOWN_RULES.contains(&v.rule))
+            .count();
+        assert_eq!(formatted, total.min(3), "seed {seed}");
+    }
+}
+
+#[test]
+fn feed_line_is_feed_without_the_event() {
+    let lines = [
+        (Party::Client, "random?"),
+        (Party::Server, "x"),
+        (Party::Client, "_notif_"),
+        (Party::Server, "will send notifs"),
+        (Party::Client, "OK"),
+    ];
+    let mut a = Checker::new(Dialect::default());
+    let mut b = Checker::new(Dialect::default());
+    let mut out = vec![];
+    let mut expected = vec![];
+    for (i, (from, text)) in lines.into_iter().enumerate() {
+        let event = Event {
+            at: None,
+            source_line: Some(i + 1),
+            kind: EventKind::Line {
+                from,
+                text: text.into(),
+                terminator: Terminator::Lf,
+            },
+        };
+        expected.extend(a.feed(&event));
+        b.feed_line(from, text, Terminator::Lf, Some(i + 1), &mut out);
+    }
+    assert!(!expected.is_empty());
+    assert_eq!(out, expected);
+}

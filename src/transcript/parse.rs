@@ -291,6 +291,9 @@ pub struct Reader<R> {
     buf: Vec<u8>,
     start: usize,
     end: usize,
+    /// `buf[start..scanned]` has no newline: input arriving in small pieces while a long line
+    /// is read is searched once, not again with every piece.
+    scanned: usize,
     /// The input has no more bytes.
     eof: bool,
     /// The current line for the entry-by-entry API, validated UTF-8 without NUL bytes,
@@ -315,6 +318,7 @@ impl<R: Read> Reader<R> {
             buf: vec![0; BLOCK],
             start: 0,
             end: 0,
+            scanned: 0,
             eof: false,
             line: String::with_capacity(256),
             front: FrontMatter::default(),
@@ -421,8 +425,9 @@ impl<R: Read> Reader<R> {
             visit(self.body.line_no, kind);
         }
         loop {
-            let avail = &self.buf[self.start..self.end];
-            let Some(last) = memchr::memrchr(b'\n', avail) else {
+            let from = self.scanned.max(self.start);
+            let Some(last) = memchr::memrchr(b'\n', &self.buf[from..self.end]) else {
+                self.scanned = self.end;
                 if self.eof {
                     // A last line without a newline, or nothing: the line-by-line path.
                     if !self.read_line()? {
@@ -436,7 +441,7 @@ impl<R: Read> Reader<R> {
                 }
                 continue;
             };
-            let block = clean_lines(&avail[..=last]);
+            let block = clean_lines(&self.buf[self.start..=from + last]);
             if block.is_empty() {
                 // The first line is not valid text: the line-by-line path says where.
                 if self.read_line()?
@@ -479,6 +484,7 @@ impl<R: Read> Reader<R> {
                 from = nl + 1;
             }
             self.start += block.len();
+            self.scanned = self.start;
         }
     }
 
@@ -488,6 +494,7 @@ impl<R: Read> Reader<R> {
         if self.start > 0 {
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
+            self.scanned = self.scanned.saturating_sub(self.start);
             self.start = 0;
         }
         if self.end == self.buf.len() {
@@ -517,15 +524,17 @@ impl<R: Read> Reader<R> {
     /// needed; `None` at end of file.
     fn next_line_range(&mut self) -> Fallible<Option<(usize, usize)>> {
         loop {
-            let avail = &self.buf[self.start..self.end];
-            if let Some(i) = memchr::memchr(b'\n', avail) {
-                let (a, mut b) = (self.start, self.start + i);
+            let from = self.scanned.max(self.start);
+            if let Some(i) = memchr::memchr(b'\n', &self.buf[from..self.end]) {
+                let (a, mut b) = (self.start, from + i);
                 self.start = b + 1;
+                self.scanned = self.start;
                 if b > a && self.buf[b - 1] == b'\r' {
                     b -= 1;
                 }
                 return Ok(Some((a, b)));
             }
+            self.scanned = self.end;
             if self.eof {
                 if self.start == self.end {
                     return Ok(None);
