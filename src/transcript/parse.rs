@@ -457,7 +457,7 @@ impl<R: Read> Reader<R> {
             // for `{` a few times instead of every line once.
             let mut brace = memchr::memchr(b'{', bytes).unwrap_or(bytes.len());
             let mut from = 0;
-            for nl in memchr::memchr_iter(b'\n', bytes) {
+            while let Some(nl) = next_newline(bytes, from) {
                 let mut text = &block[from..nl];
                 body.line_no += 1;
                 if let Some(t) = text.strip_suffix('\r') {
@@ -966,6 +966,34 @@ fn front_matter(yaml: &str, first_line: usize, origin: &str) -> Result<FrontMatt
     })
 }
 
+/// The index of the first `\n` in `bytes` at or after `from`. Transcript lines are short,
+/// so the first 16 bytes are searched a word at a time before the vectorized search, whose
+/// set-up costs more than such a line.
+#[inline]
+fn next_newline(bytes: &[u8], from: usize) -> Option<usize> {
+    const ONES: u64 = u64::from_le_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
+    const NEWLINES: u64 = u64::from_le_bytes([b'\n'; 8]);
+    let mut i = from;
+    for _ in 0..2 {
+        let Some(word) = bytes
+            .get(i..i + 8)
+            .and_then(|w| <[u8; 8]>::try_from(w).ok())
+        else {
+            break;
+        };
+        let x = u64::from_le_bytes(word) ^ NEWLINES;
+        // The lowest byte of `x` that is zero sets its high bit here (higher ones may be
+        // spurious, the lowest never is).
+        let zero = x.wrapping_sub(ONES) & !x & HIGHS;
+        if zero != 0 {
+            return Some(i + (zero.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    memchr::memchr(b'\n', bytes.get(i..)?).map(|j| i + j)
+}
+
 /// The common line, `C: text` or `S: text` at the start of the line, recognized without the
 /// general classifier (which returns large error values). The caller has checked that the
 /// line has no `{`; then this is the same result as [`classify`] for these lines, `None` for
@@ -977,7 +1005,13 @@ fn quick_message(text: &str) -> Option<LineKind<'_>> {
         [b'S', b':', ..] => false,
         _ => return None,
     };
-    let m = trim(text.get(2..)?);
+    let m = match text.as_bytes() {
+        // The usual `C: text`: one space, then text that needs no trimming.
+        [_, _, b' ', first, .., last] if first.is_ascii_graphic() && last.is_ascii_graphic() => {
+            text.get(3..)?
+        }
+        _ => trim(text.get(2..)?),
+    };
     Some(if client {
         LineKind::Client(m, true)
     } else {
@@ -989,4 +1023,62 @@ fn quick_message(text: &str) -> Option<LineKind<'_>> {
 /// unescape. A plain loop: messages are short, and a vectorized search costs more to set up.
 fn is_plain(m: &str) -> bool {
     !m.bytes().any(|b| b == b'{')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_newline_finds_the_first_newline() {
+        let mut bytes = vec![b'x'; 64];
+        for pos in 0..64 {
+            for from in 0..=pos {
+                bytes[pos] = b'\n';
+                assert_eq!(next_newline(&bytes, from), Some(pos), "{pos} {from}");
+                // Bytes that differ from `\n` by one bit or by a borrow are not newlines.
+                bytes[pos] = if pos % 2 == 0 { 0x0b } else { 0x8a };
+                assert_eq!(next_newline(&bytes, from), None, "{pos} {from}");
+            }
+        }
+        assert_eq!(next_newline(b"a\nb\n", 2), Some(3));
+        assert_eq!(next_newline(b"ab", 5), None);
+        assert_eq!(next_newline(b"\x0a\x0a", 0), Some(0));
+    }
+
+    /// The shortcut for plain `C:`/`S:` lines gives what the general classifier gives.
+    #[test]
+    fn quick_message_agrees_with_classify() {
+        let lines = [
+            "C: random?",
+            "S: 456902234",
+            "C:OK",
+            "S:",
+            "S: ",
+            "C:  spaced  ",
+            "C: \u{b}x",
+            "C: x\u{b}",
+            "C: \u{1}x\u{1}",
+            "S: é",
+            "S: Nice appart in the 11e. \u{a0}",
+            "C:\tOK\r",
+            "C: a b",
+            "C: ab",
+            "c: no",
+            " C: indented",
+            "# C: comment",
+            "",
+        ];
+        for line in lines {
+            let quick = quick_message(line).map(|k| format!("{k:?}"));
+            let full = classify(line).ok().flatten().map(|k| format!("{k:?}"));
+            match quick {
+                Some(q) => assert_eq!(Some(q), full, "{line:?}"),
+                None => assert!(
+                    !matches!(line.as_bytes(), [b'C' | b'S', b':', ..]),
+                    "{line:?}"
+                ),
+            }
+        }
+    }
 }
