@@ -171,27 +171,39 @@ impl Availability {
 }
 
 impl Checker {
-    /// Limits the messages formatted for violations of [`ITEMS_KNOWN_RULES`] to the next
-    /// `n`; later ones are reported (rule and line) with an empty message.
+    /// Reports at most the next `n` violations of [`ITEMS_KNOWN_RULES`]; later ones are
+    /// only counted, by rule ([`Checker::unreported_items_known`]).
     ///
     /// For a caller that judges a conversation as if every publish were known without
     /// knowing yet whether it is (a transcript streamed in one pass, see
-    /// [`ITEMS_KNOWN_RULES`]): a transcript without publishes breaks `S-NO-DUP` with every
-    /// notification, and those violations are dropped in the end, so formatting millions of
-    /// them would only cost time. A bounded log keeps the first `n` anyway.
-    pub fn limit_items_known_messages(&mut self, n: usize) {
-        self.known_messages_left = n;
+    /// [`ITEMS_KNOWN_RULES`]): a transcript without publishes breaks `S-NO-DUP` with nearly
+    /// every notification, and those violations are dropped in the end, so building millions
+    /// of them would only cost time. A log that keeps the first `n` violations needs no more.
+    pub fn limit_items_known_reports(&mut self, n: usize) {
+        self.known_reports_left = n;
     }
 
-    /// Takes one message from the budget of [`Checker::limit_items_known_messages`].
-    fn spend_known_message(&mut self) -> bool {
-        match self.known_messages_left.checked_sub(1) {
-            Some(left) => {
-                self.known_messages_left = left;
-                true
-            }
-            None => false,
+    /// How many violations of each of [`ITEMS_KNOWN_RULES`] were found but not reported,
+    /// past the limit of [`Checker::limit_items_known_reports`].
+    pub fn unreported_items_known(&self) -> impl Iterator<Item = (RuleId, u64)> + '_ {
+        ITEMS_KNOWN_RULES
+            .iter()
+            .copied()
+            .zip(self.known_unreported)
+            .filter(|(_, n)| *n > 0)
+    }
+
+    /// Whether a violation of `rule` (one of [`ITEMS_KNOWN_RULES`]) is still to be reported;
+    /// if not, it is counted.
+    fn report_items_known(&mut self, rule: RuleId) -> bool {
+        if let Some(left) = self.known_reports_left.checked_sub(1) {
+            self.known_reports_left = left;
+            return true;
         }
+        if let Some(i) = ITEMS_KNOWN_RULES.iter().position(|r| *r == rule) {
+            self.known_unreported[i] = self.known_unreported[i].saturating_add(1);
+        }
+        false
     }
 
     /// A notification of `kind` that the window allows: `S-NO-DUP`, and the promise.
@@ -200,12 +212,9 @@ impl Checker {
             self.avail.promise = Some(line);
         }
         if let Some(why) = self.avail.announce(kind) {
-            let msg = if self.spend_known_message() {
-                format!("{shown} was sent, but {why}")
-            } else {
-                String::new()
-            };
-            self.report(RuleId::SNoDup, line, msg);
+            if self.report_items_known(RuleId::SNoDup) {
+                self.report(RuleId::SNoDup, line, format!("{shown} was sent, but {why}"));
+            }
         }
     }
 
@@ -237,15 +246,13 @@ impl Checker {
             return;
         }
         if let Some(what) = self.avail.unannounced() {
-            let msg = if self.spend_known_message() {
-                format!(
+            if self.report_items_known(RuleId::SLiveness) {
+                let msg = format!(
                     "nothing was announced within {} although the window was free and the client in notification mode, with {what} available",
                     humantime::format_duration(duration)
-                )
-            } else {
-                String::new()
-            };
-            self.report(RuleId::SLiveness, line, msg);
+                );
+                self.report(RuleId::SLiveness, line, msg);
+            }
             self.avail.mark_announced();
         }
     }

@@ -189,8 +189,10 @@ pub struct Checker {
     client_spoke: bool,
     /// Violations of the event being fed.
     out: Vec<Violation>,
-    /// Messages still to format for violations of [`ITEMS_KNOWN_RULES`].
-    known_messages_left: usize,
+    /// Violations of [`ITEMS_KNOWN_RULES`] still to report.
+    known_reports_left: usize,
+    /// Violations of each of [`ITEMS_KNOWN_RULES`] found past that limit.
+    known_unreported: [u64; ITEMS_KNOWN_RULES.len()],
 }
 
 impl Checker {
@@ -218,7 +220,8 @@ impl Checker {
             last_client_bad: false,
             client_spoke: false,
             out: Vec::new(),
-            known_messages_left: usize::MAX,
+            known_reports_left: usize::MAX,
+            known_unreported: [0; ITEMS_KNOWN_RULES.len()],
         }
     }
 

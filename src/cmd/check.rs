@@ -163,9 +163,9 @@ pub fn check_file(path: &Path, fallback: &Dialect) -> FileResult {
     };
     let expect = reader.front().expect.clone();
     let mut checker = Checker::for_transcript(dialect, true);
-    // Both logs keep the first MAX_KEPT_VIOLATIONS messages; in a file without publishes every
-    // notification breaks S-NO-DUP in the `known` log, which is then dropped.
-    checker.limit_items_known_messages(MAX_KEPT_VIOLATIONS);
+    // In a file without publishes nearly every notification breaks S-NO-DUP in the `known`
+    // log, which is then dropped: past what the log keeps, such violations are only counted.
+    checker.limit_items_known_reports(MAX_KEPT_VIOLATIONS);
     let mut known = ViolationLog::default();
     let mut unknown = ViolationLog::default();
     let mut record = |v: Violation| {
@@ -181,6 +181,23 @@ pub fn check_file(path: &Path, fallback: &Dialect) -> FileResult {
         .finish(reader.is_complete())
         .into_iter()
         .for_each(&mut record);
-    let log = if reader.saw_publish() { known } else { unknown };
+    let log = if reader.saw_publish() {
+        // Each unreported violation came after MAX_KEPT_VIOLATIONS reported ones, so after
+        // every violation the log keeps: it only counts, and names its rule.
+        for (rule, n) in checker.unreported_items_known() {
+            let v = Violation {
+                rule,
+                line: None,
+                message: String::new(),
+            };
+            known.extend(std::iter::repeat_n(
+                v,
+                usize::try_from(n).unwrap_or(usize::MAX),
+            ));
+        }
+        known
+    } else {
+        unknown
+    };
     FileResult::judged(shown, &expect, log)
 }

@@ -279,3 +279,33 @@ fn one_pass_check_reports_what_check_transcript_reports() {
         assert_eq!(got.violations, want, "{}", file.display());
     }
 }
+
+/// A publish on the last line of a long recording: the violations before it that only a
+/// known publish makes violations (S-NO-DUP on every notification here) are reported, kept
+/// and counted as if the file had been read knowing it from the start.
+#[test]
+fn a_late_publish_judges_the_whole_recording() {
+    use notifspec::checker::check_transcript;
+    use notifspec::cmd::check::check_file;
+    use notifspec::dialect::Dialect;
+    use notifspec::report::MAX_KEPT_VIOLATIONS;
+    use notifspec::transcript::Transcript;
+
+    let mut text = String::from("C: _notif_\nS: will send notifs\n");
+    for _ in 0..1_500 {
+        text.push_str("S: notif: random\nC: OK\n");
+    }
+    let dir = folder(&[
+        ("late.txt", &text),
+        ("late-pub.txt", &format!("{text}! publish random\n")),
+    ]);
+    let plain = check_file(&dir.path().join("late.txt"), &Dialect::default());
+    assert_eq!(plain.violations, vec![]);
+    let path = dir.path().join("late-pub.txt");
+    let got = check_file(&path, &Dialect::default());
+    let want = check_transcript(&Transcript::from_file(&path).unwrap(), &Dialect::default());
+    assert_eq!(want.len(), 1_500);
+    assert_eq!(got.violations, want[..MAX_KEPT_VIOLATIONS]);
+    assert_eq!(got.omitted, 500);
+    assert_eq!(got.verdict, notifspec::report::Verdict::Fail);
+}
