@@ -211,10 +211,10 @@ impl Checker {
         if kind == ItemKind::Classified {
             self.avail.promise = Some(line);
         }
-        if let Some(why) = self.avail.announce(kind) {
-            if self.report_items_known(RuleId::SNoDup) {
-                self.report(RuleId::SNoDup, line, format!("{shown} was sent, but {why}"));
-            }
+        if let Some(why) = self.avail.announce(kind)
+            && self.report_items_known(RuleId::SNoDup)
+        {
+            self.report(RuleId::SNoDup, line, format!("{shown} was sent, but {why}"));
         }
     }
 
