@@ -190,6 +190,10 @@ impl Detached {
 /// that of scanning for the newline.
 const BLOCK: usize = 256 * 1024;
 
+/// The first read: a small transcript (most of them, and every in-memory parse) costs no
+/// more than this.
+const FIRST_BLOCK: usize = 8 * 1024;
+
 /// The errors inside the reader are boxed: a `ParseError` is large, and the hot loop should
 /// move a pointer, not the error's strings, through every `Result`.
 type Fallible<T> = Result<T, Box<ParseError>>;
@@ -286,8 +290,9 @@ fn placeholder_error(origin: &str, line: usize, col: usize, text: &str, msg: Str
 pub struct Reader<R> {
     input: R,
     origin: String,
-    /// Read-ahead: bytes `start..end` are read but not consumed. `BLOCK` bytes, grown only
-    /// to hold a single line of up to [`MAX_LINE_LEN`] bytes.
+    /// Read-ahead: bytes `start..end` are read but not consumed. `FIRST_BLOCK`, then `BLOCK`
+    /// bytes once the input is larger, grown beyond only to hold a single line of up to
+    /// [`MAX_LINE_LEN`] bytes.
     buf: Vec<u8>,
     start: usize,
     end: usize,
@@ -315,7 +320,7 @@ impl<R: Read> Reader<R> {
         let mut r = Reader {
             input,
             origin: origin.into(),
-            buf: vec![0; BLOCK],
+            buf: vec![0; FIRST_BLOCK],
             start: 0,
             end: 0,
             scanned: 0,
@@ -497,7 +502,10 @@ impl<R: Read> Reader<R> {
             self.scanned = self.scanned.saturating_sub(self.start);
             self.start = 0;
         }
-        if self.end == self.buf.len() {
+        if self.buf.len() < BLOCK && self.end * 2 > self.buf.len() {
+            // More than a small transcript: read in full blocks from now on.
+            self.buf.resize(BLOCK, 0);
+        } else if self.end == self.buf.len() {
             if self.end > MAX_LINE_LEN + 1 {
                 return Err(self.body.too_long(&self.origin, self.body.line_no + 1));
             }
