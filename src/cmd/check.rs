@@ -135,53 +135,77 @@ fn walk(dir: &Path, found: &mut Vec<PathBuf>, errors: &mut Vec<FileResult>) {
 /// Whether the transcript says when items appear (a `! publish` directive anywhere) decides
 /// how availability is judged for the whole conversation, but the first publish may be the
 /// last line of a file too large to read twice or to buffer. So the checker runs as if the
-/// publishes were known, and two bounded logs are kept: every violation, and every violation
-/// but those of [`ITEMS_KNOWN_RULES`] (the only rules `items_known` changes). At the end the
-/// log that matches what the file turned out to say is judged: exactly what
+/// publishes were known, and a [`SplitLog`] keeps what each answer would report; at the end
+/// the one that matches the file is judged: exactly what
 /// [`check_transcript`](crate::checker::check_transcript) reports on the parsed file.
 pub fn check_file(path: &Path, fallback: &Dialect) -> FileResult {
     let shown = path.display().to_string();
     let fail = |summary: String, detail: String| FileResult::error(shown.clone(), summary, detail);
-    let file = match File::open(path) {
-        Ok(f) => f,
-        Err(e) => return fail(format!("{shown}: {e}"), format!("{shown}: {e}")),
-    };
-    // The reader buffers in large blocks itself.
-    let mut reader = match Reader::new(file, shown.clone()) {
-        Ok(r) => r,
-        Err(e) => return fail(e.summary(), e.to_string()),
-    };
-    let dialect = match &reader.front().dialect {
-        Some(name) => match Dialect::load(name, path.parent()) {
-            Ok(d) => d,
-            Err(e) => {
-                let msg = format!("{shown}: dialect `{name}`: {e}");
-                return fail(msg.clone(), msg);
-            }
-        },
-        None => fallback.clone(),
+    let (mut reader, dialect) = match open(path, &shown, fallback) {
+        Ok(opened) => opened,
+        Err(result) => return *result,
     };
     let expect = reader.front().expect.clone();
     let mut checker = Checker::for_transcript(dialect, true);
-    // In a file without publishes nearly every notification breaks S-NO-DUP in the `known`
-    // log, which is then dropped: past what the log keeps, such violations are only counted.
+    // In a file without publishes nearly every notification breaks S-NO-DUP as judged here,
+    // only to be dropped: past what a log keeps, such violations are counted, not built.
     checker.limit_items_known_reports(MAX_KEPT_VIOLATIONS);
-    let mut known = ViolationLog::default();
-    let mut unknown = ViolationLog::default();
-    let mut record = |v: Violation| {
-        if !ITEMS_KNOWN_RULES.contains(&v.rule) {
-            unknown.extend([v.clone()]);
-        }
-        known.extend([v]);
-    };
-    if let Err(e) = reader.feed(&mut checker, &mut record) {
+    let mut log = SplitLog::default();
+    if let Err(e) = reader.feed(&mut checker, |v| log.record(v)) {
         return fail(e.summary(), e.to_string());
     }
-    checker
-        .finish(reader.is_complete())
-        .into_iter()
-        .for_each(&mut record);
-    let log = if reader.saw_publish() {
+    for v in checker.finish(reader.is_complete()) {
+        log.record(v);
+    }
+    let log = log.into_log(reader.saw_publish(), &checker);
+    FileResult::judged(shown, &expect, log)
+}
+
+/// Opens a transcript: reads its front matter and loads its dialect.
+fn open(
+    path: &Path,
+    shown: &str,
+    fallback: &Dialect,
+) -> Result<(Reader<File>, Dialect), Box<FileResult>> {
+    let fail = |summary: String, detail: String| {
+        Box::new(FileResult::error(shown.to_string(), summary, detail))
+    };
+    let file =
+        File::open(path).map_err(|e| fail(format!("{shown}: {e}"), format!("{shown}: {e}")))?;
+    // The reader reads in large blocks itself: no `BufReader`.
+    let reader = Reader::new(file, shown).map_err(|e| fail(e.summary(), e.to_string()))?;
+    let dialect = match &reader.front().dialect {
+        Some(name) => Dialect::load(name, path.parent()).map_err(|e| {
+            let msg = format!("{shown}: dialect `{name}`: {e}");
+            fail(msg.clone(), msg)
+        })?,
+        None => fallback.clone(),
+    };
+    Ok((reader, dialect))
+}
+
+/// The violations of a conversation judged as if its publishes were known, kept twice in
+/// bounded memory: all of them, and all but those of [`ITEMS_KNOWN_RULES`] (the only rules
+/// knowing the publishes changes), which is what a judgement not knowing them reports.
+#[derive(Default)]
+struct SplitLog {
+    known: ViolationLog,
+    unknown: ViolationLog,
+}
+
+impl SplitLog {
+    fn record(&mut self, v: Violation) {
+        if !ITEMS_KNOWN_RULES.contains(&v.rule) {
+            self.unknown.extend([v.clone()]);
+        }
+        self.known.extend([v]);
+    }
+
+    /// The log for a transcript that does (`saw_publish`) or does not say when items appear.
+    fn into_log(mut self, saw_publish: bool, checker: &Checker) -> ViolationLog {
+        if !saw_publish {
+            return self.unknown;
+        }
         // Each unreported violation came after MAX_KEPT_VIOLATIONS reported ones, so after
         // every violation the log keeps: it only counts, and names its rule.
         for (rule, n) in checker.unreported_items_known() {
@@ -190,14 +214,9 @@ pub fn check_file(path: &Path, fallback: &Dialect) -> FileResult {
                 line: None,
                 message: String::new(),
             };
-            known.extend(std::iter::repeat_n(
-                v,
-                usize::try_from(n).unwrap_or(usize::MAX),
-            ));
+            let n = usize::try_from(n).unwrap_or(usize::MAX);
+            self.known.extend(std::iter::repeat_n(v, n));
         }
-        known
-    } else {
-        unknown
-    };
-    FileResult::judged(shown, &expect, log)
+        self.known
+    }
 }
