@@ -109,6 +109,8 @@ impl<R: std::io::Read> super::Reader<R> {
         self.for_each_kind(|line, kind| {
             let at = Some(line);
             match kind {
+                // Only comments may follow `[...]` (the reader fails on anything else).
+                _ if stopped => {}
                 LineKind::Client(m, true) => {
                     checker.feed_line(Party::Client, m, Terminator::Unknown, at, &mut out)
                 }
@@ -116,7 +118,6 @@ impl<R: std::io::Read> super::Reader<R> {
                     checker.feed_line(Party::Server, m, Terminator::Unknown, at, &mut out)
                 }
                 LineKind::Unrecorded => stopped = true,
-                _ if stopped => {}
                 other => {
                     if let Some(e) = line_kind_event(line, &other) {
                         checker.feed_into(&e, &mut out);
