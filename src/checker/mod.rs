@@ -269,6 +269,7 @@ impl Checker {
     /// Feeds one complete line, borrowed: the same as [`feed_into`](Checker::feed_into) with
     /// an [`EventKind::Line`], without building an [`Event`] (which owns its text). This is the
     /// hot path of checking a long recording.
+    #[inline]
     pub fn feed_line(
         &mut self,
         from: Party,
@@ -281,6 +282,7 @@ impl Checker {
         out.append(&mut self.out);
     }
 
+    #[inline]
     fn line(&mut self, from: Party, text: &str, terminator: Terminator, line: Option<usize>) {
         match from {
             Party::Client => {
