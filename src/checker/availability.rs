@@ -20,6 +20,15 @@ use super::{Checker, Mode};
 use crate::dialect::ItemKind;
 use crate::rule::RuleId;
 
+/// The rules judged only when every publish is known ([`Options::items_known`](super::Options)).
+///
+/// `items_known` gates these reports and nothing else: the state it changes is read only to
+/// judge them. So a checker run with `items_known: true` reports exactly what a run with
+/// `false` reports, plus violations of these rules. A caller that learns only at the end
+/// whether the publishes are known (a streamed transcript whose first `! publish` may be its
+/// last line) runs once with `true` and drops these rules if none turned up.
+pub const ITEMS_KNOWN_RULES: &[RuleId] = &[RuleId::SNoDup, RuleId::SLiveness];
+
 /// The availability model of one connection.
 #[derive(Debug)]
 pub(super) struct Availability {
@@ -39,6 +48,37 @@ pub(super) struct Availability {
     /// `notif: classified` at this line promised a non-empty reply to the next
     /// `classified?`.
     promise: Option<Option<usize>>,
+}
+
+/// Why an announcement breaks `S-NO-DUP`; formatted only when reported with a message.
+#[derive(Debug, Clone, Copy)]
+enum Dup {
+    NoRandom,
+    /// The random number published at this line was announced already.
+    RandomAgain(Option<usize>),
+    NoAd,
+    /// Every one of this many unread ads was announced already.
+    AdsAgain(u64),
+}
+
+impl std::fmt::Display for Dup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Dup::NoRandom => f.write_str(
+                "nothing new was available: no random number was published since the client connected or last fetched one",
+            ),
+            Dup::RandomAgain(published) => write!(
+                f,
+                "the random number published{} was already announced in this session",
+                at(*published)
+            ),
+            Dup::NoAd => f.write_str("nothing new was available: no classified ad was unread"),
+            Dup::AdsAgain(n) => write!(
+                f,
+                "every unread ad ({n} in all) was already announced in this session"
+            ),
+        }
+    }
 }
 
 impl Availability {
@@ -75,31 +115,23 @@ impl Availability {
     }
 
     /// Why announcing `kind` now repeats or invents an item, if it does.
-    fn announce(&mut self, kind: ItemKind) -> Option<String> {
+    fn announce(&mut self, kind: ItemKind) -> Option<Dup> {
         if !self.known {
             return None;
         }
         match kind {
             ItemKind::Random => match self.random_new {
-                None => Some(
-                    "nothing new was available: no random number was published since the client connected or last fetched one".into(),
-                ),
-                Some(published) if self.random_announced => Some(format!(
-                    "the random number published{} was already announced in this session",
-                    at(published)
-                )),
+                None => Some(Dup::NoRandom),
+                Some(published) if self.random_announced => Some(Dup::RandomAgain(published)),
                 Some(_) => {
                     self.random_announced = true;
                     None
                 }
             },
-            ItemKind::Classified if self.unread == 0 => {
-                Some("nothing new was available: no classified ad was unread".into())
+            ItemKind::Classified if self.unread == 0 => Some(Dup::NoAd),
+            ItemKind::Classified if self.announced >= self.unread => {
+                Some(Dup::AdsAgain(self.unread))
             }
-            ItemKind::Classified if self.announced >= self.unread => Some(format!(
-                "every unread ad ({} in all) was already announced in this session",
-                self.unread
-            )),
             ItemKind::Classified => {
                 self.announced += 1;
                 None
@@ -139,12 +171,49 @@ impl Availability {
 }
 
 impl Checker {
+    /// Reports at most the next `n` violations of [`ITEMS_KNOWN_RULES`]; later ones are
+    /// only counted, by rule ([`Checker::unreported_items_known`]).
+    ///
+    /// For a caller that judges a conversation as if every publish were known without
+    /// knowing yet whether it is (a transcript streamed in one pass, see
+    /// [`ITEMS_KNOWN_RULES`]): a transcript without publishes breaks `S-NO-DUP` with nearly
+    /// every notification, and those violations are dropped in the end, so building millions
+    /// of them would only cost time. A log that keeps the first `n` violations needs no more.
+    pub fn limit_items_known_reports(&mut self, n: usize) {
+        self.known_reports_left = n;
+    }
+
+    /// How many violations of each of [`ITEMS_KNOWN_RULES`] were found but not reported,
+    /// past the limit of [`Checker::limit_items_known_reports`].
+    pub fn unreported_items_known(&self) -> impl Iterator<Item = (RuleId, u64)> + '_ {
+        ITEMS_KNOWN_RULES
+            .iter()
+            .copied()
+            .zip(self.known_unreported)
+            .filter(|(_, n)| *n > 0)
+    }
+
+    /// Whether a violation of `rule` (one of [`ITEMS_KNOWN_RULES`]) is still to be reported;
+    /// if not, it is counted.
+    fn report_items_known(&mut self, rule: RuleId) -> bool {
+        if let Some(left) = self.known_reports_left.checked_sub(1) {
+            self.known_reports_left = left;
+            return true;
+        }
+        if let Some(i) = ITEMS_KNOWN_RULES.iter().position(|r| *r == rule) {
+            self.known_unreported[i] = self.known_unreported[i].saturating_add(1);
+        }
+        false
+    }
+
     /// A notification of `kind` that the window allows: `S-NO-DUP`, and the promise.
     pub(super) fn announced(&mut self, kind: ItemKind, shown: Shown<'_>, line: Option<usize>) {
         if kind == ItemKind::Classified {
             self.avail.promise = Some(line);
         }
-        if let Some(why) = self.avail.announce(kind) {
+        if let Some(why) = self.avail.announce(kind)
+            && self.report_items_known(RuleId::SNoDup)
+        {
             self.report(RuleId::SNoDup, line, format!("{shown} was sent, but {why}"));
         }
     }
@@ -177,11 +246,13 @@ impl Checker {
             return;
         }
         if let Some(what) = self.avail.unannounced() {
-            let msg = format!(
-                "nothing was announced within {} although the window was free and the client in notification mode, with {what} available",
-                humantime::format_duration(duration)
-            );
-            self.report(RuleId::SLiveness, line, msg);
+            if self.report_items_known(RuleId::SLiveness) {
+                let msg = format!(
+                    "nothing was announced within {} although the window was free and the client in notification mode, with {what} available",
+                    humantime::format_duration(duration)
+                );
+                self.report(RuleId::SLiveness, line, msg);
+            }
             self.avail.mark_announced();
         }
     }

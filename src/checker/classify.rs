@@ -90,9 +90,18 @@ impl Classifier {
     /// Classifies a server line. The mode acknowledgement is never `NotifLike`, even when it
     /// starts like a notification (`notif: OK` in `seed-text`).
     pub(crate) fn server(&self, d: &Dialect, line: &str) -> ServerClass {
+        // Both notification lines start with the prefix: a line that does not is neither a
+        // notification nor notification-like, and needs no comparison with them.
+        if !self.notif_prefix.is_empty() && !starts_with(line, &self.notif_prefix) {
+            return if self.is_error_line(d, line) {
+                ServerClass::Error
+            } else {
+                ServerClass::Other
+            };
+        }
         if let Some(kind) = d.notification_kind(line) {
             ServerClass::Notif(kind)
-        } else if d.is_error_line(line) {
+        } else if self.is_error_line(d, line) {
             ServerClass::Error
         } else if !self.notif_prefix.is_empty()
             && line.starts_with(self.notif_prefix.as_str())
@@ -103,6 +112,19 @@ impl Classifier {
             ServerClass::Other
         }
     }
+
+    /// [`Dialect::is_error_line`], without a string comparison for the usual line that does
+    /// not even start with the error prefix's first byte.
+    fn is_error_line(&self, d: &Dialect, line: &str) -> bool {
+        let prefix = d.errors.prefix.as_bytes();
+        (prefix.is_empty() || line.as_bytes().first() == prefix.first()) && d.is_error_line(line)
+    }
+}
+
+/// `line.starts_with(prefix)` for a non-empty prefix, settled by the first byte in the usual
+/// case instead of a call to `memcmp` (this runs for every server line).
+fn starts_with(line: &str, prefix: &str) -> bool {
+    line.as_bytes().first() == prefix.as_bytes().first() && line.starts_with(prefix)
 }
 
 /// Whether `line` is a well-formed reply to the random request: one or more ASCII digits.

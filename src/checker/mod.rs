@@ -43,6 +43,7 @@ use crate::dialect::{Dialect, ErrorPolicy, ItemKind};
 pub use crate::rule::{Party, RuleId};
 
 use availability::Availability;
+pub use availability::ITEMS_KNOWN_RULES;
 use classify::Classifier;
 use errors::Robust;
 pub use requests::MAX_PENDING;
@@ -188,6 +189,10 @@ pub struct Checker {
     client_spoke: bool,
     /// Violations of the event being fed.
     out: Vec<Violation>,
+    /// Violations of [`ITEMS_KNOWN_RULES`] still to report.
+    known_reports_left: usize,
+    /// Violations of each of [`ITEMS_KNOWN_RULES`] found past that limit.
+    known_unreported: [u64; ITEMS_KNOWN_RULES.len()],
 }
 
 impl Checker {
@@ -215,6 +220,8 @@ impl Checker {
             last_client_bad: false,
             client_spoke: false,
             out: Vec::new(),
+            known_reports_left: usize::MAX,
+            known_unreported: [0; ITEMS_KNOWN_RULES.len()],
         }
     }
 
@@ -231,24 +238,21 @@ impl Checker {
 
     /// Feeds one event; returns the violations it reveals.
     pub fn feed(&mut self, event: &Event) -> Vec<Violation> {
+        let mut out = Vec::new();
+        self.feed_into(event, &mut out);
+        out
+    }
+
+    /// Feeds one event and appends the violations it reveals to `out`: for callers that feed
+    /// millions of events and reuse one vector instead of receiving one per event.
+    pub fn feed_into(&mut self, event: &Event, out: &mut Vec<Violation>) {
         let line = event.source_line;
         match &event.kind {
             EventKind::Line {
-                from: Party::Client,
+                from,
                 text,
                 terminator,
-            } => {
-                self.client_terminator(*terminator, line);
-                self.client_line(text, *terminator, line);
-            }
-            EventKind::Line {
-                from: Party::Server,
-                text,
-                terminator,
-            } => {
-                self.server_terminator(*terminator, line);
-                self.server_line(text, false, line);
-            }
+            } => self.line(*from, text, *terminator, line),
             EventKind::Oversized {
                 from: Party::Client,
             } => self.client_oversized(line),
@@ -259,7 +263,37 @@ impl Checker {
             EventKind::Published { kind } => self.avail.publish(*kind, line),
             EventKind::Quiet { duration } => self.quiet(*duration, line),
         }
-        std::mem::take(&mut self.out)
+        out.append(&mut self.out);
+    }
+
+    /// Feeds one complete line, borrowed: the same as [`feed_into`](Checker::feed_into) with
+    /// an [`EventKind::Line`], without building an [`Event`] (which owns its text). This is the
+    /// hot path of checking a long recording.
+    #[inline]
+    pub fn feed_line(
+        &mut self,
+        from: Party,
+        text: &str,
+        terminator: Terminator,
+        source_line: Option<usize>,
+        out: &mut Vec<Violation>,
+    ) {
+        self.line(from, text, terminator, source_line);
+        out.append(&mut self.out);
+    }
+
+    #[inline]
+    fn line(&mut self, from: Party, text: &str, terminator: Terminator, line: Option<usize>) {
+        match from {
+            Party::Client => {
+                self.client_terminator(terminator, line);
+                self.client_line(text, terminator, line);
+            }
+            Party::Server => {
+                self.server_terminator(terminator, line);
+                self.server_line(text, false, line);
+            }
+        }
     }
 
     /// Ends the conversation. `complete` says the conversation was recorded to its end, so

@@ -341,3 +341,98 @@ fn any_dialect_is_judged_by_its_own_spellings() {
         vec![(RuleId::CStopOnlyInNotif, 1)]
     );
 }
+
+/// What `notifspec check` relies on to judge a transcript in one pass: knowing the publishes
+/// only adds violations of `ITEMS_KNOWN_RULES`, and a report limit only turns the later ones
+/// into counts.
+#[test]
+fn items_known_only_adds_the_items_known_rules() {
+    let mut any_counted = false;
+    for seed in 0..40u64 {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let options = |items_known| Options {
+            items_known,
+            liveness_bound: Duration::from_millis(500),
+        };
+        let mut unknown = Checker::with_options(Dialect::default(), options(false));
+        let mut known = Checker::with_options(Dialect::default(), options(true));
+        let mut limited = Checker::with_options(Dialect::default(), options(true));
+        limited.limit_items_known_reports(3);
+        let (mut a, mut b, mut c) = (vec![], vec![], vec![]);
+        for i in 0..5_000usize {
+            let event = Event {
+                at: None,
+                source_line: Some(i + 1),
+                kind: random_event(&mut rng),
+            };
+            unknown.feed_into(&event, &mut a);
+            known.feed_into(&event, &mut b);
+            limited.feed_into(&event, &mut c);
+        }
+        a.extend(unknown.finish(seed % 2 == 0));
+        b.extend(known.finish(seed % 2 == 0));
+        c.extend(limited.finish(seed % 2 == 0));
+        let is_known = |v: &&Violation| ITEMS_KNOWN_RULES.contains(&v.rule);
+        let filtered: Vec<_> = b.iter().filter(|v| !is_known(v)).cloned().collect();
+        assert_eq!(a, filtered, "seed {seed}");
+        // The limited checker reports the first 3 and counts the others, by rule.
+        let mut first = 0;
+        let mut counted = [0u64; 2];
+        let expected: Vec<_> = b
+            .iter()
+            .filter(|v| {
+                if !is_known(v) {
+                    return true;
+                }
+                first += 1;
+                if first > 3 {
+                    counted[usize::from(v.rule == RuleId::SLiveness)] += 1;
+                }
+                first <= 3
+            })
+            .cloned()
+            .collect();
+        assert_eq!(c, expected, "seed {seed}");
+        let unreported: Vec<_> = limited.unreported_items_known().collect();
+        let want: Vec<_> = [
+            (RuleId::SNoDup, counted[0]),
+            (RuleId::SLiveness, counted[1]),
+        ]
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .collect();
+        assert_eq!(unreported, want, "seed {seed}");
+        any_counted |= !want.is_empty();
+    }
+    assert!(any_counted);
+}
+
+#[test]
+fn feed_line_is_feed_without_the_event() {
+    let lines = [
+        (Party::Client, "random?"),
+        (Party::Server, "x"),
+        (Party::Client, "_notif_"),
+        (Party::Server, "will send notifs"),
+        (Party::Client, "OK"),
+    ];
+    let mut a = Checker::new(Dialect::default());
+    let mut b = Checker::new(Dialect::default());
+    let mut out = vec![];
+    let mut expected = vec![];
+    for (i, (from, text)) in lines.into_iter().enumerate() {
+        let event = Event {
+            at: None,
+            source_line: Some(i + 1),
+            kind: EventKind::Line {
+                from,
+                text: text.into(),
+                terminator: Terminator::Lf,
+            },
+        };
+        expected.extend(a.feed(&event));
+        b.feed_line(from, text, Terminator::Lf, Some(i + 1), &mut out);
+    }
+    assert!(!expected.is_empty());
+    assert_eq!(out, expected);
+}

@@ -4,13 +4,13 @@
 //! checker, so a recording of millions of lines is checked in constant memory.
 
 use std::fs::File;
-use std::io::{BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::checker::Checker;
+use crate::checker::{Checker, ITEMS_KNOWN_RULES, Violation};
 use crate::cmd::Status;
 use crate::dialect::Dialect;
-use crate::report::{FileResult, Summary, ViolationLog};
+use crate::report::{FileResult, MAX_KEPT_VIOLATIONS, Summary, ViolationLog};
 use crate::transcript::Reader;
 
 /// File name endings `check` picks up when searching a folder.
@@ -130,33 +130,50 @@ fn walk(dir: &Path, found: &mut Vec<PathBuf>, errors: &mut Vec<FileResult>) {
     }
 }
 
-/// Reads, parses and checks one transcript, streaming.
+/// Reads, parses and checks one transcript, streaming, in one pass.
+///
+/// Whether the transcript says when items appear (a `! publish` directive anywhere) decides
+/// how availability is judged for the whole conversation, but the first publish may be the
+/// last line of a file too large to read twice or to buffer. So the checker runs as if the
+/// publishes were known, and a [`SplitLog`] keeps what each answer would report; at the end
+/// the one that matches the file is judged: exactly what
+/// [`check_transcript`](crate::checker::check_transcript) reports on the parsed file.
 pub fn check_file(path: &Path, fallback: &Dialect) -> FileResult {
-    // Whether the transcript says when items appear (`! publish`) decides how availability is
-    // judged for the whole conversation. Recordings of real traffic have no publish
-    // directives, so the file is read once; if one turns up, it is judged again knowing it.
-    match check_pass(path, fallback, false) {
-        Ok((_, true)) => match check_pass(path, fallback, true) {
-            Ok((result, _)) => result,
-            Err(result) => *result,
-        },
-        Ok((result, false)) => result,
-        Err(result) => *result,
-    }
-}
-
-/// One streaming pass; also says whether a `! publish` directive was seen.
-fn check_pass(
-    path: &Path,
-    fallback: &Dialect,
-    items_known: bool,
-) -> Result<(FileResult, bool), Box<FileResult>> {
     let shown = path.display().to_string();
     let fail = |summary: String, detail: String| FileResult::error(shown.clone(), summary, detail);
+    let (mut reader, dialect) = match open(path, &shown, fallback) {
+        Ok(opened) => opened,
+        Err(result) => return *result,
+    };
+    let expect = reader.front().expect.clone();
+    let mut checker = Checker::for_transcript(dialect, true);
+    // In a file without publishes nearly every notification breaks S-NO-DUP as judged here,
+    // only to be dropped: past what a log keeps, such violations are counted, not built.
+    checker.limit_items_known_reports(MAX_KEPT_VIOLATIONS);
+    let mut log = SplitLog::default();
+    if let Err(e) = reader.feed(&mut checker, |v| log.record(v)) {
+        return fail(e.summary(), e.to_string());
+    }
+    for v in checker.finish(reader.is_complete()) {
+        log.record(v);
+    }
+    let log = log.into_log(reader.saw_publish(), &checker);
+    FileResult::judged(shown, &expect, log)
+}
+
+/// Opens a transcript: reads its front matter and loads its dialect.
+fn open(
+    path: &Path,
+    shown: &str,
+    fallback: &Dialect,
+) -> Result<(Reader<File>, Dialect), Box<FileResult>> {
+    let fail = |summary: String, detail: String| {
+        Box::new(FileResult::error(shown.to_string(), summary, detail))
+    };
     let file =
         File::open(path).map_err(|e| fail(format!("{shown}: {e}"), format!("{shown}: {e}")))?;
-    let mut reader = Reader::new(BufReader::with_capacity(1 << 18, file), shown.clone())
-        .map_err(|e| fail(e.summary(), e.to_string()))?;
+    // The reader reads in large blocks itself: no `BufReader`.
+    let reader = Reader::new(file, shown).map_err(|e| fail(e.summary(), e.to_string()))?;
     let dialect = match &reader.front().dialect {
         Some(name) => Dialect::load(name, path.parent()).map_err(|e| {
             let msg = format!("{shown}: dialect `{name}`: {e}");
@@ -164,16 +181,42 @@ fn check_pass(
         })?,
         None => fallback.clone(),
     };
-    let expect = reader.front().expect.clone();
-    let mut checker = Checker::for_transcript(dialect, items_known);
-    let mut log = ViolationLog::default();
-    while let Some(event) = reader
-        .next_event()
-        .map_err(|e| fail(e.summary(), e.to_string()))?
-    {
-        log.extend(checker.feed(&event));
+    Ok((reader, dialect))
+}
+
+/// The violations of a conversation judged as if its publishes were known, kept twice in
+/// bounded memory: all of them, and all but those of [`ITEMS_KNOWN_RULES`] (the only rules
+/// knowing the publishes changes), which is what a judgement not knowing them reports.
+#[derive(Default)]
+struct SplitLog {
+    known: ViolationLog,
+    unknown: ViolationLog,
+}
+
+impl SplitLog {
+    fn record(&mut self, v: Violation) {
+        if !ITEMS_KNOWN_RULES.contains(&v.rule) {
+            self.unknown.extend([v.clone()]);
+        }
+        self.known.extend([v]);
     }
-    log.extend(checker.finish(reader.is_complete()));
-    let saw_publish = reader.saw_publish();
-    Ok((FileResult::judged(shown, &expect, log), saw_publish))
+
+    /// The log for a transcript that does (`saw_publish`) or does not say when items appear.
+    fn into_log(mut self, saw_publish: bool, checker: &Checker) -> ViolationLog {
+        if !saw_publish {
+            return self.unknown;
+        }
+        // Each unreported violation came after MAX_KEPT_VIOLATIONS reported ones, so after
+        // every violation the log keeps: it only counts, and names its rule.
+        for (rule, n) in checker.unreported_items_known() {
+            let v = Violation {
+                rule,
+                line: None,
+                message: String::new(),
+            };
+            let n = usize::try_from(n).unwrap_or(usize::MAX);
+            self.known.extend(std::iter::repeat_n(v, n));
+        }
+        self.known
+    }
 }

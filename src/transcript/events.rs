@@ -3,7 +3,7 @@
 
 use super::parse::LineKind;
 use super::{Directive, Entry, EntryKind, Message};
-use crate::checker::{Event, EventKind, Party, Terminator};
+use crate::checker::{Checker, Event, EventKind, Party, Terminator, Violation};
 use crate::dialect::ItemKind;
 
 impl Entry {
@@ -79,7 +79,7 @@ fn pattern_text(raw: &str) -> String {
         .unwrap_or_else(|_| raw.to_string())
 }
 
-impl<R: std::io::BufRead> super::Reader<R> {
+impl<R: std::io::Read> super::Reader<R> {
     /// The next checker event, `Ok(None)` at the end of the file. `[...]` produces no event;
     /// [`is_complete`](super::Reader::is_complete) then tells whether hanging requests count.
     pub fn next_event(&mut self) -> Result<Option<Event>, super::ParseError> {
@@ -91,5 +91,42 @@ impl<R: std::io::BufRead> super::Reader<R> {
                 return Ok(Some(e));
             }
         }
+    }
+
+    /// Feeds every remaining entry to `checker`, in order, and hands each violation to
+    /// `found`: the streaming check of a whole recording. The same events as
+    /// [`next_event`](super::Reader::next_event), but plain messages go to the checker
+    /// borrowed from the read-ahead buffer, so a line costs no allocation and no copy.
+    /// Stops at `[...]` (what follows may only be comments) or at the first parse error.
+    /// Call [`Checker::finish`] afterwards.
+    pub fn feed(
+        &mut self,
+        checker: &mut Checker,
+        mut found: impl FnMut(Violation),
+    ) -> Result<(), super::ParseError> {
+        let mut out = Vec::new();
+        let mut stopped = false;
+        self.for_each_kind(|line, kind| {
+            let at = Some(line);
+            match kind {
+                // Only comments may follow `[...]` (the reader fails on anything else).
+                _ if stopped => {}
+                LineKind::Client(m, true) => {
+                    checker.feed_line(Party::Client, m, Terminator::Unknown, at, &mut out)
+                }
+                LineKind::Server(m, true) => {
+                    checker.feed_line(Party::Server, m, Terminator::Unknown, at, &mut out)
+                }
+                LineKind::Unrecorded => stopped = true,
+                other => {
+                    if let Some(e) = line_kind_event(line, &other) {
+                        checker.feed_into(&e, &mut out);
+                    }
+                }
+            }
+            if !out.is_empty() {
+                out.drain(..).for_each(&mut found);
+            }
+        })
     }
 }

@@ -21,9 +21,11 @@ use std::time::Duration;
 use crate::rule::RuleId;
 
 mod events;
+mod generate;
 mod parse;
 mod write;
 
+pub use generate::generate_conforming;
 #[cfg(test)]
 use parse::parse_bytes;
 pub use parse::{MAX_FILE_SIZE, MAX_LINE_LEN, ParseError, Reader, parse};

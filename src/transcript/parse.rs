@@ -5,7 +5,7 @@
 //! input makes it panic (tested with generated input).
 
 use std::fmt;
-use std::io::{BufRead, Read};
+use std::io::Read;
 
 use serde::Deserialize;
 
@@ -146,61 +146,194 @@ impl LineKind<'_> {
     }
 }
 
-/// Where the current entry's message lies in the current line (byte range), or what the
-/// entry is when it carries no text: kept so each line is classified only once.
-#[derive(Debug, Clone)]
-enum Current {
+/// A [`LineKind`] with its message as a byte range of the line, so it can be returned from a
+/// loop that reads into the line's buffer.
+enum Detached {
     Client(usize, usize, bool),
     Server(usize, usize, bool),
     Directive(Directive),
     Unrecorded,
 }
 
-/// Reads a transcript one entry at a time: the front matter when created, then entries on
-/// demand, holding only the current line. This is how `notifspec check` handles recordings of
-/// millions of lines.
-#[derive(Debug)]
-pub struct Reader<R> {
-    input: R,
-    origin: String,
-    /// The current line, validated UTF-8 without NUL bytes, terminator removed. Its buffer is
-    /// reused for every line.
-    line: String,
+impl Detached {
+    fn new(kind: LineKind<'_>, line: &str) -> Detached {
+        let range = |m: &str| {
+            let a = message_byte(line, m);
+            (a, a + m.len())
+        };
+        match kind {
+            LineKind::Client(m, plain) => {
+                let (a, b) = range(m);
+                Detached::Client(a, b, plain)
+            }
+            LineKind::Server(m, plain) => {
+                let (a, b) = range(m);
+                Detached::Server(a, b, plain)
+            }
+            LineKind::Directive(d) => Detached::Directive(d),
+            LineKind::Unrecorded => Detached::Unrecorded,
+        }
+    }
+
+    fn attach(self, line: &str) -> LineKind<'_> {
+        let slice = |a: usize, b: usize| line.get(a..b).unwrap_or_default();
+        match self {
+            Detached::Client(a, b, plain) => LineKind::Client(slice(a, b), plain),
+            Detached::Server(a, b, plain) => LineKind::Server(slice(a, b), plain),
+            Detached::Directive(d) => LineKind::Directive(d),
+            Detached::Unrecorded => LineKind::Unrecorded,
+        }
+    }
+}
+
+/// Bytes asked of the input at a time. Large reads keep the per-line cost of reading close to
+/// that of scanning for the newline.
+const BLOCK: usize = 256 * 1024;
+
+/// The first read: a small transcript (most of them, and every in-memory parse) costs no
+/// more than this.
+const FIRST_BLOCK: usize = 8 * 1024;
+
+/// The errors inside the reader are boxed: a `ParseError` is large, and the hot loop should
+/// move a pointer, not the error's strings, through every `Result`.
+type Fallible<T> = Result<T, Box<ParseError>>;
+
+/// What the body read so far says, updated entry by entry.
+#[derive(Debug, Default)]
+struct Body {
+    /// Number of the last physical line read (1-based).
     line_no: usize,
-    front: FrontMatter,
-    /// The first body line was read while looking for front matter and is still to be handled.
-    pending: bool,
-    /// The current entry, once classified.
-    current: Option<Current>,
     /// Line of the `[...]` marker, once seen: only comments may follow.
     unrecorded_at: Option<usize>,
     /// The last entry was `! close` or `! expect close`.
     last_ends: bool,
     /// A `! publish` directive has been read.
     saw_publish: bool,
+}
+
+impl Body {
+    /// Classifies and validates the body line `text` (line `line_no`): `None` for blank lines
+    /// and comments.
+    fn entry<'a>(&mut self, origin: &str, text: &'a str) -> Fallible<Option<LineKind<'a>>> {
+        let kind = match classify(text) {
+            Ok(Some(kind)) => kind,
+            Ok(None) => return Ok(None),
+            Err((col, msg, help)) => {
+                return Err(Box::new(
+                    ParseError::at(origin, self.line_no, col, text, msg).help(help),
+                ));
+            }
+        };
+        if let Some(at) = self.unrecorded_at {
+            let col = first_col(text);
+            return Err(Box::new(ParseError::at(
+                origin,
+                self.line_no,
+                col,
+                text,
+                format!("nothing may follow `[...]` (line {at}): the recording stops there"),
+            )
+            .help("remove the lines after `[...]`, or split the conversation into two transcripts")));
+        }
+        match &kind {
+            LineKind::Client(m, false) | LineKind::Server(m, false) => {
+                if let Err((offset, msg)) = segments(m) {
+                    let col = message_col(text, m) + offset + 1;
+                    return Err(Box::new(placeholder_error(
+                        origin,
+                        self.line_no,
+                        col,
+                        text,
+                        msg,
+                    )));
+                }
+            }
+            LineKind::Directive(Directive::PublishRandom(_) | Directive::PublishClassified(_)) => {
+                self.saw_publish = true
+            }
+            LineKind::Unrecorded => self.unrecorded_at = Some(self.line_no),
+            _ => {}
+        }
+        self.last_ends = matches!(
+            kind,
+            LineKind::Directive(Directive::Close | Directive::ExpectClose)
+        );
+        Ok(Some(kind))
+    }
+
+    /// The error for a line longer than [`MAX_LINE_LEN`] (at `line_no`).
+    fn too_long(&self, origin: &str, line_no: usize) -> Box<ParseError> {
+        Box::new(ParseError {
+            origin: origin.to_string(),
+            line: line_no,
+            column: 1,
+            message: format!("line longer than {MAX_LINE_LEN} bytes"),
+            source_line: None,
+            help: Some("is this a transcript? each message must be one line".into()),
+        })
+    }
+}
+
+fn placeholder_error(origin: &str, line: usize, col: usize, text: &str, msg: String) -> ParseError {
+    ParseError::at(origin, line, col, text, msg)
+        .help("the placeholders are `{int}` and `{text}`; write `{{` for a literal `{`")
+}
+
+/// Reads a transcript one entry at a time: the front matter when created, then entries on
+/// demand, in constant memory (a read-ahead block and, for the entry-by-entry API, the
+/// current line). This is how `notifspec check` handles recordings of millions of lines.
+///
+/// Input is read in large blocks; lines are found with `memchr`, and a block's complete lines
+/// are checked for UTF-8 and NUL bytes at once, so the streaming path
+/// ([`Reader::feed`](Reader::feed)) costs no allocation and no copy per line.
+#[derive(Debug)]
+pub struct Reader<R> {
+    input: R,
+    origin: String,
+    /// Read-ahead: bytes `start..end` are read but not consumed. `FIRST_BLOCK`, then `BLOCK`
+    /// bytes once the input is larger, grown beyond only to hold a single line of up to
+    /// [`MAX_LINE_LEN`] bytes.
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    /// `buf[start..scanned]` has no newline: input arriving in small pieces while a long line
+    /// is read is searched once, not again with every piece.
+    scanned: usize,
+    /// The input has no more bytes.
+    eof: bool,
+    /// The current line for the entry-by-entry API, validated UTF-8 without NUL bytes,
+    /// terminator removed. Its buffer is reused for every line.
+    line: String,
+    front: FrontMatter,
+    /// The first body line was read (into `line`) while looking for front matter and is
+    /// still to be handled.
+    pending: bool,
+    body: Body,
     /// An error was returned; the reader yields nothing more.
     failed: bool,
 }
 
-impl<R: BufRead> Reader<R> {
-    /// Starts reading `input` (named `origin` in errors) and reads its front matter.
+impl<R: Read> Reader<R> {
+    /// Starts reading `input` (named `origin` in errors) and reads its front matter. The
+    /// reader buffers by itself: wrapping `input` in a `BufReader` only adds a copy.
     pub fn new(input: R, origin: impl Into<String>) -> Result<Self, ParseError> {
         let mut r = Reader {
             input,
             origin: origin.into(),
+            buf: vec![0; FIRST_BLOCK],
+            start: 0,
+            end: 0,
+            scanned: 0,
+            eof: false,
             line: String::with_capacity(256),
-            line_no: 0,
             front: FrontMatter::default(),
             pending: false,
-            current: None,
-            unrecorded_at: None,
-            last_ends: false,
-            saw_publish: false,
+            body: Body::default(),
             failed: false,
         };
-        if r.read_line()? {
+        if r.read_line().map_err(|e| *e)? {
             if r.line.trim_end() == "---" {
-                r.read_front_matter()?;
+                r.read_front_matter().map_err(|e| *e)?;
             } else {
                 r.pending = true;
             }
@@ -216,13 +349,13 @@ impl<R: BufRead> Reader<R> {
     /// Whether the entries read so far end the conversation: the last one is `! close` or
     /// `! expect close` and no `[...]` came before the end.
     pub fn is_complete(&self) -> bool {
-        self.last_ends && self.unrecorded_at.is_none()
+        self.body.last_ends && self.body.unrecorded_at.is_none()
     }
 
     /// Whether a `! publish` directive has been read so far: only then does the transcript
     /// say when items appear, which changes how availability can be judged.
     pub fn saw_publish(&self) -> bool {
-        self.saw_publish
+        self.body.saw_publish
     }
 
     /// The next entry, `Ok(None)` at the end of the file.
@@ -232,191 +365,264 @@ impl<R: BufRead> Reader<R> {
         };
         match kind.to_entry_kind() {
             Ok(kind) => Ok(Some(Entry { line, kind })),
-            // `advance` validated the placeholders already; kept as an error, not a panic.
+            // The placeholders were validated already; kept as an error, not a panic.
             Err((col, msg)) => {
                 self.failed = true;
-                Err(self.placeholder_error(col, msg))
+                Err(placeholder_error(
+                    &self.origin,
+                    self.body.line_no,
+                    col,
+                    &self.line,
+                    msg,
+                ))
             }
         }
     }
 
-    /// The next entry in borrowed form (the streaming checker's fast path). Placeholders are
-    /// validated before it is returned.
+    /// The next entry in borrowed form. Placeholders are validated before it is returned.
     pub(crate) fn next_kind(&mut self) -> Result<Option<(usize, LineKind<'_>)>, ParseError> {
         if self.failed {
             return Ok(None);
         }
-        match self.advance() {
+        match self.next_detached() {
+            Ok(Some(d)) => Ok(Some((self.body.line_no, d.attach(&self.line)))),
+            Ok(None) => Ok(None),
             Err(e) => {
                 self.failed = true;
-                Err(e)
-            }
-            Ok(false) => Ok(None),
-            Ok(true) => {
-                let text = self.line.as_str();
-                let slice = |a: usize, b: usize| text.get(a..b).unwrap_or_default();
-                let kind = match self.current.take() {
-                    Some(Current::Client(a, b, plain)) => LineKind::Client(slice(a, b), plain),
-                    Some(Current::Server(a, b, plain)) => LineKind::Server(slice(a, b), plain),
-                    Some(Current::Directive(d)) => LineKind::Directive(d),
-                    Some(Current::Unrecorded) | None => LineKind::Unrecorded,
-                };
-                Ok(Some((self.line_no, kind)))
+                Err(*e)
             }
         }
     }
 
-    /// Moves to the next entry line, validating and classifying it; `false` at end of file.
-    fn advance(&mut self) -> Result<bool, ParseError> {
+    /// Reads lines up to the next entry, which is in `line`.
+    fn next_detached(&mut self) -> Fallible<Option<Detached>> {
         loop {
-            if self.pending {
-                self.pending = false;
-            } else if !self.read_line()? {
-                return Ok(false);
+            if !std::mem::take(&mut self.pending) && !self.read_line()? {
+                return Ok(None);
             }
-            let text = self.line.as_str();
-            let classified = classify(text).map_err(|(col, msg, help)| {
-                ParseError::at(&self.origin, self.line_no, col, text, msg).help(help)
-            })?;
-            let Some(kind) = classified else { continue };
-            if let Some(at) = self.unrecorded_at {
-                let col = first_col(text);
-                return Err(ParseError::at(
-                    &self.origin,
-                    self.line_no,
-                    col,
-                    text,
-                    format!("nothing may follow `[...]` (line {at}): the recording stops there"),
-                )
-                .help("remove the lines after `[...]`, or split the conversation into two transcripts"));
+            if let Some(kind) = self.body.entry(&self.origin, &self.line)? {
+                return Ok(Some(Detached::new(kind, &self.line)));
             }
-            let range = |m: &str| {
-                let a = message_byte(text, m);
-                (a, a + m.len())
-            };
-            let current = match kind {
-                LineKind::Client(m, plain) | LineKind::Server(m, plain) => {
-                    if !plain && let Err(e) = segments(m) {
-                        let col = message_col(text, m) + e.0 + 1;
-                        return Err(self.placeholder_error(col, e.1));
+        }
+    }
+
+    /// Hands every remaining entry, in borrowed form, to `visit` with its line number: the
+    /// streaming fast path. Whole blocks of lines are validated at once and entries point
+    /// into the read-ahead buffer. Stops at the first error.
+    pub(crate) fn for_each_kind(
+        &mut self,
+        mut visit: impl FnMut(usize, LineKind<'_>),
+    ) -> Result<(), ParseError> {
+        if self.failed {
+            return Ok(());
+        }
+        let r = self.visit_all(&mut visit);
+        if r.is_err() {
+            self.failed = true;
+        }
+        r.map_err(|e| *e)
+    }
+
+    fn visit_all(&mut self, visit: &mut impl FnMut(usize, LineKind<'_>)) -> Fallible<()> {
+        if std::mem::take(&mut self.pending)
+            && let Some(kind) = self.body.entry(&self.origin, &self.line)?
+        {
+            visit(self.body.line_no, kind);
+        }
+        loop {
+            let from = self.scanned.max(self.start);
+            let Some(last) = memchr::memrchr(b'\n', &self.buf[from..self.end]) else {
+                self.scanned = self.end;
+                if self.eof {
+                    // A last line without a newline, or nothing: the line-by-line path.
+                    if !self.read_line()? {
+                        return Ok(());
                     }
-                    let (a, b) = range(m);
-                    if matches!(kind, LineKind::Client(..)) {
-                        Current::Client(a, b, plain)
-                    } else {
-                        Current::Server(a, b, plain)
+                    if let Some(kind) = self.body.entry(&self.origin, &self.line)? {
+                        visit(self.body.line_no, kind);
+                    }
+                } else {
+                    self.fill()?;
+                }
+                continue;
+            };
+            let block = clean_lines(&self.buf[self.start..=from + last]);
+            if block.is_empty() {
+                // The first line is not valid text: the line-by-line path says where.
+                if self.read_line()?
+                    && let Some(kind) = self.body.entry(&self.origin, &self.line)?
+                {
+                    visit(self.body.line_no, kind);
+                }
+                continue;
+            }
+            let body = &mut self.body;
+            let bytes = block.as_bytes();
+            // Where the next `{` is: a line before it is plain text, so the block is searched
+            // for `{` a few times instead of every line once.
+            let mut brace = memchr::memchr(b'{', bytes).unwrap_or(bytes.len());
+            let mut from = 0;
+            while let Some(nl) = next_newline(bytes, from) {
+                let mut text = &block[from..nl];
+                body.line_no += 1;
+                if let Some(t) = text.strip_suffix('\r') {
+                    text = t;
+                }
+                if text.len() > MAX_LINE_LEN {
+                    return Err(body.too_long(&self.origin, body.line_no));
+                }
+                if brace < from {
+                    brace = memchr::memchr(b'{', &bytes[from..]).map_or(bytes.len(), |i| from + i);
+                }
+                match quick_message(text) {
+                    // Nothing after `[...]` may be a message: the full path says so.
+                    Some(kind) if brace >= nl && body.unrecorded_at.is_none() => {
+                        body.last_ends = false;
+                        visit(body.line_no, kind);
+                    }
+                    _ => {
+                        if let Some(kind) = body.entry(&self.origin, text)? {
+                            visit(body.line_no, kind);
+                        }
                     }
                 }
-                LineKind::Directive(d) => Current::Directive(d),
-                LineKind::Unrecorded => Current::Unrecorded,
-            };
-            self.last_ends = matches!(
-                current,
-                Current::Directive(Directive::Close | Directive::ExpectClose)
-            );
-            match current {
-                Current::Unrecorded => self.unrecorded_at = Some(self.line_no),
-                Current::Directive(
-                    Directive::PublishRandom(_) | Directive::PublishClassified(_),
-                ) => self.saw_publish = true,
-                _ => {}
+                from = nl + 1;
             }
-            self.current = Some(current);
-            return Ok(true);
+            self.start += block.len();
+            self.scanned = self.start;
         }
     }
 
-    fn placeholder_error(&self, col: usize, msg: String) -> ParseError {
-        ParseError::at(&self.origin, self.line_no, col, &self.line, msg)
-            .help("the placeholders are `{int}` and `{text}`; write `{{` for a literal `{`")
+    /// Moves what is left of the buffer to its front and reads more input, growing the
+    /// buffer only when it holds a single incomplete line.
+    fn fill(&mut self) -> Fallible<()> {
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.scanned = self.scanned.saturating_sub(self.start);
+            self.start = 0;
+        }
+        if self.buf.len() < BLOCK && self.end * 2 > self.buf.len() {
+            // More than a small transcript: read in full blocks from now on.
+            self.buf.resize(BLOCK, 0);
+        } else if self.end == self.buf.len() {
+            if self.end > MAX_LINE_LEN + 1 {
+                return Err(self.body.too_long(&self.origin, self.body.line_no + 1));
+            }
+            let grown = (self.buf.len() * 2).min(MAX_LINE_LEN + 2);
+            self.buf.resize(grown, 0);
+        }
+        loop {
+            match self.input.read(&mut self.buf[self.end..]) {
+                Ok(0) => self.eof = true,
+                Ok(n) => self.end += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    let mut err = ParseError::io(&self.origin, &e);
+                    err.line = self.body.line_no + 1;
+                    err.column = 1;
+                    return Err(Box::new(err));
+                }
+            }
+            return Ok(());
+        }
+    }
+
+    /// The byte range of the next physical line in `buf` (terminator removed), reading as
+    /// needed; `None` at end of file.
+    fn next_line_range(&mut self) -> Fallible<Option<(usize, usize)>> {
+        loop {
+            let from = self.scanned.max(self.start);
+            if let Some(i) = memchr::memchr(b'\n', &self.buf[from..self.end]) {
+                let (a, mut b) = (self.start, from + i);
+                self.start = b + 1;
+                self.scanned = self.start;
+                if b > a && self.buf[b - 1] == b'\r' {
+                    b -= 1;
+                }
+                return Ok(Some((a, b)));
+            }
+            self.scanned = self.end;
+            if self.eof {
+                if self.start == self.end {
+                    return Ok(None);
+                }
+                let range = (self.start, self.end);
+                self.start = self.end;
+                return Ok(Some(range));
+            }
+            self.fill()?;
+        }
     }
 
     /// Reads the next physical line into `line` (terminator removed, UTF-8 and NUL-free
     /// checked); `false` at end of file. The line's buffer is reused, so reading costs no
     /// allocation once the longest line has been seen.
-    fn read_line(&mut self) -> Result<bool, ParseError> {
-        let mut buf = std::mem::take(&mut self.line).into_bytes();
-        buf.clear();
-        let limit = (MAX_LINE_LEN + 2) as u64;
-        let n = (&mut self.input)
-            .take(limit)
-            .read_until(b'\n', &mut buf)
-            .map_err(|e| {
-                let mut err = ParseError::io(&self.origin, &e);
-                err.line = self.line_no + 1;
-                err.column = 1;
-                err
-            })?;
-        if n == 0 {
+    fn read_line(&mut self) -> Fallible<bool> {
+        let Some((a, b)) = self.next_line_range()? else {
             return Ok(false);
-        }
-        self.line_no += 1;
-        if buf.last() == Some(&b'\n') {
-            buf.pop();
-            if buf.last() == Some(&b'\r') {
-                buf.pop();
-            }
-        }
+        };
+        self.body.line_no += 1;
+        let line_no = self.body.line_no;
+        let mut bytes = &self.buf[a..b];
         // A UTF-8 byte order mark (some editors add one) is not part of the first line.
-        if self.line_no == 1 && buf.starts_with(b"\xEF\xBB\xBF") {
-            buf.drain(..3);
+        if line_no == 1 {
+            bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
         }
-        if buf.len() > MAX_LINE_LEN {
-            return Err(ParseError {
-                origin: self.origin.clone(),
-                line: self.line_no,
-                column: 1,
-                message: format!("line longer than {MAX_LINE_LEN} bytes"),
-                source_line: None,
-                help: Some("is this a transcript? each message must be one line".into()),
-            });
+        if bytes.len() > MAX_LINE_LEN {
+            return Err(self.body.too_long(&self.origin, line_no));
         }
-        let text = match String::from_utf8(buf) {
+        let text = match std::str::from_utf8(bytes) {
             Ok(s) => s,
             Err(e) => {
-                let bytes = e.as_bytes();
-                let valid = e.utf8_error().valid_up_to();
+                let valid = e.valid_up_to();
                 let prefix = std::str::from_utf8(&bytes[..valid]).unwrap_or_default();
                 let col = prefix.chars().count() + 1;
-                return Err(ParseError::at(
-                    &self.origin,
-                    self.line_no,
-                    col,
-                    prefix,
-                    "invalid UTF-8: a transcript is UTF-8 text".into(),
-                )
-                .help("is this a binary file? convert the recording to UTF-8"));
+                return Err(Box::new(
+                    ParseError::at(
+                        &self.origin,
+                        line_no,
+                        col,
+                        prefix,
+                        "invalid UTF-8: a transcript is UTF-8 text".into(),
+                    )
+                    .help("is this a binary file? convert the recording to UTF-8"),
+                ));
             }
         };
-        if text.as_bytes().contains(&0) {
-            let i = text.find('\0').unwrap_or_default();
-            let col = text[..i].chars().count() + 1;
-            return Err(ParseError::at(
-                &self.origin,
-                self.line_no,
-                col,
-                &text,
-                "NUL byte: a transcript is text".into(),
-            )
-            .help("is this a binary file? remove the NUL bytes"));
+        if let Some(i) = memchr::memchr(0, text.as_bytes()) {
+            let col = text.get(..i).unwrap_or_default().chars().count() + 1;
+            return Err(Box::new(
+                ParseError::at(
+                    &self.origin,
+                    line_no,
+                    col,
+                    text,
+                    "NUL byte: a transcript is text".into(),
+                )
+                .help("is this a binary file? remove the NUL bytes"),
+            ));
         }
-        self.line = text;
+        self.line.clear();
+        self.line.push_str(text);
         Ok(true)
     }
 
-    fn read_front_matter(&mut self) -> Result<(), ParseError> {
-        let start = self.line_no;
+    fn read_front_matter(&mut self) -> Fallible<()> {
+        let start = self.body.line_no;
         let mut yaml = String::new();
         loop {
             if !self.read_line()? {
-                return Err(ParseError::at(
-                    &self.origin,
-                    start,
-                    1,
-                    "---",
-                    "the front matter opened here is never closed".into(),
-                )
-                .help("end the front matter with a line `---`"));
+                return Err(Box::new(
+                    ParseError::at(
+                        &self.origin,
+                        start,
+                        1,
+                        "---",
+                        "the front matter opened here is never closed".into(),
+                    )
+                    .help("end the front matter with a line `---`"),
+                ));
             }
             let text = self.line.as_str();
             if text.trim_end() == "---" {
@@ -425,14 +631,16 @@ impl<R: BufRead> Reader<R> {
             yaml.push_str(text);
             yaml.push('\n');
             if yaml.len() > MAX_FRONT_MATTER {
-                return Err(ParseError::at(
-                    &self.origin,
-                    self.line_no,
-                    1,
-                    text,
-                    format!("front matter longer than {MAX_FRONT_MATTER} bytes"),
-                )
-                .help("is the closing `---` missing?"));
+                return Err(Box::new(
+                    ParseError::at(
+                        &self.origin,
+                        self.body.line_no,
+                        1,
+                        text,
+                        format!("front matter longer than {MAX_FRONT_MATTER} bytes"),
+                    )
+                    .help("is the closing `---` missing?"),
+                ));
             }
         }
         self.front = front_matter(&yaml, start + 1, &self.origin)?;
@@ -440,7 +648,27 @@ impl<R: BufRead> Reader<R> {
     }
 }
 
-impl<R: BufRead> Iterator for Reader<R> {
+/// The longest prefix of `block` (whole lines, each ending with `\n`) that is valid UTF-8
+/// without NUL bytes, as text; empty when the first line is not.
+fn clean_lines(block: &[u8]) -> &str {
+    let text = match std::str::from_utf8(block) {
+        Ok(s) => s,
+        Err(e) => {
+            let valid = &block[..e.valid_up_to()];
+            let cut = memchr::memrchr(b'\n', valid).map_or(0, |i| i + 1);
+            std::str::from_utf8(&block[..cut]).unwrap_or_default()
+        }
+    };
+    match memchr::memchr(0, text.as_bytes()) {
+        None => text,
+        Some(i) => {
+            let cut = memchr::memrchr(b'\n', &text.as_bytes()[..i]).map_or(0, |j| j + 1);
+            text.get(..cut).unwrap_or_default()
+        }
+    }
+}
+
+impl<R: Read> Iterator for Reader<R> {
     type Item = Result<Entry, ParseError>;
     fn next(&mut self) -> Option<Self::Item> {
         self.next_entry().transpose()
@@ -511,11 +739,11 @@ fn classify(text: &str) -> Result<Option<LineKind<'_>>, ClassifyError> {
     }
     if let Some(rest) = t.strip_prefix("C:") {
         let m = trim(rest);
-        return Ok(Some(LineKind::Client(m, !m.as_bytes().contains(&b'{'))));
+        return Ok(Some(LineKind::Client(m, is_plain(m))));
     }
     if let Some(rest) = t.strip_prefix("S:") {
         let m = trim(rest);
-        return Ok(Some(LineKind::Server(m, !m.as_bytes().contains(&b'{'))));
+        return Ok(Some(LineKind::Server(m, is_plain(m))));
     }
     let col = first_col(text);
     if let Some(rest) = t.strip_prefix('!') {
@@ -744,4 +972,121 @@ fn front_matter(yaml: &str, first_line: usize, origin: &str) -> Result<FrontMatt
             Expectation::Violates(rules)
         },
     })
+}
+
+/// The index of the first `\n` in `bytes` at or after `from`. Transcript lines are short,
+/// so the first 16 bytes are searched a word at a time before the vectorized search, whose
+/// set-up costs more than such a line.
+#[inline]
+fn next_newline(bytes: &[u8], from: usize) -> Option<usize> {
+    const ONES: u64 = u64::from_le_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
+    const NEWLINES: u64 = u64::from_le_bytes([b'\n'; 8]);
+    let mut i = from;
+    for _ in 0..2 {
+        let Some(word) = bytes
+            .get(i..i + 8)
+            .and_then(|w| <[u8; 8]>::try_from(w).ok())
+        else {
+            break;
+        };
+        let x = u64::from_le_bytes(word) ^ NEWLINES;
+        // The lowest byte of `x` that is zero sets its high bit here (higher ones may be
+        // spurious, the lowest never is).
+        let zero = x.wrapping_sub(ONES) & !x & HIGHS;
+        if zero != 0 {
+            return Some(i + (zero.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    memchr::memchr(b'\n', bytes.get(i..)?).map(|j| i + j)
+}
+
+/// The common line, `C: text` or `S: text` at the start of the line, recognized without the
+/// general classifier (which returns large error values). The caller has checked that the
+/// line has no `{`; then this is the same result as [`classify`] for these lines, `None` for
+/// every other line.
+#[inline]
+fn quick_message(text: &str) -> Option<LineKind<'_>> {
+    let client = match text.as_bytes() {
+        [b'C', b':', ..] => true,
+        [b'S', b':', ..] => false,
+        _ => return None,
+    };
+    let m = match text.as_bytes() {
+        // The usual `C: text`: one space, then text that needs no trimming.
+        [_, _, b' ', first, .., last] if first.is_ascii_graphic() && last.is_ascii_graphic() => {
+            text.get(3..)?
+        }
+        _ => trim(text.get(2..)?),
+    };
+    Some(if client {
+        LineKind::Client(m, true)
+    } else {
+        LineKind::Server(m, true)
+    })
+}
+
+/// Whether a message has no `{`: a literal, with no placeholder to parse and nothing to
+/// unescape. A plain loop: messages are short, and a vectorized search costs more to set up.
+fn is_plain(m: &str) -> bool {
+    !m.bytes().any(|b| b == b'{')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_newline_finds_the_first_newline() {
+        let mut bytes = vec![b'x'; 64];
+        for pos in 0..64 {
+            for from in 0..=pos {
+                bytes[pos] = b'\n';
+                assert_eq!(next_newline(&bytes, from), Some(pos), "{pos} {from}");
+                // Bytes that differ from `\n` by one bit or by a borrow are not newlines.
+                bytes[pos] = if pos % 2 == 0 { 0x0b } else { 0x8a };
+                assert_eq!(next_newline(&bytes, from), None, "{pos} {from}");
+            }
+        }
+        assert_eq!(next_newline(b"a\nb\n", 2), Some(3));
+        assert_eq!(next_newline(b"ab", 5), None);
+        assert_eq!(next_newline(b"\x0a\x0a", 0), Some(0));
+    }
+
+    /// The shortcut for plain `C:`/`S:` lines gives what the general classifier gives.
+    #[test]
+    fn quick_message_agrees_with_classify() {
+        let lines = [
+            "C: random?",
+            "S: 456902234",
+            "C:OK",
+            "S:",
+            "S: ",
+            "C:  spaced  ",
+            "C: \u{b}x",
+            "C: x\u{b}",
+            "C: \u{1}x\u{1}",
+            "S: é",
+            "S: Nice appart in the 11e. \u{a0}",
+            "C:\tOK\r",
+            "C: a b",
+            "C: ab",
+            "c: no",
+            " C: indented",
+            "# C: comment",
+            "",
+        ];
+        for line in lines {
+            let quick = quick_message(line).map(|k| format!("{k:?}"));
+            let full = classify(line).ok().flatten().map(|k| format!("{k:?}"));
+            match quick {
+                Some(q) => assert_eq!(Some(q), full, "{line:?}"),
+                None => assert!(
+                    !matches!(line.as_bytes(), [b'C' | b'S', b':', ..]),
+                    "{line:?}"
+                ),
+            }
+        }
+    }
 }

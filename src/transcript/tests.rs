@@ -500,3 +500,112 @@ fn generated_input_never_panics() {
         }
     }
 }
+
+/// Hands out its bytes `step` at a time, so lines straddle every read.
+struct Trickle<'a>(&'a [u8], usize);
+
+impl std::io::Read for Trickle<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.1.min(buf.len()).min(self.0.len());
+        buf[..n].copy_from_slice(&self.0[..n]);
+        self.0 = &self.0[n..];
+        Ok(n)
+    }
+}
+
+/// Events through the streaming fast path (whole blocks at once).
+fn pushed(input: impl std::io::Read) -> Result<Vec<crate::checker::Event>, ParseError> {
+    let mut r = Reader::new(input, "t")?;
+    let mut events = vec![];
+    r.for_each_kind(|line, kind| events.extend(events::line_kind_event(line, &kind)))?;
+    Ok(events)
+}
+
+/// Events entry by entry.
+fn pulled(bytes: &[u8]) -> Result<Vec<crate::checker::Event>, ParseError> {
+    let mut r = Reader::new(bytes, "t")?;
+    let mut events = vec![];
+    while let Some(e) = r.next_event()? {
+        events.push(e);
+    }
+    Ok(events)
+}
+
+/// A transcript larger than the reader's block, with CRLF, placeholders, directives, a
+/// comment longer than a block and a last line without a newline.
+fn big_transcript() -> Vec<u8> {
+    let mut t = Vec::new();
+    generate_conforming(30_000, &mut t).unwrap();
+    let mut text = String::from_utf8(t).unwrap();
+    text.push_str("C: random?\r\nS: {int}\r\n! publish classified an ad\n# ");
+    text.push_str(&"long comment ".repeat(30_000));
+    text.push_str("\nC: classified?\nS: {text} and {{braces}}\n  S:   indented  \nC: OK");
+    text.into_bytes()
+}
+
+#[test]
+fn streaming_and_entry_by_entry_read_the_same_events() {
+    let big = big_transcript();
+    let expected = pulled(&big).unwrap();
+    assert!(expected.len() > 25_000);
+    assert_eq!(pushed(&big[..]).unwrap(), expected);
+    assert_eq!(pushed(Trickle(&big, 7)).unwrap(), expected);
+    assert_eq!(pushed(Trickle(&big, 100_003)).unwrap(), expected);
+    // The whole-transcript parser agrees too.
+    let parsed = parse(std::str::from_utf8(&big).unwrap(), "t").unwrap();
+    let from_entries: Vec<_> = parsed.entries.iter().filter_map(Entry::to_event).collect();
+    assert_eq!(from_entries, expected);
+}
+
+#[test]
+fn streaming_reports_bad_bytes_where_entry_by_entry_does() {
+    let big = big_transcript();
+    // Bad bytes in the middle of a block, after many good lines.
+    let at = big.len() / 3;
+    let line_start = big[..at].iter().rposition(|b| *b == b'\n').unwrap() + 1;
+    for bad in [&b"\xff\xfe"[..], b"\0", b"C: a\xc3"] {
+        let mut input = big[..line_start].to_vec();
+        input.extend_from_slice(b"C: ok");
+        input.extend_from_slice(bad);
+        input.extend_from_slice(b"\n");
+        input.extend_from_slice(&big[line_start..]);
+        let want = pulled(&input).unwrap_err();
+        assert!(want.line > 1000, "{want}");
+        for got in [pushed(&input[..]), pushed(Trickle(&input, 4096))] {
+            let got = got.unwrap_err();
+            assert_eq!((got.line, got.column), (want.line, want.column));
+            assert_eq!(got.message, want.message);
+        }
+    }
+    // A line over the limit is refused in both paths, with bounded memory.
+    let mut input = b"C: random?\n# ".to_vec();
+    input.resize(MAX_LINE_LEN + 100, b'x');
+    input.extend_from_slice(b"\nS: 1\n");
+    let want = pulled(&input).unwrap_err();
+    assert_eq!(want.line, 2);
+    assert_eq!(pushed(&input[..]).unwrap_err().line, 2);
+}
+
+#[test]
+fn generated_transcripts_conform_on_both_paths() {
+    for lines in [0, 1, 7, 8, 9, 100, 5_000] {
+        let mut bytes = Vec::new();
+        generate_conforming(lines, &mut bytes).unwrap();
+        assert_eq!(bytes.iter().filter(|b| **b == b'\n').count(), lines);
+        let t = parse(std::str::from_utf8(&bytes).unwrap(), "gen").unwrap();
+        assert_eq!(t.front.expect, Expectation::Pass);
+        let whole = crate::checker::check_transcript(&t, &crate::dialect::Dialect::default());
+        assert_eq!(whole, vec![], "{lines} lines");
+        let mut reader = Reader::new(&bytes[..], "gen").unwrap();
+        let mut checker = crate::checker::Checker::for_transcript(Default::default(), false);
+        let mut streamed = vec![];
+        reader.feed(&mut checker, |v| streamed.push(v)).unwrap();
+        streamed.extend(checker.finish(reader.is_complete()));
+        assert_eq!(streamed, whole, "{lines} lines");
+    }
+    // The generator is deterministic: a benchmark measures the same file everywhere.
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    generate_conforming(1_000, &mut a).unwrap();
+    generate_conforming(1_000, &mut b).unwrap();
+    assert_eq!(a, b);
+}

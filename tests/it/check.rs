@@ -217,3 +217,95 @@ fn every_judgeable_rule_has_a_negative_transcript() {
         );
     }
 }
+
+/// Every shipped transcript (and the same with its publishes moved to the end, where a
+/// one-pass reader learns of them last): `check` streams each file once, yet reports exactly
+/// the violations `check_transcript` finds on the parsed file, messages and order included.
+#[test]
+fn one_pass_check_reports_what_check_transcript_reports() {
+    use notifspec::checker::check_transcript;
+    use notifspec::cmd::check::check_file;
+    use notifspec::dialect::Dialect;
+    use notifspec::transcript::Transcript;
+
+    fn copy_tree(from: &Path, to: &Path, files: &mut Vec<std::path::PathBuf>) {
+        std::fs::create_dir_all(to).unwrap();
+        for e in std::fs::read_dir(from).unwrap().flatten() {
+            let (src, dst) = (e.path(), to.join(e.file_name()));
+            if src.is_dir() {
+                copy_tree(&src, &dst, files);
+            } else {
+                std::fs::copy(&src, &dst).unwrap();
+                if dst.extension().is_some_and(|x| x == "txt") {
+                    files.push(dst);
+                }
+            }
+        }
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("transcripts");
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = vec![];
+    copy_tree(&root, dir.path(), &mut files);
+    assert!(files.len() >= 40);
+    let mut variants = files.clone();
+    for path in &files {
+        let text = std::fs::read_to_string(path).unwrap();
+        let (publish, rest): (Vec<&str>, Vec<&str>) = text
+            .lines()
+            .partition(|l| l.trim_start().starts_with("! publish"));
+        if publish.is_empty() || text.contains("[...]") {
+            continue;
+        }
+        // Beside the original, so a relative dialect path still resolves.
+        let name = path.file_name().unwrap().to_string_lossy();
+        let late = path.with_file_name(format!("late-publish-{name}"));
+        std::fs::write(
+            &late,
+            format!("{}\n{}\n", rest.join("\n"), publish.join("\n")),
+        )
+        .unwrap();
+        variants.push(late);
+    }
+    assert!(variants.len() >= files.len() + 3);
+    for file in variants {
+        let t = Transcript::from_file(&file).unwrap();
+        let dialect = match &t.front.dialect {
+            Some(d) => Dialect::load(d, file.parent()).unwrap(),
+            None => Dialect::default(),
+        };
+        let want = check_transcript(&t, &dialect);
+        let got = check_file(&file, &Dialect::default());
+        assert_eq!(got.error, None, "{}", file.display());
+        assert_eq!(got.violations, want, "{}", file.display());
+    }
+}
+
+/// A publish on the last line of a long recording: the violations before it that only a
+/// known publish makes violations (S-NO-DUP on every notification here) are reported, kept
+/// and counted as if the file had been read knowing it from the start.
+#[test]
+fn a_late_publish_judges_the_whole_recording() {
+    use notifspec::checker::check_transcript;
+    use notifspec::cmd::check::check_file;
+    use notifspec::dialect::Dialect;
+    use notifspec::report::MAX_KEPT_VIOLATIONS;
+    use notifspec::transcript::Transcript;
+
+    let mut text = String::from("C: _notif_\nS: will send notifs\n");
+    for _ in 0..1_500 {
+        text.push_str("S: notif: random\nC: OK\n");
+    }
+    let dir = folder(&[
+        ("late.txt", &text),
+        ("late-pub.txt", &format!("{text}! publish random\n")),
+    ]);
+    let plain = check_file(&dir.path().join("late.txt"), &Dialect::default());
+    assert_eq!(plain.violations, vec![]);
+    let path = dir.path().join("late-pub.txt");
+    let got = check_file(&path, &Dialect::default());
+    let want = check_transcript(&Transcript::from_file(&path).unwrap(), &Dialect::default());
+    assert_eq!(want.len(), 1_500);
+    assert_eq!(got.violations, want[..MAX_KEPT_VIOLATIONS]);
+    assert_eq!(got.omitted, 500);
+    assert_eq!(got.verdict, notifspec::report::Verdict::Fail);
+}
