@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::yaml::{self, YamlError};
+
 /// Name of the dialect used when none is given: the one the seed's example session speaks.
 pub const DEFAULT_DIALECT: &str = "seed-session";
 
@@ -215,18 +217,9 @@ pub enum DialectError {
         /// Its size.
         size: u64,
     },
-    /// YAML syntax error, a missing field or an unknown key.
-    #[error("{origin}:{line}:{column}: {message}")]
-    Syntax {
-        /// File path or built-in name.
-        origin: String,
-        /// 1-based line (0 when unknown).
-        line: usize,
-        /// 1-based column (0 when unknown).
-        column: usize,
-        /// The parser's explanation.
-        message: String,
-    },
+    /// YAML syntax error, a missing field, an unknown key or a file that is not text.
+    #[error(transparent)]
+    Syntax(#[from] YamlError),
     /// The dialect parsed but cannot work, e.g. two commands spelled alike.
     #[error("{origin}: invalid dialect: {message}")]
     Invalid {
@@ -290,32 +283,13 @@ impl Dialect {
         }
         let bytes = std::fs::read(path).map_err(io)?;
         let origin = path.display().to_string();
-        let text = String::from_utf8(bytes).map_err(|e| {
-            let (line, column) = line_col(e.as_bytes(), e.utf8_error().valid_up_to());
-            DialectError::Syntax {
-                origin: origin.clone(),
-                line,
-                column,
-                message: "the file is not valid UTF-8 (is it a dialect YAML file?)".into(),
-            }
-        })?;
+        let text = yaml::decode(bytes, &origin, "a dialect")?;
         Dialect::from_yaml_str(&text, &origin)
     }
 
     /// Parses and validates dialect YAML; `origin` names the source in errors.
     pub fn from_yaml_str(text: &str, origin: &str) -> Result<Dialect, DialectError> {
-        let dialect: Dialect = serde_yaml::from_str(text).map_err(|e| {
-            let (line, column) = e
-                .location()
-                .map(|l| (l.line(), l.column()))
-                .unwrap_or((0, 0));
-            DialectError::Syntax {
-                origin: origin.to_string(),
-                line,
-                column,
-                message: e.to_string(),
-            }
-        })?;
+        let dialect: Dialect = yaml::from_str(text, origin)?;
         dialect
             .validate()
             .map_err(|message| DialectError::Invalid {
@@ -443,14 +417,6 @@ impl Dialect {
     pub fn to_yaml(&self) -> String {
         serde_yaml::to_string(self).expect("a dialect always serializes")
     }
-}
-
-/// 1-based line and column of byte `offset` in `bytes`.
-pub(crate) fn line_col(bytes: &[u8], offset: usize) -> (usize, usize) {
-    let before = &bytes[..offset.min(bytes.len())];
-    let line = before.iter().filter(|b| **b == b'\n').count() + 1;
-    let col = before.iter().rev().take_while(|b| **b != b'\n').count() + 1;
-    (line, col)
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@
 //! - [`conform`]: the conformance suite runner behind `notifspec conform`.
 //! - [`report`]: text, JSON and JUnit output.
 //! - [`bench`](mod@bench): `notifspec bench`: the reference server measured next to baselines.
+//! - [`yaml`]: YAML files into typed values, errors as `file:line:column`.
 //! - [`cmd`]: one module per subcommand (arguments and `run`); `main.rs` only dispatches.
 //!
 //! ## Independence rule
@@ -39,6 +40,7 @@ pub mod rule;
 pub mod sim;
 pub mod transcript;
 pub mod wire;
+pub mod yaml;
 
 pub use checker::{Checker, Event, EventKind, Violation};
 pub use dialect::{Dialect, ItemKind};

@@ -14,6 +14,8 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
+use crate::yaml::{self, YamlError};
+
 /// How many ads the store retains by default. A client that falls further behind than this
 /// skips to the oldest retained ad, so memory stays bounded however many ads are published.
 pub const DEFAULT_AD_CAPACITY: usize = 10_000;
@@ -115,17 +117,8 @@ pub enum FeedError {
         source: std::io::Error,
     },
     /// Not YAML of the expected shape (`ads:` followed by a list of strings).
-    #[error("{origin}:{line}:{column}: {message}")]
-    Syntax {
-        /// File path or `built-in feed`.
-        origin: String,
-        /// 1-based line (0 when unknown).
-        line: usize,
-        /// 1-based column (0 when unknown).
-        column: usize,
-        /// The parser's explanation.
-        message: String,
-    },
+    #[error(transparent)]
+    Syntax(#[from] YamlError),
     /// An ad that could not be sent as one protocol line.
     #[error("{origin}: ad #{index}: {message}")]
     BadAd {
@@ -194,18 +187,7 @@ impl Feed {
 
     /// Parses `ads: [...]` YAML; `origin` names the source in errors.
     pub fn from_yaml_str(text: &str, origin: &str, max_line: usize) -> Result<Feed, FeedError> {
-        let file: FeedFile = serde_yaml::from_str(text).map_err(|e| {
-            let (line, column) = e
-                .location()
-                .map(|l| (l.line(), l.column()))
-                .unwrap_or((0, 0));
-            FeedError::Syntax {
-                origin: origin.to_string(),
-                line,
-                column,
-                message: e.to_string(),
-            }
-        })?;
+        let file: FeedFile = yaml::from_str(text, origin)?;
         if file.ads.is_empty() {
             return Err(FeedError::Empty {
                 origin: origin.to_string(),

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::dialect::{DEFAULT_DIALECT, Dialect, DialectError, ItemKind};
 use crate::rule::RuleId;
+use crate::yaml::{self, YamlError};
 
 /// Largest scenario file read; scenarios are a few kilobytes, so anything larger is a wrong path.
 pub const MAX_SCENARIO_FILE: u64 = 1024 * 1024;
@@ -602,18 +603,9 @@ pub enum ScenarioError {
         /// Its size.
         size: u64,
     },
-    /// YAML syntax, a wrong type, an unknown key or a bad value.
-    #[error("{origin}:{line}:{column}: {message}")]
-    Syntax {
-        /// File path.
-        origin: String,
-        /// 1-based line (0 when unknown).
-        line: usize,
-        /// 1-based column (0 when unknown).
-        column: usize,
-        /// The parser's explanation.
-        message: String,
-    },
+    /// YAML syntax, a wrong type, an unknown key, a bad value or a file that is not text.
+    #[error(transparent)]
+    Syntax(#[from] YamlError),
     /// The scenario parsed but cannot run; `field` is the path to the culprit.
     #[error("{origin}: {field}: {message}")]
     Invalid {
@@ -664,16 +656,7 @@ impl LoadedScenario {
         }
         let bytes = std::fs::read(path).map_err(io)?;
         let origin = path.display().to_string();
-        let text = String::from_utf8(bytes).map_err(|e| {
-            let (line, column) =
-                crate::dialect::line_col(e.as_bytes(), e.utf8_error().valid_up_to());
-            ScenarioError::Syntax {
-                origin: origin.clone(),
-                line,
-                column,
-                message: "the file is not valid UTF-8 (is it a scenario YAML file?)".into(),
-            }
-        })?;
+        let text = yaml::decode(bytes, &origin, "a scenario")?;
         let stem = path
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
@@ -689,22 +672,7 @@ impl LoadedScenario {
         stem: &str,
         base: Option<&Path>,
     ) -> Result<LoadedScenario, ScenarioError> {
-        let scenario: Scenario = serde_yaml::from_str(text).map_err(|e| {
-            let (line, column) = e
-                .location()
-                .map(|l| (l.line(), l.column()))
-                .unwrap_or((0, 0));
-            let mut message = e.to_string();
-            if let Some(i) = message.rfind(" at line ") {
-                message.truncate(i);
-            }
-            ScenarioError::Syntax {
-                origin: origin.to_string(),
-                line,
-                column,
-                message,
-            }
-        })?;
+        let scenario: Scenario = yaml::from_str(text, origin)?;
         let dialect =
             Dialect::load(&scenario.dialect, base).map_err(|source| ScenarioError::Dialect {
                 origin: origin.to_string(),
