@@ -5,16 +5,7 @@
 use std::net::SocketAddr;
 
 use crate::bench::{self, Plan, Which};
-use crate::cmd::Status;
-
-/// How results are printed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    /// Aligned tables for people.
-    Text,
-    /// One JSON document, for scripts tracking figures over time.
-    Json,
-}
+use crate::cmd::{OutputFormat, Status};
 
 /// Arguments of `notifspec bench`.
 #[derive(Debug, clap::Args)]
@@ -28,9 +19,10 @@ pub struct Args {
     /// Only these measurements (comma-separated).
     #[arg(long, value_enum, value_delimiter = ',')]
     pub only: Vec<Which>,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    /// Output format: `text` (aligned tables) or `json` (one document, for scripts tracking
+    /// figures over time).
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
     /// Internal: serve the floor (a constant-answer line server) on ADDR until stdin closes.
     #[arg(long, hide = true, value_name = "ADDR")]
     pub serve_floor: Option<SocketAddr>,
@@ -74,12 +66,12 @@ pub fn run(args: Args) -> Status {
     }
     let (tables, failed) = rt.block_on(bench::run(&plan));
     match args.format {
-        Format::Text => {
+        OutputFormat::Text => {
             for t in &tables {
                 println!("{}", t.to_text());
             }
         }
-        Format::Json => {
+        OutputFormat::Json => {
             let doc = serde_json::json!({ "runs": plan.runs, "tables": tables });
             match serde_json::to_string_pretty(&doc) {
                 Ok(s) => println!("{s}"),

@@ -8,22 +8,13 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::checker::{Checker, ITEMS_KNOWN_RULES, Violation};
-use crate::cmd::Status;
+use crate::cmd::{OutputFormat, Status};
 use crate::dialect::Dialect;
 use crate::report::{FileResult, MAX_KEPT_VIOLATIONS, Summary, ViolationLog};
 use crate::transcript::Reader;
 
 /// File name endings `check` picks up when searching a folder.
 pub const TRANSCRIPT_EXTENSIONS: &[&str] = &["txt", "transcript"];
-
-/// Output formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    /// Verdict lines and `file:line: RULE-ID: sentence`, then a summary.
-    Text,
-    /// One JSON object per file, one per line.
-    Json,
-}
 
 /// Arguments of `notifspec check`.
 #[derive(Debug, clap::Args)]
@@ -32,9 +23,10 @@ pub struct Args {
     /// `.transcript` (in sorted order).
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    /// Output format: `text` (verdict lines and `file:line: RULE-ID: sentence`, then a
+    /// summary) or `json` (one JSON object per file, one per line).
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
     /// Dialect (built-in name or YAML file) for transcripts whose front matter names none.
     #[arg(long)]
     pub dialect: Option<String>,
@@ -65,8 +57,8 @@ pub fn run(args: Args) -> Status {
             };
             summary.add(&result);
             let written = match args.format {
-                Format::Text => result.write_text(&mut out, &mut err),
-                Format::Json => result.write_json(&mut out),
+                OutputFormat::Text => result.write_text(&mut out, &mut err),
+                OutputFormat::Json => result.write_json(&mut out),
             };
             if written.is_err() {
                 // stdout closed (e.g. piped into `head`): nothing more can be reported.
@@ -74,7 +66,7 @@ pub fn run(args: Args) -> Status {
             }
         }
     }
-    if args.format == Format::Text {
+    if args.format == OutputFormat::Text {
         let _ = writeln!(out, "{summary}");
     }
     summary.status()

@@ -7,18 +7,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::cmd::{Status, parse_duration};
+use crate::cmd::{OutputFormat, Status, parse_duration};
 use crate::conform::{self, ExpectFail, Options, Suite, Target, junit, render};
 use crate::dialect::{DEFAULT_DIALECT, Dialect};
-
-/// Output format of the report on stdout.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    /// The per-rule table, failures, coverage and a summary line.
-    Text,
-    /// The same, for machines.
-    Json,
-}
 
 /// Arguments of `notifspec conform`.
 #[derive(Debug, clap::Args)]
@@ -43,9 +34,10 @@ pub struct Args {
     /// Also write a JUnit XML report to this file.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
-    /// Report format on stdout.
-    #[arg(long, value_enum, default_value = "text")]
-    pub format: Format,
+    /// Report format on stdout: `text` (the per-rule table, failures, coverage and a
+    /// summary line) or `json` (the same, for machines).
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
     /// The bound of every wait for the implementation.
     #[arg(long, default_value = "2s", value_parser = parse_duration)]
     pub timeout: Duration,
@@ -131,8 +123,8 @@ pub fn run(args: Args) -> Status {
         }
     };
     match args.format {
-        Format::Text => print!("{}", render::text(&report)),
-        Format::Json => print!("{}", render::json(&report)),
+        OutputFormat::Text => print!("{}", render::text(&report)),
+        OutputFormat::Json => print!("{}", render::json(&report)),
     }
     if let Some(path) = &args.junit
         && let Err(e) = std::fs::write(path, junit::junit(&report))

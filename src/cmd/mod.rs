@@ -29,6 +29,16 @@ impl From<Status> for ExitCode {
     }
 }
 
+/// How a command prints its results (`--format`): one type for every command, so the flag
+/// reads the same everywhere and scripts can rely on `json` wherever there is output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// For people.
+    Text,
+    /// For scripts.
+    Json,
+}
+
 /// A multi-threaded tokio runtime for commands that do network IO.
 pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()

@@ -5,8 +5,7 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::cmd::Status;
-use crate::cmd::check::Format;
+use crate::cmd::{OutputFormat, Status};
 use crate::replay::{self, ClientTarget, Options, ServerTarget, Target};
 use crate::report::Summary;
 
@@ -58,9 +57,10 @@ pub struct Args {
     /// Write what really happened, one transcript per input, into this folder.
     #[arg(long, value_name = "DIR")]
     pub save_observed: Option<PathBuf>,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    /// Output format: `text` (verdict lines and `file:line: RULE-ID: sentence`, then a
+    /// summary) or `json` (one JSON object per run, one per line).
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
 }
 
 /// Runs the command: 0 when every transcript passes (or diverges, unless `--strict`), 1 when
@@ -125,14 +125,14 @@ pub fn run(args: Args) -> Status {
     for r in &results {
         summary.add(&r.result);
         let written = match args.format {
-            Format::Text => r.result.write_text(&mut out, &mut err),
-            Format::Json => r.result.write_json(&mut out),
+            OutputFormat::Text => r.result.write_text(&mut out, &mut err),
+            OutputFormat::Json => r.result.write_json(&mut out),
         };
         if written.is_err() {
             return Status::Error;
         }
     }
-    if args.format == Format::Text {
+    if args.format == OutputFormat::Text {
         let _ = writeln!(out, "{summary}");
     }
     summary.status()

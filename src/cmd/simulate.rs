@@ -7,17 +7,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use crate::cmd::Status;
+use crate::cmd::{OutputFormat, Status};
 use crate::sim::{self, LoadedScenario, SimOptions};
-
-/// Output formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    /// A summary for people.
-    Text,
-    /// One JSON object.
-    Json,
-}
 
 /// Arguments of `notifspec simulate`.
 #[derive(Debug, clap::Args)]
@@ -42,9 +33,9 @@ pub struct Args {
     /// Most violating connections saved under `--out` (one per rule first).
     #[arg(long, value_name = "N", default_value_t = sim::MAX_SAVED)]
     pub max_saved: usize,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    /// Output format: `text` (a summary for people) or `json` (one JSON object).
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
 }
 
 /// Runs the command: 0 when no rule was violated, 1 when one was, 2 for bad input.
@@ -96,8 +87,8 @@ pub fn run(args: Args) -> Status {
         }
     };
     let text = match args.format {
-        Format::Text => report.to_text(),
-        Format::Json => report.to_json() + "\n",
+        OutputFormat::Text => report.to_text(),
+        OutputFormat::Json => report.to_json() + "\n",
     };
     if std::io::stdout().lock().write_all(text.as_bytes()).is_err() {
         return Status::Error;

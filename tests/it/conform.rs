@@ -476,7 +476,7 @@ fn the_command_exits_2_on_bad_arguments_or_an_unreachable_target() {
         dialect: "seed-session".into(),
         tags: tags.map(str::to_string),
         junit: None,
-        format: notifspec::cmd::conform::Format::Text,
+        format: notifspec::cmd::OutputFormat::Text,
         timeout: Duration::from_millis(200),
         expect_fail: None,
     };

@@ -352,7 +352,7 @@ fn assert_caught_in(yaml: &str, factory: ServerFactory, rule: RuleId) {
         // `notifspec check` exits 1 on it.
         let status = notifspec::cmd::check::run(notifspec::cmd::check::Args {
             paths: vec![shrunk.into()],
-            format: notifspec::cmd::check::Format::Json,
+            format: notifspec::cmd::OutputFormat::Json,
             dialect: None,
         });
         assert_eq!(status, Status::Fail);
@@ -468,7 +468,7 @@ fn simulate_command_exit_codes() {
         control: None,
         out: None,
         max_saved: 10,
-        format: notifspec::cmd::simulate::Format::Json,
+        format: notifspec::cmd::OutputFormat::Json,
     };
     let root = env!("CARGO_MANIFEST_DIR");
     assert_eq!(
