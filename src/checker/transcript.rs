@@ -11,13 +11,8 @@
 use std::time::Duration;
 
 use super::{Checker, Event, EventKind, Options, Party, Terminator, Violation};
-use crate::dialect::{Dialect, ItemKind};
-use crate::transcript::{Directive, EntryKind, Message, Segment, Transcript};
-
-/// The representative value of `{int}`.
-const SOME_INT: &str = "1";
-/// The representative value of `{text}`.
-const SOME_TEXT: &str = "some text";
+use crate::dialect::Dialect;
+use crate::transcript::{Directive, EntryKind, Message, Transcript};
 
 /// Checks a whole transcript in `dialect`; violations come in transcript order.
 pub fn check_transcript(t: &Transcript, dialect: &Dialect) -> Vec<Violation> {
@@ -46,7 +41,7 @@ pub fn check_transcript(t: &Transcript, dialect: &Dialect) -> Vec<Violation> {
         match &entry.kind {
             EntryKind::Client(m) => set_line(&mut event.kind, Party::Client, m),
             EntryKind::Server(m) => set_line(&mut event.kind, Party::Server, m),
-            EntryKind::Directive(d) => event.kind = directive(d),
+            EntryKind::Directive(d) => event.kind = d.event_kind(),
             EntryKind::Unrecorded => break,
         }
         event.source_line = Some(entry.line);
@@ -85,10 +80,10 @@ fn set_line(kind: &mut EventKind, from: Party, m: &Message) {
         *f = from;
         *terminator = Terminator::Unknown;
         text.clear();
-        representative(m, text);
+        m.sample_into(text);
     } else {
         let mut text = String::new();
-        representative(m, &mut text);
+        m.sample_into(&mut text);
         *kind = EventKind::Line {
             from,
             text,
@@ -97,38 +92,11 @@ fn set_line(kind: &mut EventKind, from: Party, m: &Message) {
     }
 }
 
-fn directive(d: &Directive) -> EventKind {
-    match d {
-        Directive::PublishRandom(_) => EventKind::Published {
-            kind: ItemKind::Random,
-        },
-        Directive::PublishClassified(_) => EventKind::Published {
-            kind: ItemKind::Classified,
-        },
-        Directive::Close => EventKind::Closed { by: Party::Client },
-        Directive::ExpectClose => EventKind::Closed { by: Party::Server },
-        Directive::Quiet(duration) => EventKind::Quiet {
-            duration: *duration,
-        },
-    }
-}
-
-/// A message pattern as one concrete line, appended to `s`.
-fn representative(m: &Message, s: &mut String) {
-    for seg in &m.segments {
-        match seg {
-            Segment::Literal(l) => s.push_str(l),
-            Segment::Int => s.push_str(SOME_INT),
-            Segment::Text => s.push_str(SOME_TEXT),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::rule::RuleId;
-    use crate::transcript::Entry;
+    use crate::transcript::{Entry, Segment};
 
     fn msg(segments: Vec<Segment>) -> Message {
         Message {

@@ -13,7 +13,7 @@ impl Entry {
         let kind = match &self.kind {
             EntryKind::Client(m) => line_event(Party::Client, message_text(m)),
             EntryKind::Server(m) => line_event(Party::Server, message_text(m)),
-            EntryKind::Directive(d) => directive_event(d),
+            EntryKind::Directive(d) => d.event_kind(),
             EntryKind::Unrecorded => return None,
         };
         Some(event(self.line, kind))
@@ -43,19 +43,23 @@ fn event(line: usize, kind: EventKind) -> Event {
     }
 }
 
-fn directive_event(d: &Directive) -> EventKind {
-    match d {
-        Directive::PublishRandom(_) => EventKind::Published {
-            kind: ItemKind::Random,
-        },
-        Directive::PublishClassified(_) => EventKind::Published {
-            kind: ItemKind::Classified,
-        },
-        Directive::Close => EventKind::Closed { by: Party::Client },
-        Directive::ExpectClose => EventKind::Closed { by: Party::Server },
-        Directive::Quiet(duration) => EventKind::Quiet {
-            duration: *duration,
-        },
+impl Directive {
+    /// The checker event this directive stands for: one mapping for the offline checker and
+    /// both parsing paths, so they cannot disagree.
+    pub(crate) fn event_kind(&self) -> EventKind {
+        match self {
+            Directive::PublishRandom(_) => EventKind::Published {
+                kind: ItemKind::Random,
+            },
+            Directive::PublishClassified(_) => EventKind::Published {
+                kind: ItemKind::Classified,
+            },
+            Directive::Close => EventKind::Closed { by: Party::Client },
+            Directive::ExpectClose => EventKind::Closed { by: Party::Server },
+            Directive::Quiet(duration) => EventKind::Quiet {
+                duration: *duration,
+            },
+        }
     }
 }
 
@@ -67,7 +71,7 @@ pub(crate) fn line_kind_event(line: usize, kind: &LineKind<'_>) -> Option<Event>
         LineKind::Server(m, true) => line_event(Party::Server, m.to_string()),
         LineKind::Client(m, false) => line_event(Party::Client, pattern_text(m)),
         LineKind::Server(m, false) => line_event(Party::Server, pattern_text(m)),
-        LineKind::Directive(d) => directive_event(d),
+        LineKind::Directive(d) => d.event_kind(),
         LineKind::Unrecorded => return None,
     };
     Some(event(line, kind))

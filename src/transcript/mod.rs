@@ -161,10 +161,16 @@ impl Message {
     }
 
     /// A concrete line that matches this message, used when a pattern must be judged as if it
-    /// were traffic (the offline checker): `{int}` becomes `1`, `{text}` becomes `some text`
-    /// (the same representatives as `checker::check_transcript`).
+    /// were traffic (the offline checker): `{int}` becomes `1`, `{text}` becomes `some text`.
     pub fn sample(&self) -> String {
         let mut out = String::new();
+        self.sample_into(&mut out);
+        out
+    }
+
+    /// [`Message::sample`] appended to `out`, so a caller judging many lines can reuse one
+    /// buffer.
+    pub fn sample_into(&self, out: &mut String) {
         for seg in &self.segments {
             match seg {
                 Segment::Literal(s) => out.push_str(s),
@@ -172,7 +178,6 @@ impl Message {
                 Segment::Text => out.push_str("some text"),
             }
         }
-        out
     }
 }
 
