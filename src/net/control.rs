@@ -55,26 +55,19 @@ pub fn parse_control_line(line: &str) -> Result<ControlCommand, String> {
 
 /// Accepts control connections until shutdown.
 pub(crate) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, guard: ShutdownGuard) {
-    loop {
-        let accepted = tokio::select! {
-            _ = guard.cancelled() => return,
-            r = listener.accept() => r,
-        };
-        match accepted {
-            Ok((stream, peer)) => {
-                tracing::info!(%peer, "control connection opened");
-                let shared = shared.clone();
-                let guard = guard.clone();
-                tokio::spawn(async move {
-                    if let Err(e) = serve_control(stream, &shared, &guard).await {
-                        tracing::info!(%peer, error = %e, "control connection failed");
-                    }
-                    tracing::info!(%peer, "control connection closed");
-                });
+    super::server::accept_until_shutdown(listener, &guard, |stream, peer| {
+        tracing::info!(%peer, "control connection opened");
+        let shared = shared.clone();
+        let guard = guard.clone();
+        tokio::spawn(async move {
+            if let Err(e) = serve_control(stream, &shared, &guard).await {
+                tracing::info!(%peer, error = %e, "control connection failed");
             }
-            Err(e) => super::server::accept_error_pause(&e, &guard).await,
-        }
-    }
+            tracing::info!(%peer, "control connection closed");
+        });
+        true
+    })
+    .await;
 }
 
 /// Serves one control connection (any byte stream).

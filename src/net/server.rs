@@ -19,7 +19,7 @@ use futures::SinkExt as _;
 use rand::rngs::StdRng;
 use rand::{RngExt as _, SeedableRng as _};
 use tokio::io::{AsyncRead, AsyncWrite, DuplexStream};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio_util::codec::FramedWrite;
 
@@ -314,13 +314,34 @@ fn random_number(rng: &mut StdRng) -> u64 {
     rng.random_range(100_000_000..100_000_000_000)
 }
 
-/// After a failed `accept` (e.g. out of file descriptors), wait a little so the loop does not
-/// spin, unless shutdown begins.
-pub(crate) async fn accept_error_pause(e: &std::io::Error, guard: &ShutdownGuard) {
-    tracing::warn!(error = %e, "accept failed");
-    tokio::select! {
-        _ = guard.cancelled() => {}
-        _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+/// Accepts connections on `listener` until shutdown begins or `on_accept` returns `false`;
+/// shared by the protocol port and the control port so both stop and survive errors alike.
+/// After a failed `accept` (e.g. out of file descriptors) it waits a little so the loop does
+/// not spin, unless shutdown begins.
+pub(crate) async fn accept_until_shutdown(
+    listener: TcpListener,
+    guard: &ShutdownGuard,
+    mut on_accept: impl FnMut(TcpStream, SocketAddr) -> bool,
+) {
+    loop {
+        let accepted = tokio::select! {
+            _ = guard.cancelled() => return,
+            r = listener.accept() => r,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                if !on_accept(stream, peer) {
+                    return;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                tokio::select! {
+                    _ = guard.cancelled() => {}
+                    _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                }
+            }
+        }
     }
 }
 
@@ -510,21 +531,11 @@ async fn bind(addr: SocketAddr) -> Result<TcpListener, ServerError> {
 }
 
 async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, guard: ShutdownGuard) {
-    loop {
-        let accepted = tokio::select! {
-            _ = guard.cancelled() => return,
-            r = listener.accept() => r,
-        };
-        match accepted {
-            Ok((stream, peer)) => {
-                let _ = stream.set_nodelay(true);
-                if shared.spawn_connection(stream, peer.to_string()).is_err() {
-                    return;
-                }
-            }
-            Err(e) => accept_error_pause(&e, &guard).await,
-        }
-    }
+    accept_until_shutdown(listener, &guard, |stream, peer| {
+        let _ = stream.set_nodelay(true);
+        shared.spawn_connection(stream, peer.to_string()).is_ok()
+    })
+    .await;
 }
 
 async fn auto_publish(schedule: PublishSchedule, shared: Arc<Shared>, guard: ShutdownGuard) {
