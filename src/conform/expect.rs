@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::rule::{RuleId, UnknownRule};
+use crate::yaml::{self, YamlError};
 
 /// The rules expected to fail, each with an optional reason.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -30,19 +31,8 @@ pub enum ExpectFailError {
         source: std::io::Error,
     },
     /// The YAML file is not a map of rule IDs to reasons (or a list of IDs).
-    #[error(
-        "{path}:{line}:{column}: {message} (expected `RULE-ID: reason` lines or a list of rule IDs)"
-    )]
-    Yaml {
-        /// The file.
-        path: String,
-        /// 1-based line.
-        line: usize,
-        /// 1-based column.
-        column: usize,
-        /// The parser's message.
-        message: String,
-    },
+    #[error("{0} (expected `RULE-ID: reason` lines or a list of rule IDs)")]
+    Yaml(#[from] YamlError),
 }
 
 #[derive(serde::Deserialize)]
@@ -78,18 +68,7 @@ impl ExpectFail {
             path: name.clone(),
             source,
         })?;
-        let file: File = serde_yaml::from_str(&text).map_err(|e| {
-            let (line, column) = e
-                .location()
-                .map(|l| (l.line(), l.column()))
-                .unwrap_or((0, 0));
-            ExpectFailError::Yaml {
-                path: name,
-                line,
-                column,
-                message: e.to_string(),
-            }
-        })?;
+        let file: File = yaml::from_str(&text, &name)?;
         let rules = match file {
             File::Map(m) => m,
             File::List(l) => l.into_iter().map(|r| (r, None)).collect(),
