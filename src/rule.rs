@@ -88,7 +88,7 @@ rules! {
     SNotifInMode = "S-NOTIF-IN-MODE", Server, Offline,
         "Notifications are sent only between the mode acknowledgement and the OK that completes stop_notif.";
     SNotifWindow = "S-NOTIF-WINDOW", Server, Offline,
-        "Where answers are required, the server never has more than one unanswered notification outstanding.";
+        "Where answers are required, the server never has more than one unanswered notification outstanding: nothing crosses a stop_notif that answered a notification, and at most one notification crosses a stop_notif sent with none outstanding.";
     SStopOk = "S-STOP-OK", Server, Offline,
         "Each stop_notif is answered by exactly one OK, which completes the enter command.";
     SNoNotifAfterOk = "S-NO-NOTIF-AFTER-OK", Server, Offline,
@@ -98,7 +98,7 @@ rules! {
     SPromise = "S-PROMISE", Server, Offline,
         "After notif: classified, the next classified request returns a non-empty ad (a promise of availability is kept).";
     SNoDup = "S-NO-DUP", Server, Offline,
-        "The same item is not announced twice in one notification session.";
+        "No item is announced twice in one notification session, and no kind is announced when no item of it is available.";
     SLiveness = "S-LIVENESS", Server, Control,
         "An item published while a client is in notification mode is announced to it within a bound, unless an announcement is already outstanding.";
     SErr = "S-ERR", Server, Offline,

@@ -1,15 +1,54 @@
 //! The conformance checker: the oracle every other part of notifspec is judged by.
 //!
-//! SKELETON (to be replaced by the checker work): the public API below is the contract the
-//! rest of the crate codes against.
+//! A sans-IO state machine fed the events of ONE conversation (lines from either party,
+//! closes, publishes, quiet periods) that returns the rules each event breaks. It never reads
+//! a clock or a socket, so the same code judges a transcript, a live proxy and a simulation.
+//!
+//! The state is split by rule family, one file each, all `impl Checker` blocks over the
+//! fields below:
+//! - `classify`: what a line means in the dialect (the checker's own classifier);
+//! - `framing`: terminators (`S-FRAMING`, `C-FRAMING`);
+//! - `requests`: the in-order reply queue (`S-REPLY-ONE`, `S-RANDOM-INT`,
+//!   `S-CLASSIFIED-LINE`, `C-ONE-AT-A-TIME`);
+//! - `mode`: entering and leaving notification mode and the client lines allowed there
+//!   (`S-MODE-ACK`, `S-STOP-OK`, `S-NO-NOTIF-AFTER-OK`, `C-NO-REQ-IN-NOTIF`,
+//!   `C-STOP-ONLY-IN-NOTIF`);
+//! - `window`: notifications, answers and the stop_notif race (`S-NOTIF-IN-MODE`,
+//!   `S-NOTIF-WINDOW`, `S-NOTIF-KIND`, `C-ACK`, `C-ACK-ONLY-NOTIF`, `C-NO-ACK-AFTER-STOP`);
+//! - `availability`: what may and must be announced (`S-PROMISE`, `S-NO-DUP`, `S-LIVENESS`);
+//! - `errors`: bad lines (`S-ERR`, `S-ROBUST`);
+//! - `transcript`: [`check_transcript`], a transcript turned into events.
+//!
+//! Memory is O(1) per conversation whatever is fed: counters, flags and a reply queue of at
+//! most [`MAX_PENDING`] entries (requests pipelined beyond it are counted, not stored).
 //!
 //! Independence rule: this module imports only `crate::dialect`, `crate::rule` and
 //! `crate::transcript` — never the reference peers, the wire framing or the simulator.
 
+mod availability;
+mod classify;
+mod errors;
+mod framing;
+mod mode;
+mod requests;
+mod transcript;
+mod window;
+
+#[cfg(test)]
+mod testkit;
+
 use std::time::Duration;
 
-use crate::dialect::{Dialect, ItemKind};
+use crate::dialect::{Dialect, ErrorPolicy, ItemKind};
 pub use crate::rule::{Party, RuleId};
+
+use availability::Availability;
+use classify::Classifier;
+use errors::Robust;
+pub use requests::MAX_PENDING;
+use requests::Replies;
+pub use transcript::check_transcript;
+use window::Window;
 
 /// How a line observed on the wire was terminated. `Unknown` for transcripts, which do not
 /// record terminators.
@@ -81,27 +120,229 @@ pub struct Violation {
     pub message: String,
 }
 
+/// The quiet period after which an available, unannounced item counts as forgotten
+/// (`S-LIVENESS`) when the caller does not choose one. Generous on purpose: a live server
+/// on a loaded CI machine must not be failed for being slow.
+pub const DEFAULT_LIVENESS_BOUND: Duration = Duration::from_secs(1);
+
+/// What the checker may assume beyond the conversation itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    /// Every publish is fed as a [`EventKind::Published`] event. Only then can the checker
+    /// tell what is available, so `S-NO-DUP` and `S-LIVENESS` are judged only when this is
+    /// set (a transcript with `! publish` directives, a run with a control port).
+    pub items_known: bool,
+    /// A [`EventKind::Quiet`] at least this long, with an item available and the window free,
+    /// is an `S-LIVENESS` violation.
+    pub liveness_bound: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            items_known: false,
+            liveness_bound: DEFAULT_LIVENESS_BOUND,
+        }
+    }
+}
+
+/// Where the conversation stands, as both parties should see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Requests and replies (also while the enter command awaits its acknowledgement).
+    Normal,
+    /// Between the mode acknowledgement and the client's stop line.
+    Notifying,
+    /// The client sent stop_notif; the server's OK has not arrived.
+    Stopping,
+}
+
 /// The checker for one conversation.
 #[derive(Debug)]
 pub struct Checker {
-    #[allow(dead_code)]
     dialect: Dialect,
+    options: Options,
+    classifier: Classifier,
+    mode: Mode,
+    /// Requests waiting for their reply, in order.
+    replies: Replies,
+    /// Notifications, answers and the stop race.
+    window: Window,
+    /// What may be announced.
+    avail: Availability,
+    /// The reaction to an oversized client line.
+    robust: Robust,
+    /// Framing rules are reported once per conversation: one misconfigured peer is one finding.
+    server_framing_reported: bool,
+    client_framing_reported: bool,
+    /// The mode was last left by the stop OK at this line (a stray notification is then
+    /// `S-NO-NOTIF-AFTER-OK` rather than `S-NOTIF-IN-MODE`).
+    left_by_ok: Option<Option<usize>>,
+    /// The last server line was the stop OK at this line (a second one is `S-STOP-OK`).
+    stop_ok_just_sent: Option<Option<usize>>,
+    /// A notification came before the mode ack; the late ack is then accepted silently.
+    late_ack_ok: bool,
+    /// The last client line was a bad one (for `errors.policy: ignore`).
+    last_client_bad: bool,
+    /// The client has sent a line (an error line before that is a connection refusal).
+    client_spoke: bool,
+    /// Violations of the event being fed.
+    out: Vec<Violation>,
 }
 
 impl Checker {
-    /// A checker for a conversation in `dialect`.
+    /// A checker for a conversation in `dialect`, knowing nothing about publishes.
     pub fn new(dialect: Dialect) -> Self {
-        Checker { dialect }
+        Checker::with_options(dialect, Options::default())
+    }
+
+    /// A checker with explicit [`Options`] (a run that knows every publish).
+    pub fn with_options(dialect: Dialect, options: Options) -> Self {
+        Checker {
+            classifier: Classifier::new(&dialect),
+            avail: Availability::new(options.items_known),
+            dialect,
+            options,
+            mode: Mode::Normal,
+            replies: Replies::default(),
+            window: Window::default(),
+            robust: Robust::default(),
+            server_framing_reported: false,
+            client_framing_reported: false,
+            left_by_ok: None,
+            stop_ok_just_sent: None,
+            late_ack_ok: false,
+            last_client_bad: false,
+            client_spoke: false,
+            out: Vec::new(),
+        }
+    }
+
+    /// The dialect being checked.
+    pub fn dialect(&self) -> &Dialect {
+        &self.dialect
+    }
+
+    /// How many replies the checker is waiting for and remembers individually. Never more
+    /// than [`MAX_PENDING`]: the checker's memory does not grow with the conversation.
+    pub fn pending_len(&self) -> usize {
+        self.replies.len()
     }
 
     /// Feeds one event; returns the violations it reveals.
-    pub fn feed(&mut self, _event: &Event) -> Vec<Violation> {
-        Vec::new()
+    pub fn feed(&mut self, event: &Event) -> Vec<Violation> {
+        let line = event.source_line;
+        match &event.kind {
+            EventKind::Line {
+                from: Party::Client,
+                text,
+                terminator,
+            } => {
+                self.client_terminator(*terminator, line);
+                self.client_line(text, *terminator, line);
+            }
+            EventKind::Line {
+                from: Party::Server,
+                text,
+                terminator,
+            } => {
+                self.server_terminator(*terminator, line);
+                self.server_line(text, false, line);
+            }
+            EventKind::Oversized {
+                from: Party::Client,
+            } => self.client_oversized(line),
+            EventKind::Oversized {
+                from: Party::Server,
+            } => self.server_line("", true, line),
+            EventKind::Closed { by } => self.closed(*by, line),
+            EventKind::Published { kind } => self.avail.publish(*kind, line),
+            EventKind::Quiet { duration } => self.quiet(*duration, line),
+        }
+        std::mem::take(&mut self.out)
     }
 
     /// Ends the conversation. `complete` says the conversation was recorded to its end, so
-    /// what is left hanging (an unanswered request or notification) is a violation.
-    pub fn finish(&mut self, _complete: bool) -> Vec<Violation> {
-        Vec::new()
+    /// what is left hanging (an unanswered request, notification or stop) is a violation;
+    /// otherwise the end is only where the recording stopped and nothing pending is judged.
+    pub fn finish(&mut self, complete: bool) -> Vec<Violation> {
+        if complete {
+            self.missing_reply(None, None);
+            self.unanswered_at_end();
+        }
+        self.replies.clear();
+        std::mem::take(&mut self.out)
+    }
+
+    /// Records a violation of the event being fed.
+    fn report(&mut self, rule: RuleId, line: Option<usize>, message: String) {
+        self.out.push(Violation {
+            rule,
+            line,
+            message,
+        });
+    }
+
+    /// Whether bad lines get an error reply in this dialect.
+    fn errors_reply(&self) -> bool {
+        self.dialect.errors.policy == ErrorPolicy::Error
+    }
+
+    /// A client line, judged against the state.
+    fn client_line(&mut self, text: &str, terminator: Terminator, line: Option<usize>) {
+        let class = self.classifier.client(&self.dialect, text);
+        self.client_spoke = true;
+        self.stop_ok_just_sent = None;
+        let lf = terminator == Terminator::Lf;
+        let bad = match self.mode {
+            Mode::Normal => self.client_in_normal(class, text, lf, line),
+            Mode::Notifying => self.client_in_mode(class, text, line),
+            Mode::Stopping => self.client_while_stopping(class, text, lf, line),
+        };
+        self.last_client_bad = bad;
+        if self.mode == Mode::Normal {
+            // A notification that crossed the stop matters only for the next client line.
+            self.window.forget_crossing();
+        }
+    }
+
+    /// A server line (or an oversized one, which carries no text), judged against the state.
+    fn server_line(&mut self, text: &str, oversized: bool, line: Option<usize>) {
+        let class = if oversized {
+            classify::ServerClass::Other
+        } else {
+            self.classifier.server(&self.dialect, text)
+        };
+        let shown = classify::Shown((!oversized).then_some(text));
+        let is_notif = matches!(class, classify::ServerClass::Notif(_));
+        if !is_notif && self.robust_server_line(class, shown, line) {
+            return;
+        }
+        let second_ok = self.stop_ok_just_sent.take();
+        match class {
+            classify::ServerClass::Notif(kind) => self.notification(Some(kind), shown, line),
+            classify::ServerClass::NotifLike if !self.notif_like_is_reply() => {
+                self.notification(None, shown, line)
+            }
+            _ => self.reply(class, text, oversized, shown, line, second_ok),
+        }
+    }
+
+    /// A quiet period: whatever should have arrived by now did not.
+    fn quiet(&mut self, duration: Duration, line: Option<usize>) {
+        self.robust_quiet(duration, line);
+        self.missing_reply(Some(duration), line);
+        if duration >= self.options.liveness_bound {
+            self.liveness(duration, line);
+        }
+    }
+
+    fn closed(&mut self, by: Party, line: Option<usize>) {
+        if by == Party::Server {
+            self.robust_closed(line);
+        }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,262 @@
+//! What may and must be announced: `S-PROMISE`, `S-NO-DUP`, `S-LIVENESS`.
+//!
+//! `S-PROMISE` needs only the conversation. The other two need to know every publish
+//! ([`Options::items_known`](super::Options)), and then follow this per-connection model:
+//! - at connection start one ad (the most recent) is unread and the current random number
+//!   counts as seen; a `classified?` reply corrects the ad count (empty: none unread,
+//!   non-empty: one fewer), a `random?` reply marks the random number seen;
+//! - `Published` adds one unread ad, or makes a new random number available;
+//! - each available item may be announced once per session (a second announcement, or one
+//!   with nothing available of that kind, is `S-NO-DUP`);
+//! - at a quiet period of at least the liveness bound, in the mode with the window free, an
+//!   available item not yet announced in this session is `S-LIVENESS` (items available when
+//!   the mode was entered included).
+
+use std::time::Duration;
+
+use super::classify::{Shown, at};
+use super::requests::Pending;
+use super::{Checker, Mode};
+use crate::dialect::ItemKind;
+use crate::rule::RuleId;
+
+/// The availability model of one connection.
+#[derive(Debug)]
+pub(super) struct Availability {
+    /// Every publish is known: `S-NO-DUP` and `S-LIVENESS` are judged.
+    known: bool,
+    /// A random number newer than the last one fetched: where it was published.
+    random_new: Option<Option<usize>>,
+    /// That number was announced in this session.
+    random_announced: bool,
+    /// Unread ads.
+    unread: u64,
+    /// Unread ads announced in this session.
+    announced: u64,
+    /// The ad assumed unread at connect is still counted (no `classified?` reply yet), so
+    /// messages can say where an unread ad the transcript never published comes from.
+    assumed_initial: bool,
+    /// `notif: classified` at this line promised a non-empty reply to the next
+    /// `classified?`.
+    promise: Option<Option<usize>>,
+}
+
+impl Availability {
+    pub(super) fn new(known: bool) -> Self {
+        Availability {
+            known,
+            random_new: None,
+            random_announced: false,
+            unread: 1,
+            announced: 0,
+            assumed_initial: true,
+            promise: None,
+        }
+    }
+
+    pub(super) fn publish(&mut self, kind: ItemKind, line: Option<usize>) {
+        match kind {
+            ItemKind::Random => {
+                self.random_new = Some(line);
+                self.random_announced = false;
+            }
+            ItemKind::Classified => self.unread = self.unread.saturating_add(1),
+        }
+    }
+
+    pub(super) fn session_start(&mut self) {
+        self.random_announced = false;
+        self.announced = 0;
+    }
+
+    pub(super) fn random_fetched(&mut self) {
+        self.random_new = None;
+        self.random_announced = false;
+    }
+
+    /// Why announcing `kind` now repeats or invents an item, if it does.
+    fn announce(&mut self, kind: ItemKind) -> Option<String> {
+        if !self.known {
+            return None;
+        }
+        match kind {
+            ItemKind::Random => match self.random_new {
+                None => Some(
+                    "nothing new was available: no random number was published since the client connected or last fetched one".into(),
+                ),
+                Some(published) if self.random_announced => Some(format!(
+                    "the random number published{} was already announced in this session",
+                    at(published)
+                )),
+                Some(_) => {
+                    self.random_announced = true;
+                    None
+                }
+            },
+            ItemKind::Classified if self.unread == 0 => {
+                Some("nothing new was available: no classified ad was unread".into())
+            }
+            ItemKind::Classified if self.announced >= self.unread => Some(format!(
+                "every unread ad ({} in all) was already announced in this session",
+                self.unread
+            )),
+            ItemKind::Classified => {
+                self.announced += 1;
+                None
+            }
+        }
+    }
+
+    /// What is available but not announced in this session, if anything.
+    fn unannounced(&self) -> Option<String> {
+        let mut parts = vec![];
+        if let Some(published) = self.random_new
+            && !self.random_announced
+        {
+            parts.push(format!("the random number published{}", at(published)));
+        }
+        if self.announced < self.unread {
+            let initial = if self.assumed_initial {
+                ", counting the most recent ad, unread since the connection started"
+            } else {
+                ""
+            };
+            parts.push(format!(
+                "{} unread ad(s){initial}",
+                self.unread - self.announced
+            ));
+        }
+        (!parts.is_empty()).then(|| parts.join(" and "))
+    }
+
+    /// After a liveness violation: do not report the same items again.
+    fn mark_announced(&mut self) {
+        if self.random_new.is_some() {
+            self.random_announced = true;
+        }
+        self.announced = self.unread;
+    }
+}
+
+impl Checker {
+    /// A notification of `kind` that the window allows: `S-NO-DUP`, and the promise.
+    pub(super) fn announced(&mut self, kind: ItemKind, shown: Shown<'_>, line: Option<usize>) {
+        if kind == ItemKind::Classified {
+            self.avail.promise = Some(line);
+        }
+        if let Some(why) = self.avail.announce(kind) {
+            self.report(RuleId::SNoDup, line, format!("{shown} was sent, but {why}"));
+        }
+    }
+
+    /// A well-formed reply to `classified?`: `S-PROMISE`, and the ad count.
+    pub(super) fn classified_reply(&mut self, p: &Pending, empty: bool, line: Option<usize>) {
+        let promise = self.avail.promise.take();
+        self.avail.assumed_initial = false;
+        if !empty {
+            self.avail.unread = self.avail.unread.saturating_sub(1);
+            self.avail.announced = self.avail.announced.min(self.avail.unread);
+            return;
+        }
+        self.avail.unread = 0;
+        self.avail.announced = 0;
+        if let Some(notif) = promise {
+            let msg = format!(
+                "empty reply to {}, but {}{} promised an unread ad",
+                self.describe(p),
+                super::classify::quote(self.dialect.notification(ItemKind::Classified)),
+                at(notif)
+            );
+            self.report(RuleId::SPromise, line, msg);
+        }
+    }
+
+    /// `S-LIVENESS` at a quiet period long enough to judge it.
+    pub(super) fn liveness(&mut self, duration: Duration, line: Option<usize>) {
+        if !self.avail.known || self.mode != Mode::Notifying || !self.window_free() {
+            return;
+        }
+        if let Some(what) = self.avail.unannounced() {
+            let msg = format!(
+                "nothing was announced within {} although the window was free and the client in notification mode, with {what} available",
+                humantime::format_duration(duration)
+            );
+            self.report(RuleId::SLiveness, line, msg);
+            self.avail.mark_announced();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::checker::testkit::rules;
+    use crate::rule::RuleId::*;
+
+    const MODE: &str = "C: classified?\nS: the first ad\nC: _notif_\nS: will send notifs\n";
+
+    fn m(rest: &str) -> Vec<(crate::rule::RuleId, usize)> {
+        rules(&format!("{MODE}{rest}"))
+    }
+
+    #[test]
+    fn promise_is_kept_or_broken() {
+        let s = "C: _notif_\nS: will send notifs\nS: notif: classified\nC: stop_notif\nS: OK\nC: classified?\n";
+        assert_eq!(rules(&format!("{s}S: an ad")), vec![]);
+        assert_eq!(rules(&format!("{s}S:")), vec![(SPromise, 7)]);
+        // The promise covers only the next classified request.
+        assert_eq!(rules(&format!("{s}S: an ad\nC: classified?\nS:")), vec![]);
+    }
+
+    #[test]
+    fn published_items_are_announced_once() {
+        assert_eq!(
+            m("! publish random\nS: notif: random\nC: OK\n! quiet 1s\nC: stop_notif\nS: OK"),
+            vec![]
+        );
+        assert_eq!(
+            m("! publish random\nS: notif: random\nC: OK\nS: notif: random\nC: OK"),
+            vec![(SNoDup, 8)]
+        );
+        // Nothing available at all.
+        assert_eq!(
+            m("! publish random\nS: notif: classified\nC: OK"),
+            vec![(SNoDup, 6)]
+        );
+        // Two ads: two announcements are fine.
+        assert_eq!(
+            m(
+                "! publish classified\n! publish classified\nS: notif: classified\nC: OK\nS: notif: classified\nC: OK\n! quiet 1s"
+            ),
+            vec![]
+        );
+        // Without publish directives nothing is known, so nothing is judged.
+        assert_eq!(
+            m("S: notif: random\nC: OK\nS: notif: random\nC: OK"),
+            vec![]
+        );
+    }
+
+    #[test]
+    fn liveness() {
+        assert_eq!(m("! publish random\n! quiet 1s"), vec![(SLiveness, 6)]);
+        // One violation for one forgotten item, however many quiet periods follow.
+        assert_eq!(
+            m("! publish random\n! quiet 1s\n! quiet 1s"),
+            vec![(SLiveness, 6)]
+        );
+        // The window is busy: the server may not notify.
+        assert_eq!(
+            m(
+                "! publish classified\n! publish random\nS: notif: random\n! quiet 1s\nC: OK\nS: notif: classified\nC: OK"
+            ),
+            vec![]
+        );
+        // An ad unread at entry is announced again at once.
+        let again = "C: _notif_\nS: will send notifs\n! publish random\nS: notif: classified\nC: OK\nS: notif: random\nC: stop_notif\nS: OK\nC: random?\nS: 5\nC: _notif_\nS: will send notifs\n";
+        assert_eq!(rules(&format!("{again}! quiet 1s")), vec![(SLiveness, 13)]);
+        assert_eq!(
+            rules(&format!("{again}S: notif: classified\nC: OK\n! quiet 1s")),
+            vec![]
+        );
+    }
+}

@@ -1,0 +1,157 @@
+//! Bad lines: `S-ERR` (judged with the reply queue, see `requests`) and `S-ROBUST`.
+//!
+//! An oversized client line must be refused — an error line under `errors.policy: error`,
+//! nothing under `ignore` — and then the server closes the connection. Until then the
+//! server's lines are judged only for that (a notification sent before the server read the
+//! oversized line is still judged as a notification).
+
+use std::time::Duration;
+
+use super::Checker;
+use super::classify::{ServerClass, Shown, at};
+use crate::rule::RuleId;
+
+/// Waiting for the server's reaction to an oversized client line.
+#[derive(Debug, Clone, Copy)]
+struct Wait {
+    /// The oversized line.
+    line: Option<usize>,
+    /// The refusal was seen (or is silence, under `errors.policy: ignore`).
+    refused: bool,
+}
+
+/// The `S-ROBUST` state.
+#[derive(Debug, Default)]
+pub(super) struct Robust {
+    wait: Option<Wait>,
+}
+
+impl Checker {
+    /// The client sent a line over the limit.
+    pub(super) fn client_oversized(&mut self, line: Option<usize>) {
+        self.robust.wait = Some(Wait {
+            line,
+            refused: !self.errors_reply(),
+        });
+    }
+
+    /// A server line while an oversized line awaits its refusal; true if it was consumed.
+    pub(super) fn robust_server_line(
+        &mut self,
+        class: ServerClass,
+        shown: Shown<'_>,
+        line: Option<usize>,
+    ) -> bool {
+        let Some(mut wait) = self.robust.wait else {
+            return false;
+        };
+        if !wait.refused && class == ServerClass::Error {
+            wait.refused = true;
+            self.robust.wait = Some(wait);
+            return true;
+        }
+        self.robust.wait = None;
+        let msg = if wait.refused {
+            format!(
+                "{shown} was sent after the oversized line{} was refused; the server must close the connection",
+                at(wait.line)
+            )
+        } else {
+            format!(
+                "the oversized line{} was answered with {shown} instead of an error line such as `{} line too long`",
+                at(wait.line),
+                self.dialect.errors.prefix
+            )
+        };
+        self.report(RuleId::SRobust, line, msg);
+        true
+    }
+
+    /// The server closed the connection.
+    pub(super) fn robust_closed(&mut self, line: Option<usize>) {
+        if let Some(wait) = self.robust.wait.take()
+            && !wait.refused
+        {
+            let msg = format!(
+                "the server closed the connection after the oversized line{} without the error line `{} line too long`",
+                at(wait.line),
+                self.dialect.errors.prefix
+            );
+            self.report(RuleId::SRobust, line, msg);
+        }
+    }
+
+    /// A quiet period while an oversized line awaits its refusal: the server kept the
+    /// connection open.
+    pub(super) fn robust_quiet(&mut self, duration: Duration, line: Option<usize>) {
+        if let Some(wait) = self.robust.wait.take() {
+            let msg = format!(
+                "the server did not close the connection within {} of the oversized line{}",
+                humantime::format_duration(duration),
+                at(wait.line)
+            );
+            self.report(RuleId::SRobust, line, msg);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::checker::testkit::{rules, rules_in_yaml};
+    use crate::rule::RuleId::*;
+
+    #[test]
+    fn error_replies_to_bad_and_valid_lines() {
+        assert_eq!(
+            rules("C: hello\nS: ERR unknown command\nC: random?\nS: 4"),
+            vec![]
+        );
+        assert_eq!(rules("C: hello\nS: 4"), vec![(SErr, 2)]);
+        assert_eq!(rules("C: hello\n! quiet 1s"), vec![(SErr, 2)]);
+        assert_eq!(rules("C: random?\nS: ERR busy"), vec![(SErr, 2)]);
+        // A request in the mode: the client's mistake and the server's reaction are judged.
+        assert_eq!(
+            rules("C: _notif_\nS: will send notifs\nC: classified?\nS: an ad"),
+            vec![(CNoReqInNotif, 3), (SErr, 4)]
+        );
+        // The state is unchanged after an error: the session goes on.
+        assert_eq!(
+            rules(
+                "C: _notif_\nS: will send notifs\nC: random?\nS: ERR no\nS: notif: random\nC: OK"
+            ),
+            vec![(CNoReqInNotif, 3)]
+        );
+    }
+
+    #[test]
+    fn errors_policy_ignore() {
+        let yaml = crate::dialect::Dialect::default()
+            .to_yaml()
+            .replace("policy: error", "policy: ignore");
+        assert_eq!(rules_in_yaml(&yaml, "C: hello\nC: random?\nS: 3"), vec![]);
+        assert_eq!(
+            rules_in_yaml(&yaml, "C: hello\nS: ERR unknown"),
+            vec![(SErr, 2)]
+        );
+        assert_eq!(rules_in_yaml(&yaml, "C! x\n! expect close"), vec![]);
+        assert_eq!(
+            rules_in_yaml(&yaml, "C! x\nS: ERR line too long"),
+            vec![(SRobust, 2)]
+        );
+    }
+
+    #[test]
+    fn oversized_client_lines() {
+        assert_eq!(rules("C! x\nS: ERR line too long\n! expect close"), vec![]);
+        assert_eq!(rules("C! x\nS: 12"), vec![(SRobust, 2)]);
+        assert_eq!(
+            rules("C! x\nS: ERR line too long\nS: 12"),
+            vec![(SRobust, 3)]
+        );
+        assert_eq!(
+            rules("C! x\nS: ERR line too long\n! quiet 1s"),
+            vec![(SRobust, 3)]
+        );
+        assert_eq!(rules("C! x\n! expect close"), vec![(SRobust, 2)]);
+    }
+}

@@ -1,0 +1,364 @@
+//! Notifications, the client's answers and the stop_notif race: `S-NOTIF-IN-MODE`,
+//! `S-NOTIF-WINDOW`, `S-NOTIF-KIND`, `S-NO-NOTIF-AFTER-OK`, `C-ACK`, `C-ACK-ONLY-NOTIF`,
+//! `C-NO-ACK-AFTER-STOP`.
+//!
+//! With `answers.policy: required` the server keeps at most one notification unanswered.
+//! The race: a notification the server sent before it read stop_notif may arrive after the
+//! client sent it. If stop_notif answered an outstanding notification, a server that waits
+//! for each answer reads the stop before it could notify again, so nothing may cross; if
+//! nothing was outstanding, at most one notification may cross. The client never answers a
+//! crossing notification. With `answers.policy: none` there is no window, no answer, and any
+//! number of notifications may cross the stop.
+
+use super::classify::{Shown, at, quote};
+use super::requests::Expect;
+use super::{Checker, Mode};
+use crate::dialect::ItemKind;
+use crate::rule::RuleId;
+
+/// A notification as remembered for messages: where it was and what it announced
+/// (`None`: a line that only looked like a notification).
+pub(super) type Sent = (Option<usize>, Option<ItemKind>);
+
+/// The notification window of the current session.
+#[derive(Debug, Default)]
+pub(super) struct Window {
+    /// Notifications not answered yet (more than one only after an `S-NOTIF-WINDOW`
+    /// violation, so each of the client's answers still finds its notification).
+    outstanding: u32,
+    /// The most recent notification.
+    last: Option<Sent>,
+    /// The client's stop line, once sent in this session.
+    stop_line: Option<Option<usize>>,
+    /// The notification the stop answered, if one was outstanding.
+    stop_answered: Option<Sent>,
+    /// The first notification that crossed the stop.
+    crossed: Option<Sent>,
+    /// A notification was sent outside the mode (already reported): the client's next `OK`
+    /// may answer it without being blamed for the server's mistake.
+    pub(super) stray: bool,
+}
+
+impl Window {
+    pub(super) fn session_start(&mut self) {
+        *self = Window::default();
+    }
+
+    /// An OK from the client: true if it answers an outstanding notification.
+    pub(super) fn answer(&mut self) -> bool {
+        if self.outstanding == 0 {
+            return false;
+        }
+        self.outstanding -= 1;
+        true
+    }
+
+    /// The client sent stop_notif at `line`.
+    pub(super) fn stop(&mut self, line: Option<usize>) {
+        self.stop_line = Some(line);
+        self.stop_answered = if self.outstanding > 0 {
+            self.last
+        } else {
+            None
+        };
+        self.outstanding = 0;
+        self.crossed = None;
+    }
+
+    pub(super) fn stop_line(&self) -> Option<usize> {
+        self.stop_line.flatten()
+    }
+
+    /// After the session, a crossing notification matters only until the client's next line.
+    pub(super) fn forget_crossing(&mut self) {
+        self.crossed = None;
+        self.stray = false;
+    }
+}
+
+impl Checker {
+    fn sent_name(&self, sent: Sent) -> String {
+        let what = match sent.1 {
+            Some(kind) => quote(self.dialect.notification(kind)),
+            None => "a malformed notification".to_string(),
+        };
+        format!("{what}{}", at(sent.0))
+    }
+
+    /// A server line that is (or looks like) a notification; `kind` is `None` for a line that
+    /// only starts like one.
+    pub(super) fn notification(
+        &mut self,
+        kind: Option<ItemKind>,
+        shown: Shown<'_>,
+        line: Option<usize>,
+    ) {
+        match self.mode {
+            Mode::Normal => self.notification_outside(kind, shown, line),
+            Mode::Notifying => self.notification_in_mode(kind, shown, line),
+            Mode::Stopping => self.notification_crossing(kind, shown, line),
+        }
+    }
+
+    fn notification_outside(
+        &mut self,
+        kind: Option<ItemKind>,
+        shown: Shown<'_>,
+        line: Option<usize>,
+    ) {
+        let awaiting_ack = self
+            .replies
+            .blocking()
+            .is_some_and(|p| p.expect == Expect::Ack);
+        if awaiting_ack && kind.is_some() {
+            let msg = format!(
+                "notification {shown} was sent before the mode acknowledgement {}",
+                quote(&self.dialect.replies.mode_ack)
+            );
+            self.report(RuleId::SModeAck, line, msg);
+            // Resynchronise: the server is taken to be in the mode; its late ack is accepted.
+            self.replies.pop_for(false);
+            self.enter_mode();
+            self.late_ack_ok = true;
+            self.notification_in_mode(kind, shown, line);
+        } else if let Some(ok_line) = self.left_by_ok {
+            let msg = format!(
+                "notification {shown} was sent after the OK{} that completed stop_notif; none may follow until the mode is entered again",
+                at(ok_line)
+            );
+            self.report(RuleId::SNoNotifAfterOk, line, msg);
+            self.window.stray = true;
+        } else {
+            let msg = format!(
+                "notification {shown} was sent outside notification mode (no {} was acknowledged)",
+                quote(&self.dialect.commands.enter)
+            );
+            self.report(RuleId::SNotifInMode, line, msg);
+            self.window.stray = true;
+        }
+    }
+
+    fn notification_in_mode(
+        &mut self,
+        kind: Option<ItemKind>,
+        shown: Shown<'_>,
+        line: Option<usize>,
+    ) {
+        let required = self.dialect.answers_required();
+        let sent = (line, kind);
+        match kind {
+            None => self.not_a_kind(shown, line),
+            Some(_) if required && self.window.outstanding > 0 => {
+                let earlier = self
+                    .window
+                    .last
+                    .map(|s| self.sent_name(s))
+                    .unwrap_or_default();
+                let msg = format!(
+                    "second notification {shown} was sent while {earlier} was still unanswered"
+                );
+                self.report(RuleId::SNotifWindow, line, msg);
+            }
+            Some(kind) => self.announced(kind, shown, line),
+        }
+        if required {
+            self.window.outstanding = self.window.outstanding.saturating_add(1);
+        }
+        self.window.last = Some(sent);
+    }
+
+    fn notification_crossing(
+        &mut self,
+        kind: Option<ItemKind>,
+        shown: Shown<'_>,
+        line: Option<usize>,
+    ) {
+        let Some(k) = kind else {
+            self.not_a_kind(shown, line);
+            return;
+        };
+        let stop = at(self.window.stop_line());
+        if self.dialect.answers_required() {
+            if let Some(answered) = self.window.stop_answered {
+                let msg = format!(
+                    "notification {shown} arrived after stop_notif{stop}, which answered {}: a server that waits for each answer reads the stop before it may notify again, so nothing can cross it",
+                    self.sent_name(answered)
+                );
+                self.report(RuleId::SNotifWindow, line, msg);
+                return;
+            }
+            if let Some(first) = self.window.crossed {
+                let msg = format!(
+                    "second notification {shown} crossed stop_notif{stop} after {}; at most one notification may cross a stop sent with nothing outstanding",
+                    self.sent_name(first)
+                );
+                self.report(RuleId::SNotifWindow, line, msg);
+                return;
+            }
+        }
+        self.announced(k, shown, line);
+        if self.window.crossed.is_none() {
+            self.window.crossed = Some((line, kind));
+        }
+    }
+
+    fn not_a_kind(&mut self, shown: Shown<'_>, line: Option<usize>) {
+        let msg = format!(
+            "{shown} looks like a notification but is none of the dialect's ({} or {})",
+            quote(&self.dialect.notifications.random),
+            quote(&self.dialect.notifications.classified)
+        );
+        self.report(RuleId::SNotifKind, line, msg);
+    }
+
+    /// An OK that answers nothing: `C-NO-ACK-AFTER-STOP` when a notification crossed the
+    /// client's stop, `C-ACK-ONLY-NOTIF` otherwise.
+    pub(super) fn stray_answer(&mut self, shown: Shown<'_>, line: Option<usize>) {
+        match self.window.crossed {
+            Some(crossed) if self.dialect.answers_required() => {
+                let msg = format!(
+                    "{shown} answers {}, which crossed stop_notif{}; a client that sent stop_notif answers no notification",
+                    self.sent_name(crossed),
+                    at(self.window.stop_line())
+                );
+                self.report(RuleId::CNoAckAfterStop, line, msg);
+            }
+            _ => {
+                let why = if self.dialect.answers_required() {
+                    "with no notification outstanding"
+                } else {
+                    "though dialect answers are not sent (answers.policy: none)"
+                };
+                let msg = format!("{shown} was sent {why}");
+                self.report(RuleId::CAckOnlyNotif, line, msg);
+            }
+        }
+    }
+
+    /// `C-ACK` at the end of a complete conversation.
+    pub(super) fn unanswered_at_end(&mut self) {
+        if self.mode == Mode::Notifying
+            && self.dialect.answers_required()
+            && self.window.outstanding > 0
+            && let Some(last) = self.window.last
+        {
+            let msg = format!(
+                "notification {} was never answered (expected {} or {})",
+                self.sent_name(last),
+                quote(&self.dialect.answers.ok),
+                quote(&self.dialect.commands.stop)
+            );
+            self.report(RuleId::CAck, last.0, msg);
+        }
+    }
+
+    /// Whether the window lets the server notify now.
+    pub(super) fn window_free(&self) -> bool {
+        !self.dialect.answers_required() || self.window.outstanding == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::checker::testkit::{check, rules, rules_in_yaml};
+    use crate::rule::RuleId::*;
+
+    const MODE: &str = "C: _notif_\nS: will send notifs\n";
+
+    fn m(rest: &str) -> Vec<(crate::rule::RuleId, usize)> {
+        rules(&format!("{MODE}{rest}"))
+    }
+
+    #[test]
+    fn window_of_one() {
+        assert_eq!(
+            m("S: notif: random\nC: OK\nS: notif: classified\nC: OK"),
+            vec![]
+        );
+        assert_eq!(
+            m("S: notif: random\nS: notif: classified\nC: OK\nC: OK"),
+            vec![(SNotifWindow, 4)]
+        );
+        let v = check(
+            &format!("{MODE}S: notif: random\nS: notif: classified"),
+            false,
+        );
+        assert_eq!(
+            v[0].message,
+            "second notification `notif: classified` was sent while `notif: random` (line 3) was still unanswered"
+        );
+    }
+
+    #[test]
+    fn notifications_outside_the_mode() {
+        assert_eq!(rules("S: notif: random"), vec![(SNotifInMode, 1)]);
+        assert_eq!(
+            m("C: stop_notif\nS: OK\nS: notif: random"),
+            vec![(SNoNotifAfterOk, 5)]
+        );
+        assert_eq!(m("S: notif: weather\nC: OK"), vec![(SNotifKind, 3)]);
+        // A client answering a stray notification is not blamed for the server's mistake.
+        assert_eq!(
+            rules("S: notif: random\nC: OK\nS: ERR nothing to answer"),
+            vec![(SNotifInMode, 1)]
+        );
+        assert_eq!(
+            rules("S: notif: random\nC: OK\nC: OK"),
+            vec![(SNotifInMode, 1), (CAckOnlyNotif, 3)]
+        );
+    }
+
+    #[test]
+    fn the_race_from_both_sides() {
+        // Stop sent with nothing outstanding: one notification may cross, unanswered.
+        assert_eq!(m("C: stop_notif\nS: notif: random\nS: OK"), vec![]);
+        // ...but not two.
+        assert_eq!(
+            m("C: stop_notif\nS: notif: random\nS: notif: classified\nS: OK"),
+            vec![(SNotifWindow, 5)]
+        );
+        // Stop answering a notification: nothing may cross.
+        assert_eq!(
+            m("S: notif: random\nC: stop_notif\nS: notif: classified\nS: OK"),
+            vec![(SNotifWindow, 5)]
+        );
+        // The client must not answer the crossing notification, before or after the OK.
+        assert_eq!(
+            m("C: stop_notif\nS: notif: random\nC: OK\nS: OK\nS: ERR no notification"),
+            vec![(CNoAckAfterStop, 5)]
+        );
+        assert_eq!(
+            m("C: stop_notif\nS: notif: random\nS: OK\nC: OK\nS: ERR no notification"),
+            vec![(CNoAckAfterStop, 6)]
+        );
+    }
+
+    #[test]
+    fn answers() {
+        assert_eq!(
+            m("C: OK\nS: ERR nothing to answer"),
+            vec![(CAckOnlyNotif, 3)]
+        );
+        assert_eq!(
+            rules("C: OK\nS: ERR nothing to answer"),
+            vec![(CAckOnlyNotif, 1)]
+        );
+        assert_eq!(m("S: notif: random\n! close"), vec![(CAck, 3)]);
+        assert_eq!(m("S: notif: random\n[...]"), vec![]);
+        assert_eq!(m("S: notif: random\nC: stop_notif\nS: OK\n! close"), vec![]);
+    }
+
+    #[test]
+    fn answers_policy_none() {
+        let yaml = crate::dialect::Dialect::default()
+            .to_yaml()
+            .replace("policy: required", "policy: none");
+        let r = |s: &str| rules_in_yaml(&yaml, &format!("{MODE}{s}"));
+        assert_eq!(r("S: notif: random\nS: notif: classified\n! close"), vec![]);
+        assert_eq!(
+            r("S: notif: random\nC: stop_notif\nS: notif: random\nS: notif: classified\nS: OK"),
+            vec![]
+        );
+        assert_eq!(r("S: notif: random\nC: OK"), vec![(CAckOnlyNotif, 4)]);
+    }
+}
