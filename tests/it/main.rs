@@ -1,4 +1,5 @@
 //! The single integration-test binary (one link step for all integration tests).
 
+mod check;
 mod independence;
 mod server;
