@@ -2,4 +2,5 @@
 
 mod check;
 mod independence;
+mod robustness;
 mod server;
