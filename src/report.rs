@@ -29,6 +29,8 @@ pub enum Verdict {
     Fail,
     /// The input could not be judged (unreadable, unparsable, bad dialect).
     Error,
+    /// Replay only: the peer behaved legally but not as recorded (a failure only when strict).
+    Diverged,
 }
 
 impl Verdict {
@@ -38,6 +40,7 @@ impl Verdict {
             Verdict::Pass => "PASS",
             Verdict::Fail => "FAIL",
             Verdict::Error => "ERROR",
+            Verdict::Diverged => "DIVERGED",
         }
     }
 }
@@ -91,6 +94,18 @@ pub struct FileResult {
     /// The full error (with the source line and a caret), for people; not in JSON.
     #[serde(skip)]
     pub error_detail: Option<String>,
+    /// Replay only: legal differences from the recording, one sentence each.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub divergences: Vec<String>,
+    /// Replay only: the conversation as it really happened, as transcript lines.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub observed: Vec<String>,
+    /// Replay only: where the observed transcript was saved.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub saved_observed: Option<String>,
+    /// Replay only: expected-versus-observed diff with transcript line numbers, for people.
+    #[serde(skip)]
+    pub diff: Option<String>,
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -126,6 +141,10 @@ impl FileResult {
             unexpected,
             error: None,
             error_detail: None,
+            divergences: Vec::new(),
+            observed: Vec::new(),
+            saved_observed: None,
+            diff: None,
         }
     }
 
@@ -141,6 +160,10 @@ impl FileResult {
             unexpected: Vec::new(),
             error: Some(summary),
             error_detail: Some(detail),
+            divergences: Vec::new(),
+            observed: Vec::new(),
+            saved_observed: None,
+            diff: None,
         }
     }
 
@@ -174,6 +197,17 @@ impl FileResult {
                 )?;
             }
         }
+        for d in &self.divergences {
+            writeln!(out, "  diverged: {d}")?;
+        }
+        if let Some(diff) = &self.diff {
+            for line in diff.lines() {
+                writeln!(out, "  {line}")?;
+            }
+        }
+        if let Some(saved) = &self.saved_observed {
+            writeln!(out, "  observed transcript: {saved}")?;
+        }
         if let Some(detail) = self.error_detail.as_ref().or(self.error.as_ref()) {
             writeln!(err, "{detail}")?;
         }
@@ -204,6 +238,10 @@ pub struct Summary {
     pub failed: usize,
     /// Inputs that could not be judged.
     pub errors: usize,
+    /// Replay only: inputs replayed legally but not as recorded.
+    pub diverged: usize,
+    /// Replay only: count diverged inputs as failures (`--strict`).
+    pub strict: bool,
 }
 
 impl Summary {
@@ -213,6 +251,7 @@ impl Summary {
             Verdict::Pass => self.passed += 1,
             Verdict::Fail => self.failed += 1,
             Verdict::Error => self.errors += 1,
+            Verdict::Diverged => self.diverged += 1,
         }
     }
 
@@ -220,7 +259,7 @@ impl Summary {
     pub fn status(&self) -> Status {
         if self.errors > 0 {
             Status::Error
-        } else if self.failed > 0 {
+        } else if self.failed > 0 || (self.strict && self.diverged > 0) {
             Status::Fail
         } else {
             Status::Pass
@@ -232,6 +271,9 @@ impl fmt::Display for Summary {
     /// `N passed, N failed`, plus `, N errors` when there are any.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} passed, {} failed", self.passed, self.failed)?;
+        if self.diverged > 0 {
+            write!(f, ", {} diverged", self.diverged)?;
+        }
         if self.errors > 0 {
             write!(f, ", {} errors", self.errors)?;
         }

@@ -165,7 +165,7 @@ fn check_pass(
         None => fallback.clone(),
     };
     let expect = reader.front().expect.clone();
-    let mut checker = transcript_checker(dialect, items_known);
+    let mut checker = Checker::for_transcript(dialect, items_known);
     let mut log = ViolationLog::default();
     while let Some(event) = reader
         .next_event()
@@ -176,10 +176,4 @@ fn check_pass(
     log.extend(checker.finish(reader.is_complete()));
     let saw_publish = reader.saw_publish();
     Ok((FileResult::judged(shown, &expect, log), saw_publish))
-}
-
-/// The checker for a transcript, configured like `checker::check_transcript` does it.
-fn transcript_checker(dialect: Dialect, items_known: bool) -> Checker {
-    let _ = items_known;
-    Checker::new(dialect)
 }

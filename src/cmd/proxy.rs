@@ -1,13 +1,96 @@
-//! `notifspec proxy` (not implemented yet).
+//! `notifspec proxy --listen ADDR --upstream ADDR [--record DIR]`: sits between a client and a
+//! server, forwards every byte unchanged, prints violations live (`conn 3: S-NOTIF-WINDOW: ...`)
+//! and records each connection as a transcript.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
 use crate::cmd::Status;
+use crate::dialect::{DEFAULT_DIALECT, Dialect};
+use crate::net::proxy::{self, ProxyConfig, ProxyReport};
 
 /// Arguments of `notifspec proxy`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Where clients connect.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: String,
+    /// The server every connection is forwarded to.
+    #[arg(long, value_name = "ADDR")]
+    pub upstream: String,
+    /// Write one transcript per connection into this folder.
+    #[arg(long, value_name = "DIR")]
+    pub record: Option<PathBuf>,
+    /// Dialect (built-in name or YAML file) spoken through the proxy.
+    #[arg(long, default_value = DEFAULT_DIALECT)]
+    pub dialect: String,
+    /// Connections proxied at once.
+    #[arg(long, default_value_t = proxy::DEFAULT_MAX_CONNS)]
+    pub max_conns: usize,
+    /// Bound on connecting to the upstream.
+    #[arg(long, value_parser = crate::cmd::parse_duration, default_value = "5s")]
+    pub connect_timeout: Duration,
+}
 
-/// Runs the command.
-pub fn run(_args: Args) -> Status {
-    eprintln!("notifspec proxy: not implemented yet");
-    Status::Error
+/// Runs until Ctrl-C: 0 if no connection broke a rule, 1 if one did, 2 on a setup error.
+pub fn run(args: Args) -> Status {
+    let dialect = match Dialect::load(&args.dialect, None) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("notifspec proxy: --dialect: {e}");
+            return Status::Error;
+        }
+    };
+    let dialect_ref = if Dialect::builtin(&args.dialect).is_some() {
+        args.dialect.clone()
+    } else {
+        let p = PathBuf::from(&args.dialect);
+        std::path::absolute(&p).unwrap_or(p).display().to_string()
+    };
+    let mut cfg = ProxyConfig::new(args.upstream.clone(), dialect);
+    cfg.dialect_ref = dialect_ref;
+    cfg.record = args.record.clone();
+    cfg.max_conns = args.max_conns;
+    cfg.connect_timeout = args.connect_timeout;
+    let rt = match crate::cmd::runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("notifspec proxy: cannot start the runtime: {e}");
+            return Status::Error;
+        }
+    };
+    let broken = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let seen = broken.clone();
+    let sink: proxy::ReportSink = Arc::new(move |r: ProxyReport| {
+        if matches!(r, ProxyReport::Violation { .. }) {
+            seen.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{r}");
+        let _ = out.flush();
+    });
+    let started = rt.block_on(async {
+        let handle = proxy::start(&args.listen, cfg, sink).await?;
+        eprintln!(
+            "notifspec proxy: listening on {}, forwarding to {}",
+            handle.local_addr(),
+            args.upstream
+        );
+        tokio::select! {
+            _ = handle.wait() => {}
+            r = tokio::signal::ctrl_c() => { r?; }
+        }
+        std::io::Result::Ok(())
+    });
+    if let Err(e) = started {
+        eprintln!("notifspec proxy: {}: {e}", args.listen);
+        return Status::Error;
+    }
+    if broken.load(std::sync::atomic::Ordering::Relaxed) {
+        Status::Fail
+    } else {
+        Status::Pass
+    }
 }

@@ -1,13 +1,135 @@
-//! `notifspec replay` (not implemented yet).
+//! `notifspec replay FILE...`: plays transcripts against a server (client role, the default)
+//! or a client (`--role server`) and judges what comes back.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::time::Duration;
 
 use crate::cmd::Status;
+use crate::cmd::check::Format;
+use crate::replay::{self, ClientTarget, Options, ServerTarget, Target};
+use crate::report::Summary;
+
+/// Which side notifspec plays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RoleArg {
+    /// notifspec sends the `C:` lines to a server.
+    Client,
+    /// notifspec sends the `S:` lines to a client that connects.
+    Server,
+}
 
 /// Arguments of `notifspec replay`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Transcript files to replay.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Which side notifspec plays.
+    #[arg(long, value_enum, default_value_t = RoleArg::Client)]
+    pub role: RoleArg,
+    /// The server under test (client role). Without it, an embedded reference server is
+    /// started for each transcript.
+    #[arg(long, value_name = "ADDR", conflicts_with_all = ["listen", "client_cmd"])]
+    pub server: Option<String>,
+    /// The control port of the server under test, to make items appear when the transcript
+    /// expects notifications.
+    #[arg(long, value_name = "ADDR", requires = "server")]
+    pub control: Option<String>,
+    /// Where to listen for the client under test (server role).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+    pub listen: String,
+    /// Starts the client under test (server role); `{addr}` is replaced by the listening
+    /// address, and the client is stopped at the end.
+    #[arg(long, value_name = "CMD")]
+    pub client_cmd: Option<String>,
+    /// Dialect (built-in name or YAML file) for every transcript, overriding front matter.
+    #[arg(long)]
+    pub dialect: Option<String>,
+    /// Values the recording could not predict must match exactly, and DIVERGED is a failure.
+    #[arg(long)]
+    pub strict: bool,
+    /// Bound on every wait (an expected line, a connection, a close).
+    #[arg(long, value_parser = crate::cmd::parse_duration, default_value = "2s")]
+    pub timeout: Duration,
+    /// Transcripts replayed at once, each on its own connection (client role).
+    #[arg(long, default_value_t = 1)]
+    pub jobs: usize,
+    /// Write what really happened, one transcript per input, into this folder.
+    #[arg(long, value_name = "DIR")]
+    pub save_observed: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
 
-/// Runs the command.
-pub fn run(_args: Args) -> Status {
-    eprintln!("notifspec replay: not implemented yet");
-    Status::Error
+/// Runs the command: 0 when every transcript passes (or diverges, unless `--strict`), 1 when
+/// one fails, 2 when one cannot be replayed.
+pub fn run(args: Args) -> Status {
+    let target = match (args.role, args.server) {
+        (RoleArg::Client, Some(addr)) => Target::Server(ServerTarget {
+            addr,
+            control: args.control,
+        }),
+        (RoleArg::Client, None) => Target::Embedded,
+        (RoleArg::Server, Some(_)) => {
+            eprintln!("notifspec replay: --server is for the client role; use --listen");
+            return Status::Error;
+        }
+        (RoleArg::Server, None) => Target::Client(ClientTarget {
+            listen: args.listen,
+            client_cmd: args.client_cmd,
+        }),
+    };
+    if let Some(d) = &args.dialect
+        && let Err(e) = crate::dialect::Dialect::load(d, None)
+    {
+        eprintln!("notifspec replay: --dialect: {e}");
+        return Status::Error;
+    }
+    // One listening address cannot serve several replays at once.
+    let jobs = if matches!(target, Target::Client(_)) {
+        1
+    } else {
+        args.jobs
+    };
+    let mut opts = Options::new(target);
+    opts.dialect = args.dialect;
+    opts.strict = args.strict;
+    opts.timeout = args.timeout;
+    opts.save_observed = args.save_observed;
+    // One thread: replays are IO-bound (`--jobs` interleaves them), and an embedded server
+    // on the same thread has set a connection up by the time replay sees it counted.
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("notifspec replay: cannot start the runtime: {e}");
+            return Status::Error;
+        }
+    };
+    let results = rt.block_on(replay::replay_files(&args.files, &opts, jobs));
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let mut err = std::io::stderr();
+    let mut summary = Summary {
+        strict: args.strict,
+        ..Summary::default()
+    };
+    for r in &results {
+        summary.add(&r.result);
+        let written = match args.format {
+            Format::Text => r.result.write_text(&mut out, &mut err),
+            Format::Json => r.result.write_json(&mut out),
+        };
+        if written.is_err() {
+            return Status::Error;
+        }
+    }
+    if args.format == Format::Text {
+        let _ = writeln!(out, "{summary}");
+    }
+    summary.status()
 }

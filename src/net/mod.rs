@@ -1,8 +1,10 @@
 //! The only tokio code of notifspec: a thin shell that pumps bytes and timers around the
 //! sans-IO peers of [`crate::proto`].
 
+pub mod client;
 mod connection;
 pub mod control;
+pub mod proxy;
 pub mod server;
 pub mod shutdown;
 

@@ -5,6 +5,7 @@
 //! They deliberately do not share code with [`crate::checker`]: the checker judges them.
 
 pub mod availability;
+pub mod client;
 pub mod server;
 
 pub use availability::{Feed, Items, ItemsView};

@@ -255,7 +255,7 @@ impl<R: BufRead> Reader<R> {
             Ok(true) => {
                 let text = self.line.as_str();
                 let slice = |a: usize, b: usize| text.get(a..b).unwrap_or_default();
-                let kind = match self.current.clone() {
+                let kind = match self.current.take() {
                     Some(Current::Client(a, b, plain)) => LineKind::Client(slice(a, b), plain),
                     Some(Current::Server(a, b, plain)) => LineKind::Server(slice(a, b), plain),
                     Some(Current::Directive(d)) => LineKind::Directive(d),

@@ -129,6 +129,26 @@ fn crlf_parses_like_lf() {
 }
 
 #[test]
+fn reader_iterates_entries_and_notices_publishes() {
+    let text = "---\ntitle: t\n---\nC: random?\n! publish random\nS: 1\n";
+    let mut r = Reader::new(text.as_bytes(), "t").unwrap();
+    assert_eq!(r.front().title.as_deref(), Some("t"));
+    assert!(!r.saw_publish());
+    let first = r.next().unwrap().unwrap();
+    assert_eq!(
+        (first.line, first.kind),
+        (4, EntryKind::Client(lit("random?")))
+    );
+    assert!(r.next().unwrap().is_ok());
+    assert!(r.saw_publish());
+    assert_eq!(r.count(), 1);
+    // After an error the reader stops instead of yielding more.
+    let mut r = Reader::new("X\nC: OK\n".as_bytes(), "t").unwrap();
+    assert!(r.next().unwrap().is_err());
+    assert!(r.next().is_none());
+}
+
+#[test]
 fn byte_order_mark_is_ignored() {
     let t = parse("\u{feff}---\ntitle: x\n---\nC: OK\n", "t").unwrap();
     assert_eq!(t.front.title.as_deref(), Some("x"));

@@ -179,7 +179,6 @@ fn long_transcripts_stream() {
 /// Every shipped transcript gets its expected verdict: conforming ones report nothing,
 /// negative examples exactly the rules they name.
 #[test]
-#[ignore = "needs the real checker (branch `checker`); enabled when it is merged"]
 fn every_shipped_transcript_gets_its_expected_verdict() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let r = check(root, &["--format", "json", "transcripts"]);

@@ -1,0 +1,566 @@
+//! A checking, recording proxy between a client and a server.
+//!
+//! It must be invisible: bytes are copied unchanged in both directions, half-closes are passed
+//! on as half-closes and resets as resets. A *copy* of each direction is split into lines with
+//! the wire codec and fed to one checker per connection, so violations are reported live with
+//! the connection id, and (with a record folder) each connection becomes a transcript that
+//! `check` and `replay` accept. Memory per connection is bounded: one read buffer per
+//! direction and the codec's line limit.
+
+use std::fmt;
+use std::io::BufWriter;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tokio_util::codec::Decoder as _;
+
+use crate::checker::{Checker, Event, EventKind, Party, Terminator, Violation};
+use crate::dialect::Dialect;
+use crate::transcript::{Directive, FrontMatter, TranscriptWriter};
+use crate::wire::{Ending, Frame, LineCodec};
+
+/// Bytes read from one side at a time; also the most a direction buffers.
+const CHUNK: usize = 8 * 1024;
+
+/// Default limit on connections proxied at once (each costs two buffers and a checker).
+pub const DEFAULT_MAX_CONNS: usize = 256;
+
+/// How the proxy is set up.
+#[derive(Debug, Clone)]
+pub struct ProxyConfig {
+    /// The server every client connection is forwarded to.
+    pub upstream: String,
+    /// The dialect the checker and the recordings use.
+    pub dialect: Dialect,
+    /// How the dialect is named in recordings' front matter (a built-in name or a path).
+    pub dialect_ref: String,
+    /// Write one transcript per connection into this folder.
+    pub record: Option<PathBuf>,
+    /// Bound on connecting to the upstream.
+    pub connect_timeout: Duration,
+    /// Connections proxied at once; further clients wait in the listen backlog.
+    pub max_conns: usize,
+}
+
+impl ProxyConfig {
+    /// Defaults: no recording, 5 s connect timeout, [`DEFAULT_MAX_CONNS`].
+    pub fn new(upstream: impl Into<String>, dialect: Dialect) -> ProxyConfig {
+        ProxyConfig {
+            upstream: upstream.into(),
+            dialect_ref: dialect.name.clone(),
+            dialect,
+            record: None,
+            connect_timeout: Duration::from_secs(5),
+            max_conns: DEFAULT_MAX_CONNS,
+        }
+    }
+}
+
+/// Something worth telling the user about one connection, as it happens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProxyReport {
+    /// A client connected and the upstream accepted.
+    Opened {
+        /// Connection id (1, 2, ... in accept order).
+        conn: u64,
+        /// The client's address.
+        client: SocketAddr,
+    },
+    /// The upstream could not be reached; the client's connection is closed.
+    UpstreamFailed {
+        /// Connection id.
+        conn: u64,
+        /// Why.
+        error: String,
+    },
+    /// A rule was broken.
+    Violation {
+        /// Connection id.
+        conn: u64,
+        /// Which rule, where, and why.
+        violation: Violation,
+    },
+    /// A line over the dialect's limit passed through (forwarded as-is).
+    Oversized {
+        /// Connection id.
+        conn: u64,
+        /// Who sent it.
+        from: Party,
+    },
+    /// One side closed its sending side; the proxy passed the half-close on.
+    HalfClosed {
+        /// Connection id.
+        conn: u64,
+        /// Who closed.
+        by: Party,
+    },
+    /// One side reset the connection; the proxy reset the other side.
+    Reset {
+        /// Connection id.
+        conn: u64,
+        /// Who reset.
+        by: Party,
+    },
+    /// The recording could not be written (forwarding goes on).
+    RecordFailed {
+        /// Connection id.
+        conn: u64,
+        /// Why.
+        error: String,
+    },
+    /// The connection is over.
+    Closed {
+        /// Connection id.
+        conn: u64,
+        /// Rules broken on it.
+        violations: usize,
+        /// Where its transcript was written.
+        recorded: Option<PathBuf>,
+    },
+}
+
+impl fmt::Display for ProxyReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProxyReport::Opened { conn, client } => write!(f, "conn {conn}: opened from {client}"),
+            ProxyReport::UpstreamFailed { conn, error } => {
+                write!(
+                    f,
+                    "conn {conn}: upstream unreachable, client closed: {error}"
+                )
+            }
+            ProxyReport::Violation { conn, violation } => {
+                write!(f, "conn {conn}: {}: {}", violation.rule, violation.message)
+            }
+            ProxyReport::Oversized { conn, from } => {
+                write!(
+                    f,
+                    "conn {conn}: {from} sent a line over the limit (forwarded as-is)"
+                )
+            }
+            ProxyReport::HalfClosed { conn, by } => {
+                write!(f, "conn {conn}: {by} closed its side (passed on)")
+            }
+            ProxyReport::Reset { conn, by } => {
+                write!(f, "conn {conn}: {by} reset the connection (passed on)")
+            }
+            ProxyReport::RecordFailed { conn, error } => {
+                write!(f, "conn {conn}: recording stopped: {error}")
+            }
+            ProxyReport::Closed {
+                conn,
+                violations,
+                recorded,
+            } => {
+                write!(f, "conn {conn}: closed, {violations} violation(s)")?;
+                if let Some(p) = recorded {
+                    write!(f, ", recorded to {}", p.display())?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Where reports go: the CLI prints them, tests collect them.
+pub type ReportSink = Arc<dyn Fn(ProxyReport) + Send + Sync>;
+
+/// A running proxy. Dropping it (or [`ProxyHandle::shutdown`]) stops accepting and drops
+/// every proxied connection.
+#[derive(Debug)]
+pub struct ProxyHandle {
+    local_addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl ProxyHandle {
+    /// Where clients connect.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Stops the proxy and its connections.
+    pub async fn shutdown(mut self) {
+        self.task.abort();
+        let _ = (&mut self.task).await;
+    }
+
+    /// Runs until the proxy fails (it only stops when aborted or dropped).
+    pub async fn wait(mut self) {
+        let _ = (&mut self.task).await;
+    }
+}
+
+impl Drop for ProxyHandle {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Starts a proxy listening on `listen`.
+pub async fn start(
+    listen: &str,
+    cfg: ProxyConfig,
+    sink: ReportSink,
+) -> std::io::Result<ProxyHandle> {
+    if let Some(dir) = &cfg.record {
+        std::fs::create_dir_all(dir)?;
+    }
+    let listener = TcpListener::bind(listen).await?;
+    let local_addr = listener.local_addr()?;
+    let task = tokio::spawn(accept_loop(listener, Arc::new(cfg), sink));
+    Ok(ProxyHandle { local_addr, task })
+}
+
+async fn accept_loop(listener: TcpListener, cfg: Arc<ProxyConfig>, sink: ReportSink) {
+    let limit = Arc::new(Semaphore::new(cfg.max_conns.max(1)));
+    let mut conns = JoinSet::new();
+    let mut next_id = 0u64;
+    loop {
+        // Take a permit before accepting, so excess clients wait in the backlog.
+        let Ok(permit) = limit.clone().acquire_owned().await else {
+            return;
+        };
+        // Reap finished connections so the set stays as small as the limit.
+        while conns.try_join_next().is_some() {}
+        let (client, addr) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!("proxy accept: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        next_id += 1;
+        let conn = next_id;
+        let cfg = cfg.clone();
+        let sink = sink.clone();
+        conns.spawn(async move {
+            proxy_connection(conn, client, addr, &cfg, &sink).await;
+            drop(permit);
+        });
+    }
+}
+
+async fn proxy_connection(
+    conn: u64,
+    client: TcpStream,
+    addr: SocketAddr,
+    cfg: &ProxyConfig,
+    sink: &ReportSink,
+) {
+    let connected = tokio::time::timeout(cfg.connect_timeout, TcpStream::connect(&cfg.upstream));
+    let upstream = match connected.await {
+        Ok(Ok(s)) => s,
+        failed => {
+            let error = match failed {
+                Ok(Err(e)) => format!("{}: {e}", cfg.upstream),
+                _ => format!(
+                    "{}: no answer within {:?}",
+                    cfg.upstream, cfg.connect_timeout
+                ),
+            };
+            // The client sees what it would have seen connecting directly: a reset.
+            let _ = client.set_zero_linger();
+            drop(client);
+            sink(ProxyReport::UpstreamFailed { conn, error });
+            return;
+        }
+    };
+    let _ = client.set_nodelay(true);
+    let _ = upstream.set_nodelay(true);
+    sink(ProxyReport::Opened { conn, client: addr });
+    let peers = format!("client {addr} -> upstream {}", cfg.upstream);
+    let tap = Arc::new(Mutex::new(Tap::new(conn, cfg, &peers, sink.clone())));
+    let (cr, cw) = client.into_split();
+    let (ur, uw) = upstream.into_split();
+    let mut up = tokio::spawn(pump(cr, uw, Party::Client, tap.clone()));
+    let mut down = tokio::spawn(pump(ur, cw, Party::Server, tap.clone()));
+    // When one direction ends in a reset, the other side is reset too (zero linger, then
+    // drop): a reset must not turn into an orderly close.
+    let first = tokio::select! {
+        r = &mut up => (r, true),
+        r = &mut down => (r, false),
+    };
+    let other = if first.1 { &mut down } else { &mut up };
+    match first.0 {
+        Ok(End::Reset(victim)) => {
+            reset(victim);
+            other.abort();
+            let _ = other.await;
+        }
+        _ => {
+            if let Ok(End::Reset(victim)) = other.await {
+                reset(victim);
+            }
+        }
+    }
+    let summary = match tap.lock() {
+        Ok(mut t) => t.finish(),
+        Err(_) => return,
+    };
+    sink(summary);
+}
+
+/// Resets the connection `victim` writes to: zero linger makes the close a reset, and
+/// `forget` keeps dropping the write half from sending an orderly FIN first; the socket is
+/// closed (with the reset) when its read half, in the other direction's task, is dropped.
+fn reset(victim: OwnedWriteHalf) {
+    let _ = victim.as_ref().set_zero_linger();
+    victim.forget();
+}
+
+/// How one direction ended.
+enum End {
+    /// The sender closed its side; the half-close was passed on.
+    Eof,
+    /// The sender reset: here is the receiver's write half, to be reset in turn.
+    Reset(OwnedWriteHalf),
+    /// Writing to the receiver failed: it is gone, and its own direction reports how.
+    WriteFailed,
+}
+
+async fn pump(
+    mut from: OwnedReadHalf,
+    mut to: OwnedWriteHalf,
+    party: Party,
+    tap: Arc<Mutex<Tap>>,
+) -> End {
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        match from.read(&mut buf).await {
+            Ok(0) => {
+                let _ = to.shutdown().await;
+                with(&tap, |t| t.closed(party, false));
+                return End::Eof;
+            }
+            Ok(n) => {
+                // Forward first: the proxy must not delay traffic for its own bookkeeping.
+                if to.write_all(&buf[..n]).await.is_err() {
+                    return End::WriteFailed;
+                }
+                with(&tap, |t| t.bytes(party, &buf[..n]));
+            }
+            Err(_) => {
+                with(&tap, |t| t.closed(party, true));
+                return End::Reset(to);
+            }
+        }
+    }
+}
+
+fn with(tap: &Mutex<Tap>, f: impl FnOnce(&mut Tap)) {
+    if let Ok(mut t) = tap.lock() {
+        f(&mut t);
+    }
+}
+
+/// One connection's observer: line splitting, the checker and the recording.
+struct Tap {
+    conn: u64,
+    start: Instant,
+    checker: Checker,
+    codecs: [(LineCodec, BytesMut); 2],
+    sink: ReportSink,
+    recorder: Option<(TranscriptWriter<BufWriter<std::fs::File>>, PathBuf)>,
+    first_close: Option<Party>,
+    violations: usize,
+}
+
+impl Tap {
+    fn new(conn: u64, cfg: &ProxyConfig, peers: &str, sink: ReportSink) -> Tap {
+        let d = &cfg.dialect;
+        let codec = || (LineCodec::new(d.max_line, d.line_ending), BytesMut::new());
+        let mut tap = Tap {
+            conn,
+            start: Instant::now(),
+            checker: Checker::new(d.clone()),
+            codecs: [codec(), codec()],
+            sink,
+            recorder: None,
+            first_close: None,
+            violations: 0,
+        };
+        if let Some(dir) = &cfg.record {
+            match open_recording(dir, conn, &cfg.dialect_ref, peers) {
+                Ok(r) => tap.recorder = Some(r),
+                Err(e) => tap.record_failed(e),
+            }
+        }
+        tap
+    }
+
+    fn bytes(&mut self, from: Party, chunk: &[u8]) {
+        let i = from as usize;
+        self.codecs[i].1.extend_from_slice(chunk);
+        loop {
+            let (codec, buf) = &mut self.codecs[i];
+            match codec.decode(buf) {
+                Ok(Some(frame)) => self.frame(from, frame),
+                Ok(None) | Err(_) => break,
+            }
+        }
+    }
+
+    fn frame(&mut self, from: Party, frame: Frame) {
+        match frame {
+            Frame::Line(raw) => {
+                let text = raw.lossy();
+                self.record(|w| match from {
+                    Party::Client => w.client(&text),
+                    Party::Server => w.server(&text),
+                });
+                let terminator = match raw.ending {
+                    Ending::Lf => Terminator::Lf,
+                    Ending::CrLf => Terminator::CrLf,
+                    Ending::Eof => Terminator::Missing,
+                };
+                self.feed(EventKind::Line {
+                    from,
+                    text,
+                    terminator,
+                });
+            }
+            Frame::TooLong { limit } => {
+                (self.sink)(ProxyReport::Oversized {
+                    conn: self.conn,
+                    from,
+                });
+                self.record(|w| {
+                    w.comment(&format!(
+                        "{from} sent a line over {limit} bytes (forwarded, not recorded)"
+                    ))
+                });
+                self.feed(EventKind::Oversized { from });
+            }
+        }
+    }
+
+    fn closed(&mut self, by: Party, reset: bool) {
+        // An unterminated last line is still a line (the framing rules judge it).
+        let i = by as usize;
+        let (codec, buf) = &mut self.codecs[i];
+        if let Ok(Some(frame)) = codec.decode_eof(buf) {
+            self.frame(by, frame);
+        }
+        let conn = self.conn;
+        (self.sink)(if reset {
+            ProxyReport::Reset { conn, by }
+        } else {
+            ProxyReport::HalfClosed { conn, by }
+        });
+        if self.first_close.is_none() {
+            self.first_close = Some(by);
+            let d = match by {
+                Party::Client => Directive::Close,
+                Party::Server => Directive::ExpectClose,
+            };
+            self.record(|w| w.directive(&d));
+        } else {
+            let what = if reset { "reset" } else { "closed its side" };
+            self.record(|w| w.comment(&format!("{by} {what}")));
+        }
+        self.feed(EventKind::Closed { by });
+    }
+
+    fn feed(&mut self, kind: EventKind) {
+        let event = Event {
+            at: Some(self.start.elapsed()),
+            source_line: None,
+            kind,
+        };
+        let found = self.checker.feed(&event);
+        self.report(found);
+    }
+
+    fn report(&mut self, found: Vec<Violation>) {
+        for violation in found {
+            self.violations += 1;
+            self.record(|w| w.comment(&format!("{}: {}", violation.rule, violation.message)));
+            (self.sink)(ProxyReport::Violation {
+                conn: self.conn,
+                violation,
+            });
+        }
+    }
+
+    /// Writes to the recording with a timestamp first; a failure stops the recording only.
+    fn record(
+        &mut self,
+        f: impl FnOnce(&mut TranscriptWriter<BufWriter<std::fs::File>>) -> std::io::Result<()>,
+    ) {
+        let at = self.start.elapsed();
+        let Some((w, _)) = &mut self.recorder else {
+            return;
+        };
+        if let Err(e) = w.timestamp(at).and_then(|()| f(w)) {
+            self.recorder = None;
+            self.record_failed(e);
+        }
+    }
+
+    fn record_failed(&mut self, e: std::io::Error) {
+        (self.sink)(ProxyReport::RecordFailed {
+            conn: self.conn,
+            error: e.to_string(),
+        });
+    }
+
+    /// Ends the conversation: a connection closed by either side is complete, so what is
+    /// left hanging is judged too.
+    fn finish(&mut self) -> ProxyReport {
+        let found = self.checker.finish(self.first_close.is_some());
+        self.report(found);
+        let recorded = match self.recorder.take() {
+            Some((mut w, path)) => match w.flush() {
+                Ok(()) => Some(path),
+                Err(e) => {
+                    self.record_failed(e);
+                    None
+                }
+            },
+            None => None,
+        };
+        ProxyReport::Closed {
+            conn: self.conn,
+            violations: self.violations,
+            recorded,
+        }
+    }
+}
+
+fn open_recording(
+    dir: &Path,
+    conn: u64,
+    dialect_ref: &str,
+    peers: &str,
+) -> std::io::Result<(TranscriptWriter<BufWriter<std::fs::File>>, PathBuf)> {
+    let now = SystemTime::now();
+    let stamp = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    let path = dir.join(format!("conn-{conn}-{stamp}.txt"));
+    let file = std::fs::File::create_new(&path)?;
+    let front = FrontMatter {
+        title: Some(format!("proxy recording of connection {conn}")),
+        dialect: Some(dialect_ref.to_string()),
+        ..FrontMatter::default()
+    };
+    let mut w = TranscriptWriter::new(BufWriter::new(file), &front)?;
+    w.comment(&format!(
+        "recorded by notifspec proxy at {}",
+        humantime::format_rfc3339_seconds(now)
+    ))?;
+    w.comment(peers)?;
+    Ok((w, path))
+}

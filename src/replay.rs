@@ -1,1 +1,0 @@
-//! Replaying transcripts against a server (client role) or a client (server role).

@@ -1,0 +1,122 @@
+//! A client for a server's control port, so replay can make items appear on demand (the
+//! `! publish` directives, and the item an expected notification announces).
+
+use std::time::Duration;
+
+use futures::{SinkExt as _, StreamExt as _};
+use tokio::net::TcpStream;
+use tokio_util::codec::Framed;
+
+use crate::dialect::LineEnding;
+use crate::net::ServerHandle;
+use crate::transcript::Directive;
+use crate::wire::{Frame, LineCodec};
+
+/// Longest reply line read from a control port (`OK` or `ERR <reason>`).
+const MAX_REPLY: usize = 1024;
+
+/// One connection to a control port, kept for the whole replay.
+#[derive(Debug)]
+pub struct Control {
+    conn: Framed<TcpStream, LineCodec>,
+    timeout: Duration,
+}
+
+impl Control {
+    /// Connects within `timeout`.
+    pub async fn connect(addr: &str, timeout: Duration) -> Result<Control, String> {
+        let stream = tokio::time::timeout(timeout, TcpStream::connect(addr))
+            .await
+            .map_err(|_| format!("control port {addr}: no connection within {timeout:?}"))?
+            .map_err(|e| format!("control port {addr}: {e}"))?;
+        Ok(Control {
+            conn: Framed::new(stream, LineCodec::new(MAX_REPLY, LineEnding::Crlf)),
+            timeout,
+        })
+    }
+
+    /// Publishes what `directive` says and waits for the `OK`.
+    pub async fn publish(&mut self, directive: &Directive) -> Result<(), String> {
+        let line = control_line(directive)
+            .ok_or_else(|| format!("{directive:?} is not a publish directive"))?;
+        let exchange = async {
+            self.conn
+                .send(line.as_str())
+                .await
+                .map_err(|e| format!("sending `{line}`: {e}"))?;
+            match self.conn.next().await {
+                Some(Ok(Frame::Line(reply))) if reply.bytes.as_ref() == b"OK" => Ok(()),
+                Some(Ok(Frame::Line(reply))) => {
+                    Err(format!("`{line}` was answered `{}`", reply.lossy()))
+                }
+                Some(Ok(Frame::TooLong { .. })) => Err(format!("`{line}`: reply too long")),
+                Some(Err(e)) => Err(format!("`{line}`: {e}")),
+                None => Err(format!("`{line}`: the control port closed the connection")),
+            }
+        };
+        tokio::time::timeout(self.timeout, exchange)
+            .await
+            .map_err(|_| format!("`{line}`: no reply within {:?}", self.timeout))?
+    }
+}
+
+/// The control-port line for a publish directive.
+pub fn control_line(directive: &Directive) -> Option<String> {
+    match directive {
+        Directive::PublishRandom(None) => Some("publish random".into()),
+        Directive::PublishRandom(Some(n)) => Some(format!("publish random {n}")),
+        Directive::PublishClassified(text) => Some(format!("publish classified {text}")),
+        _ => None,
+    }
+}
+
+/// An in-process way to publish, for embedders and tests that run their own server.
+pub type PublishHook<'a> = Box<dyn FnMut(&Directive) -> Result<(), String> + Send + 'a>;
+
+/// How replay makes items appear: through a control port, by calling an embedded reference
+/// server directly, or through a hook.
+pub enum Publisher<'a> {
+    /// A control-port connection.
+    Port(Control),
+    /// An in-process reference server.
+    Embedded(&'a ServerHandle),
+    /// Anything else that can make items appear.
+    Hook(PublishHook<'a>),
+}
+
+impl std::fmt::Debug for Publisher<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Publisher::Port(c) => f.debug_tuple("Port").field(c).finish(),
+            Publisher::Embedded(h) => f.debug_tuple("Embedded").field(h).finish(),
+            Publisher::Hook(_) => f.write_str("Hook"),
+        }
+    }
+}
+
+impl Publisher<'_> {
+    /// Publishes what `directive` says.
+    pub async fn publish(&mut self, directive: &Directive) -> Result<(), String> {
+        match self {
+            Publisher::Port(c) => c.publish(directive).await,
+            Publisher::Hook(hook) => hook(directive),
+            Publisher::Embedded(h) => match directive {
+                Directive::PublishRandom(None) => {
+                    h.publish_random(None);
+                    Ok(())
+                }
+                Directive::PublishRandom(Some(n)) => {
+                    let n = n
+                        .parse()
+                        .map_err(|_| format!("`{n}` is not a number to publish"))?;
+                    h.publish_random(Some(n));
+                    Ok(())
+                }
+                Directive::PublishClassified(text) => {
+                    h.publish_classified(text).map_err(|e| e.to_string())
+                }
+                other => Err(format!("{other:?} is not a publish directive")),
+            },
+        }
+    }
+}

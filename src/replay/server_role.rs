@@ -1,0 +1,115 @@
+//! Server role: notifspec listens, plays the `S:` lines to the client that connects (one it
+//! starts itself with `--client-cmd`, or any other), and judges the client's lines.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::process::{Child, Command};
+
+use super::script::{Engine, Findings};
+use super::shell::drive;
+use crate::dialect::Dialect;
+
+/// The client under test.
+#[derive(Debug, Clone)]
+pub struct ClientTarget {
+    /// Where to listen (`127.0.0.1:0` for an ephemeral port).
+    pub listen: String,
+    /// A shell command that starts the client; `{addr}` is replaced by the listening address.
+    pub client_cmd: Option<String>,
+}
+
+/// How long a started client gets to exit after it is told to stop.
+const STOP_GRACE: Duration = Duration::from_secs(2);
+
+/// Replays against the first client that connects within `timeout`.
+pub async fn run(
+    engine: Engine,
+    dialect: &Dialect,
+    target: &ClientTarget,
+    timeout: Duration,
+) -> Findings {
+    let listener = match TcpListener::bind(&target.listen).await {
+        Ok(l) => l,
+        Err(e) => return engine.abandon(format!("cannot listen on {}: {e}", target.listen)),
+    };
+    let addr = match listener.local_addr() {
+        Ok(a) => a,
+        Err(e) => return engine.abandon(format!("cannot listen on {}: {e}", target.listen)),
+    };
+    tracing::info!("replay: listening on {addr}, waiting for the client under test");
+    let mut child = match &target.client_cmd {
+        Some(cmd) => match spawn(cmd, &addr.to_string()) {
+            Ok(c) => Some(c),
+            Err(e) => return engine.abandon(e),
+        },
+        None => None,
+    };
+    let accepted = tokio::select! {
+        r = tokio::time::timeout(timeout, listener.accept()) => match r {
+            Ok(Ok((stream, _))) => Ok(stream),
+            Ok(Err(e)) => Err(format!("accepting a client on {addr}: {e}")),
+            Err(_) => Err(format!(
+                "no client connected to {addr} within {}",
+                humantime::format_duration(timeout)
+            )),
+        },
+        status = wait_child(&mut child) => Err(format!(
+            "the client command exited ({status}) before connecting to {addr}"
+        )),
+    };
+    let findings = match accepted {
+        Ok(stream) => {
+            drop(listener);
+            let _ = stream.set_nodelay(true);
+            let (read, write) = stream.into_split();
+            drive(engine, dialect, read, write, None).await
+        }
+        Err(e) => engine.abandon(e),
+    };
+    if let Some(child) = child {
+        stop(child).await;
+    }
+    findings
+}
+
+/// Starts `cmd` through `sh -c` with `{addr}` substituted; `exec` makes the client itself the
+/// process we stop at the end, not a shell in front of it.
+fn spawn(cmd: &str, addr: &str) -> Result<Child, String> {
+    let line = cmd.replace("{addr}", addr);
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("exec {line}"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("cannot start the client command `{line}`: {e}"))
+}
+
+/// Resolves when the child exits; never, if there is none.
+async fn wait_child(child: &mut Option<Child>) -> String {
+    match child {
+        Some(c) => match c.wait().await {
+            Ok(status) => status.to_string(),
+            Err(e) => e.to_string(),
+        },
+        None => std::future::pending().await,
+    }
+}
+
+/// Stops a started client: a kill, then a bounded wait so it is reaped.
+async fn stop(mut child: Child) {
+    if let Ok(Some(_)) = child.try_wait() {
+        return;
+    }
+    let _ = child.start_kill();
+    if tokio::time::timeout(STOP_GRACE, child.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("the client command did not exit within {STOP_GRACE:?} after a kill");
+    }
+}
