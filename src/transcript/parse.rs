@@ -400,6 +400,20 @@ impl<R: BufRead> Reader<R> {
             )
             .help("is this a binary file? remove the NUL bytes"));
         }
+        // The terminator is gone, so a CR left is a lone one. It cannot be written back (the
+        // writer turns it into a space, and a CR at the end or edge of a message would be
+        // taken for formatting), so a transcript holding one could not round-trip: refused.
+        if let Some(i) = text.find('\r') {
+            let col = text[..i].chars().count() + 1;
+            return Err(ParseError::at(
+                &self.origin,
+                self.line_no,
+                col,
+                &text,
+                "carriage return inside a line: transcript lines end with LF or CRLF".into(),
+            )
+            .help("remove the stray CR (a recorder writes it as a space); if the file uses CR line endings, convert them to LF"));
+        }
         self.line = text;
         Ok(true)
     }

@@ -1038,3 +1038,24 @@ fn regression_framing_line_at_the_limit_plus_cr_cut_by_eof() {
     );
     assert_eq!(codec.decode_eof(&mut buf).unwrap(), None);
 }
+
+/// Found by the `transcript` target in its first seconds: a lone CR inside a message parsed,
+/// but the writer (rightly) cannot write it back, so `C: :\rC:` came back as `C: : C:`. A
+/// lone CR is now refused when reading, at its column.
+#[test]
+fn regression_transcript_lone_cr_inside_a_line() {
+    let crash = b"\rC::\rC:";
+    let err = transcript::parse(std::str::from_utf8(crash).unwrap(), "crash.txt")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("crash.txt:1:1: carriage return inside a line"),
+        "{err}"
+    );
+    fuzz_bodies::transcript(crash);
+    let err = transcript::parse("C: random?\rx\n", "t").unwrap_err();
+    assert_eq!((err.line, err.column), (1, 11));
+    // Old Mac line endings: one long line, refused at the first CR with a hint.
+    let err = transcript::parse("C: random?\rS: 1\r", "mac").unwrap_err();
+    assert!(err.to_string().contains("CR line endings"), "{err}");
+}
