@@ -466,6 +466,17 @@ async fn half_close_after_notif_gets_the_ack_then_the_server_closes() {
     still_served(&mut b, &server).await;
 }
 
+#[tokio::test(start_paused = true)]
+async fn an_unterminated_last_line_before_a_half_close_is_still_answered() {
+    let server = start(ServerBuilder::new().without_listener()).await;
+    let mut c = in_memory(&server).await;
+    c.send(b"classified?").await;
+    c.stream.shutdown().await.unwrap();
+    c.expect(&[FIRST_AD]).await;
+    c.expect_closed().await;
+    until_open(&server, 0).await;
+}
+
 /// Connects to `addr`, gets one reply, sends half a line, then resets the connection.
 async fn reset_mid_line(addr: std::net::SocketAddr) {
     let mut c = TcpStream::connect(addr).await.unwrap();
