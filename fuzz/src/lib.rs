@@ -3,7 +3,7 @@
 //! They live here, not in `fuzz_targets/`, so that two drivers share them: `cargo fuzz`
 //! (coverage-guided, libFuzzer; `fuzz_targets/*.rs` are one-line wrappers) and the root
 //! crate's `cargo test`, which includes this file as a module (`tests/it/robustness.rs`,
-//! `fuzz_smoke`) and runs every body over seeded random inputs. CI runs only `cargo test`, so
+//! `fuzz_smoke_*`) and runs every body over seeded random inputs. CI runs only `cargo test`, so
 //! that is what keeps the targets compiling and their properties true between fuzzing runs.
 //!
 //! Each body panics exactly when it finds a bug: a panic inside notifspec, or a broken

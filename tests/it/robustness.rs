@@ -1070,3 +1070,84 @@ fn regression_transcript_lone_cr_inside_a_line() {
     let err = transcript::parse("C: random?\rS: 1\r", "mac").unwrap_err();
     assert!(err.to_string().contains("CR line endings"), "{err}");
 }
+
+/// A reference session judged live by the checker, which knows every publish.
+struct Judged {
+    session: notifspec::proto::ServerSession,
+    items: notifspec::proto::Items,
+    checker: Checker,
+    violations: Vec<notifspec::Violation>,
+}
+
+impl Judged {
+    fn new() -> Self {
+        let dialect = Dialect::default();
+        let items = notifspec::proto::Items::new(7, FIRST_AD, 10_000);
+        let session = notifspec::proto::ServerSession::new(dialect.clone().into(), &items);
+        let options = notifspec::checker::Options {
+            items_known: true,
+            ..Default::default()
+        };
+        let checker = Checker::with_options(dialect, options);
+        let violations = vec![];
+        Judged {
+            session,
+            items,
+            checker,
+            violations,
+        }
+    }
+
+    fn feed(&mut self, kind: notifspec::EventKind) {
+        let event = Event {
+            at: None,
+            source_line: None,
+            kind,
+        };
+        self.violations.extend(self.checker.feed(&event));
+    }
+
+    fn line(&mut self, from: Party, text: &str) {
+        let terminator = notifspec::checker::Terminator::CrLf;
+        let text = text.to_string();
+        self.feed(notifspec::EventKind::Line {
+            from,
+            text,
+            terminator,
+        });
+    }
+
+    /// The client says `line`; returns the server's replies.
+    fn say(&mut self, line: &str) -> Vec<String> {
+        self.line(Party::Client, line);
+        self.session.handle_line(line.as_bytes(), &self.items);
+        let replies: Vec<String> = std::iter::from_fn(|| self.session.poll_transmit()).collect();
+        for r in &replies {
+            self.line(Party::Server, r);
+        }
+        replies
+    }
+}
+
+/// Found by `fuzz_smoke_differential` on its first run: with two unread ads the server sent
+/// one `notif: classified` for both and never announced the second (`S-LIVENESS`). Driven as
+/// the differential target does, and judged by the checker knowing every publish.
+#[test]
+fn regression_differential_two_unread_ads_take_two_notifications() {
+    let mut j = Judged::new();
+    j.items.publish_classified("second ad");
+    j.feed(notifspec::EventKind::Published {
+        kind: notifspec::ItemKind::Classified,
+    });
+    assert_eq!(j.say("_notif_"), ["will send notifs", "notif: classified"]);
+    assert_eq!(j.say("OK"), ["notif: classified"]);
+    assert!(j.say("OK").is_empty());
+    j.feed(notifspec::EventKind::Quiet {
+        duration: Duration::from_secs(2),
+    });
+    assert_eq!(j.say("stop_notif"), ["OK"]);
+    assert_eq!(j.say("classified?"), [FIRST_AD]);
+    assert_eq!(j.say("classified?"), ["second ad"]);
+    assert_eq!(j.say("classified?"), [""]);
+    assert!(j.violations.is_empty(), "{:#?}", j.violations);
+}
