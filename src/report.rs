@@ -167,6 +167,15 @@ impl FileResult {
         }
     }
 
+    /// A replayed input with its verdict; the caller fills in what the replay found.
+    pub fn replayed(file: String, verdict: Verdict) -> Self {
+        let mut r = FileResult::error(file, String::new(), String::new());
+        r.verdict = verdict;
+        r.error = None;
+        r.error_detail = None;
+        r
+    }
+
     /// Text form: the verdict line, each violation as `file:line: RULE-ID: sentence`, and for
     /// a failure which expected rules were missing or unexpected. Errors go to `err`, so
     /// stdout stays a clean list of verdicts.
@@ -328,6 +337,22 @@ mod tests {
         assert_eq!(v["verdict"], "fail");
         assert_eq!(v["violations"][0]["rule"], "C-ACK");
         assert_eq!(v["violations"][0]["line"], 3);
+    }
+
+    #[test]
+    fn diverged_is_a_failure_only_when_strict() {
+        let r = FileResult::replayed("r.txt".into(), Verdict::Diverged);
+        let mut s = Summary::default();
+        s.add(&r);
+        assert_eq!(s.to_string(), "0 passed, 0 failed, 1 diverged");
+        assert_eq!(s.status(), Status::Pass);
+        s.strict = true;
+        assert_eq!(s.status(), Status::Fail);
+        let mut json = Vec::new();
+        r.write_json(&mut json).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        assert_eq!(v["verdict"], "diverged");
+        assert!(v.get("error").is_none(), "{v}");
     }
 
     #[test]

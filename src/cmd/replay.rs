@@ -81,6 +81,10 @@ pub fn run(args: Args) -> Status {
             client_cmd: args.client_cmd,
         }),
     };
+    if args.timeout.is_zero() {
+        eprintln!("notifspec replay: --timeout must be longer than zero");
+        return Status::Error;
+    }
     if let Some(d) = &args.dialect
         && let Err(e) = crate::dialect::Dialect::load(d, None)
     {

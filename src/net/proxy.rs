@@ -458,17 +458,15 @@ impl Tap {
         } else {
             ProxyReport::HalfClosed { conn, by }
         });
-        if self.first_close.is_none() {
-            self.first_close = Some(by);
-            let d = match by {
-                Party::Client => Directive::Close,
-                Party::Server => Directive::ExpectClose,
-            };
-            self.record(|w| w.directive(&d));
+        // The format has no half-close: the close is noted here, and the directive for
+        // whoever closed first ends the recording (see `finish`), so it is complete.
+        self.first_close.get_or_insert(by);
+        let what = if reset {
+            "reset the connection"
         } else {
-            let what = if reset { "reset" } else { "closed its side" };
-            self.record(|w| w.comment(&format!("{by} {what}")));
-        }
+            "closed its side"
+        };
+        self.record(|w| w.comment(&format!("{by} {what}")));
         self.feed(EventKind::Closed { by });
     }
 
@@ -520,6 +518,13 @@ impl Tap {
     fn finish(&mut self) -> ProxyReport {
         let found = self.checker.finish(self.first_close.is_some());
         self.report(found);
+        if let Some(by) = self.first_close {
+            let d = match by {
+                Party::Client => Directive::Close,
+                Party::Server => Directive::ExpectClose,
+            };
+            self.record(|w| w.directive(&d));
+        }
         let recorded = match self.recorder.take() {
             Some((mut w, path)) => match w.flush() {
                 Ok(()) => Some(path),

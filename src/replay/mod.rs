@@ -271,8 +271,7 @@ pub fn judge(file: String, expect: &Expectation, f: &Findings) -> FileResult {
     } else {
         Verdict::Pass
     };
-    let mut result = FileResult::error(file, String::new(), String::new());
-    result.verdict = verdict;
+    let mut result = FileResult::replayed(file, verdict);
     result.error = f.error.clone();
     result.error_detail = f.error.clone();
     result.violations = f.violations.clone();

@@ -162,7 +162,7 @@ impl Observed {
     }
 }
 
-/// What a finished engine found; [`super::Outcome`] adds the verdict and the source.
+/// What a finished engine found; [`super::judge`] turns it into a verdict.
 #[derive(Debug, Clone, Default)]
 pub struct Findings {
     /// Violations by the party under test.
@@ -623,7 +623,7 @@ impl Engine {
             }
             Arrival::Closed => {
                 let expected = self.expected_text(self.pos);
-                self.findings.rows.push(Row::Missing {
+                self.push_row(Row::Missing {
                     line,
                     expected: expected.clone(),
                 });
@@ -649,7 +649,7 @@ impl Engine {
                 for skipped in self.pos..k {
                     let l = self.entries[skipped].line;
                     let expected = self.expected_text(skipped);
-                    self.findings.rows.push(Row::Missing {
+                    self.push_row(Row::Missing {
                         line: l,
                         expected: expected.clone(),
                     });
@@ -671,8 +671,9 @@ impl Engine {
             self.consume(line, &text);
             return;
         }
-        let expected_msg = self.entries[self.pos].kind.clone();
-        let expected_is_notif = matches!(&expected_msg, EntryKind::Server(m) | EntryKind::Client(m) if self.is_notification(m));
+        let expected_is_notif = self
+            .expected_message(self.pos)
+            .is_some_and(|m| self.is_notification(m));
         let arrival_is_notif =
             peer == Party::Server && self.dialect.notification_kind(&text).is_some();
         if arrival_is_notif && !expected_is_notif {
@@ -689,7 +690,7 @@ impl Engine {
         }
         let expected = self.expected_text(self.pos);
         let observed = message_line(peer, &text);
-        self.findings.rows.push(Row::Changed {
+        self.push_row(Row::Changed {
             line,
             expected: expected.clone(),
             observed: observed.clone(),
@@ -737,7 +738,7 @@ impl Engine {
 
     fn consume(&mut self, line: usize, text: &str) {
         let peer = self.cfg.role.peer();
-        self.findings.rows.push(Row::Same {
+        self.push_row(Row::Same {
             line,
             text: message_line(peer, text),
         });

@@ -165,7 +165,8 @@ async fn bytes_pass_unchanged_and_half_closes_and_oversized_lines_are_reported()
     sent.extend_from_slice(b"\n");
     let reply: &[u8] = b"42\r\nan ad\nERR \xff\r\n";
     let (upstream, task) = byte_sink(sent.len(), reply).await;
-    let (proxy, mut rx) = start_proxy(upstream, None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (proxy, mut rx) = start_proxy(upstream, Some(dir.path().to_path_buf())).await;
     let mut c = TcpStream::connect(proxy.local_addr()).await.unwrap();
     c.write_all(&sent).await.unwrap();
     let mut got = vec![];
@@ -194,6 +195,25 @@ async fn bytes_pass_unchanged_and_half_closes_and_oversized_lines_are_reported()
         conn: 1,
         by: Party::Client
     }));
+    // Even odd traffic is recorded as a transcript that parses: the oversized line as a
+    // comment, invalid UTF-8 replaced, the server's close first.
+    let Some(ProxyReport::Closed {
+        recorded: Some(path),
+        ..
+    }) = reports.last()
+    else {
+        panic!("{reports:?}");
+    };
+    let t = Transcript::from_file(path).unwrap();
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(
+        text.contains("# client sent a line over 1024 bytes"),
+        "{text}"
+    );
+    assert!(text.contains("C: random?\n"), "{text}");
+    assert!(text.contains("S: ERR \u{fffd}\n"), "{text}");
+    assert!(text.contains("! expect close\n"), "{text}");
+    assert!(t.is_complete(), "{text}");
     proxy.shutdown().await;
 }
 
