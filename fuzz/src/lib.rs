@@ -317,7 +317,9 @@ pub fn checker(data: &[u8]) {
 pub fn differential(data: &[u8]) {
     let mut u = Bytes::new(data);
     let mut dialect = pick_dialect(&mut u);
-    dialect.max_line = 16 + u.below(16);
+    // Small limits, where the server's own lines (error reasons) are longest relatively.
+    dialect.max_line = 17 + u.below(16);
+    dialect.validate().expect("every spelling fits 17 bytes");
     let dialect = Arc::new(dialect);
     // The default capacity: the checker cannot know that a client more than that many ads behind
     // skips the evicted ones (a documented bound of the server), so no input may get there.
@@ -369,7 +371,12 @@ pub fn differential(data: &[u8]) {
         }
         for ev in inputs {
             feed(&mut checker, &mut conversation, ev);
-            closed |= drain(&mut session, &mut checker, &mut conversation);
+            closed |= drain(
+                &mut session,
+                dialect.max_line,
+                &mut checker,
+                &mut conversation,
+            );
         }
         while !closed {
             let Some(frame) = codec.decode(&mut buf).expect("decode never fails") else {
@@ -397,7 +404,12 @@ pub fn differential(data: &[u8]) {
             };
             // The client's line comes first in the conversation, then what it caused.
             feed(&mut checker, &mut conversation, ev);
-            closed |= drain(&mut session, &mut checker, &mut conversation);
+            closed |= drain(
+                &mut session,
+                dialect.max_line,
+                &mut checker,
+                &mut conversation,
+            );
         }
     }
     if closed {
@@ -433,17 +445,25 @@ fn feed(checker: &mut Checker, conversation: &mut Vec<EventKind>, kind: EventKin
     }
 }
 
-/// Sends what the session has to say; `true` once it closes the connection.
+/// Sends what the session has to say; `true` once it closes the connection. A line over the
+/// dialect's limit is what a client reading with that limit sees: an oversized line.
 fn drain(
     session: &mut ServerSession,
+    max_line: usize,
     checker: &mut Checker,
     conversation: &mut Vec<EventKind>,
 ) -> bool {
     while let Some(line) = session.poll_transmit() {
-        let ev = EventKind::Line {
-            from: Party::Server,
-            text: line,
-            terminator: Terminator::CrLf,
+        let ev = if line.len() > max_line {
+            EventKind::Oversized {
+                from: Party::Server,
+            }
+        } else {
+            EventKind::Line {
+                from: Party::Server,
+                text: line,
+                terminator: Terminator::CrLf,
+            }
         };
         feed(checker, conversation, ev);
     }

@@ -272,11 +272,27 @@ impl ServerSession {
     fn error(&mut self, reason: &str) {
         self.last_error = Some(reason.to_string());
         if self.dialect.errors.policy == ErrorPolicy::Error
-            && let Some(line) = self.dialect.error_line(reason)
+            && let Some(mut line) = self.dialect.error_line(reason)
         {
+            fit(&mut line, self.dialect.max_line);
             self.outbox.push_back(line);
         }
     }
+}
+
+/// Shortens `line` to at most `max` bytes (at a char boundary, the cut marked `...`): a
+/// client reading with the dialect's limit must never receive an oversized line from us,
+/// however long the reason (a quoted command) is.
+pub(crate) fn fit(line: &mut String, max: usize) {
+    if line.len() <= max {
+        return;
+    }
+    let mut end = max.saturating_sub(3);
+    while !line.is_char_boundary(end) {
+        end -= 1;
+    }
+    line.truncate(end);
+    line.push_str("...");
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -527,6 +543,21 @@ mod tests {
             got[0]
         );
         assert!(got[0].len() < 100);
+    }
+
+    #[test]
+    fn error_lines_fit_a_small_line_limit() {
+        let yaml = Dialect::default()
+            .to_yaml()
+            .replace("max_line: 1024", "max_line: 20");
+        let dialect = Arc::new(Dialect::from_yaml_str(&yaml, "small").unwrap());
+        let items = Items::new(1, "ad", 4);
+        let mut s = ServerSession::new(dialect, &items);
+        s.handle_line("ééééééééé".as_bytes(), &items);
+        s.handle_line(b"OK", &items);
+        let got = drain(&mut s);
+        assert_eq!(got, ["ERR unknown comma...", "ERR `OK` without ..."]);
+        assert!(got.iter().all(|l| l.len() <= 20));
     }
 
     #[test]
