@@ -293,9 +293,10 @@ async fn refuse<S: AsyncRead + AsyncWrite>(stream: S, shared: &Shared) {
     if shared.dialect.errors.policy == ErrorPolicy::Ignore {
         return;
     }
-    let Some(line) = shared.dialect.error_line("too many connections") else {
+    let Some(mut line) = shared.dialect.error_line("too many connections") else {
         return;
     };
+    crate::proto::server::fit(&mut line, shared.max_line());
     let (r, w) = tokio::io::split(stream);
     let mut writer = FramedWrite::new(
         w,

@@ -7,9 +7,11 @@
 //! the clock or a socket, so the same code runs over TCP, in-memory streams and the simulator.
 //!
 //! Pending announcements are not queued: the session remembers only which item of each kind
-//! it announced last, and compares with the store when it can send. So 10,000 publishes while
-//! a notification is unanswered cost nothing and produce exactly one more notification once
-//! the answer arrives. State per connection is a handful of integers.
+//! it announced last, and compares with the store when it can send. So 10,000 random numbers
+//! published while a notification is unanswered cost nothing and produce exactly one more
+//! notification once the answer arrives (only the newest number counts); 10,000 ads are 10,000
+//! items, announced one per answer, from two counters. State per connection is a handful of
+//! integers.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -140,6 +142,7 @@ impl ServerSession {
             Command::Unknown
         };
         match (self.mode, command) {
+            (_, Command::Unknown) if line.is_empty() => self.error("empty line"),
             (_, Command::Unknown) => {
                 let reason = format!("unknown command `{}`", printable(line));
                 self.error(&reason);
@@ -248,7 +251,12 @@ impl ServerSession {
             };
             match kind {
                 ItemKind::Random => self.announced_random_version = items.random_version(),
-                ItemKind::Classified => self.announced_ads_end = items.ads_end(),
+                // One notification per unread ad: each ad is an item the client is told
+                // about (S-LIVENESS), so two unread ads take two notifications, one at a
+                // time through the window. Random numbers coalesce: only the newest counts.
+                ItemKind::Classified => {
+                    self.announced_ads_end = self.next_unread_ad.max(self.announced_ads_end) + 1;
+                }
             }
             self.last_announced = kind;
             self.outbox
@@ -264,11 +272,27 @@ impl ServerSession {
     fn error(&mut self, reason: &str) {
         self.last_error = Some(reason.to_string());
         if self.dialect.errors.policy == ErrorPolicy::Error
-            && let Some(line) = self.dialect.error_line(reason)
+            && let Some(mut line) = self.dialect.error_line(reason)
         {
+            fit(&mut line, self.dialect.max_line);
             self.outbox.push_back(line);
         }
     }
+}
+
+/// Shortens `line` to at most `max` bytes (at a char boundary, the cut marked `...`): a
+/// client reading with the dialect's limit must never receive an oversized line from us,
+/// however long the reason (a quoted command) is.
+pub(crate) fn fit(line: &mut String, max: usize) {
+    if line.len() <= max {
+        return;
+    }
+    let mut end = max.saturating_sub(3);
+    while !line.is_char_boundary(end) {
+        end -= 1;
+    }
+    line.truncate(end);
+    line.push_str("...");
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -280,15 +304,19 @@ enum Command {
     Unknown,
 }
 
-/// `line` shortened and stripped of control characters, for quoting in an error reason (the
-/// reason must stay one line within the limit, whatever the client sent).
+/// `line` shortened and with control characters escaped (`\0`, `\r`, `\u{1b}`), for quoting
+/// in an error reason: the reason must stay one line within the limit whatever the client
+/// sent, and show a NUL or a stray CR rather than hide it.
 fn printable(line: &str) -> String {
     const MAX: usize = 64;
-    let mut out: String = line
-        .chars()
-        .take(MAX)
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect();
+    let mut out = String::with_capacity(line.len().min(MAX));
+    for c in line.chars().take(MAX) {
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
     if line.chars().count() > MAX {
         out.push_str("...");
     }
@@ -447,7 +475,7 @@ mod tests {
                 "ERR `stop_notif` outside notification mode; send `_notif_` first",
             ),
             ("OK", "ERR `OK` without an outstanding notification"),
-            ("", "ERR unknown command ``"),
+            ("", "ERR empty line"),
             ("random? ", "ERR unknown command `random? `"),
         ];
         for (line, err) in cases {
@@ -510,11 +538,26 @@ mod tests {
         let got = send(&mut s, &items, &format!("a\tb{long}"));
         assert_eq!(got.len(), 1);
         assert!(
-            got[0].starts_with("ERR unknown command `a?bxxx"),
+            got[0].starts_with("ERR unknown command `a\\tbxxx"),
             "{}",
             got[0]
         );
         assert!(got[0].len() < 100);
+    }
+
+    #[test]
+    fn error_lines_fit_a_small_line_limit() {
+        let yaml = Dialect::default()
+            .to_yaml()
+            .replace("max_line: 1024", "max_line: 20");
+        let dialect = Arc::new(Dialect::from_yaml_str(&yaml, "small").unwrap());
+        let items = Items::new(1, "ad", 4);
+        let mut s = ServerSession::new(dialect, &items);
+        s.handle_line("ééééééééé".as_bytes(), &items);
+        s.handle_line(b"OK", &items);
+        let got = drain(&mut s);
+        assert_eq!(got, ["ERR unknown comma...", "ERR `OK` without ..."]);
+        assert!(got.iter().all(|l| l.len() <= 20));
     }
 
     #[test]

@@ -603,6 +603,22 @@ impl<R: Read> Reader<R> {
                 .help("is this a binary file? remove the NUL bytes"),
             ));
         }
+        // The terminator is gone, so a CR left is a lone one. It cannot be written back (the
+        // writer turns it into a space, and a CR at the end or edge of a message would be
+        // taken for formatting), so a transcript holding one could not round-trip: refused.
+        if let Some(i) = memchr::memchr(b'\r', text.as_bytes()) {
+            let col = text.get(..i).unwrap_or_default().chars().count() + 1;
+            return Err(Box::new(
+                ParseError::at(
+                    &self.origin,
+                    line_no,
+                    col,
+                    text,
+                    "carriage return inside a line: transcript lines end with LF or CRLF".into(),
+                )
+                .help("remove the stray CR (a recorder writes it as a space); if the file uses CR line endings, convert them to LF"),
+            ));
+        }
         self.line.clear();
         self.line.push_str(text);
         Ok(true)

@@ -155,6 +155,14 @@ impl Decoder for LineCodec {
             return Ok(None);
         }
         self.scanned = 0;
+        // A line of max_line bytes plus a `\r` waits for its `\n`; if the stream ends
+        // instead, that `\r` is content and the line is one byte over the limit.
+        if buf.len() > self.max_line {
+            buf.clear();
+            return Ok(Some(Frame::TooLong {
+                limit: self.max_line,
+            }));
+        }
         let line = buf.split();
         Ok(Some(Frame::Line(RawLine {
             bytes: line.freeze(),

@@ -7,5 +7,6 @@ mod conform;
 mod independence;
 mod proxy;
 mod replay;
+mod robustness;
 mod server;
 mod simulate;

@@ -19,9 +19,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::time::timeout;
 
-const WAIT: Duration = Duration::from_secs(10);
+pub(crate) const WAIT: Duration = Duration::from_secs(10);
 
-async fn start_proxy(
+pub(crate) async fn start_proxy(
     upstream: String,
     record: Option<std::path::PathBuf>,
 ) -> (ProxyHandle, mpsc::UnboundedReceiver<ProxyReport>) {
@@ -36,7 +36,7 @@ async fn start_proxy(
 }
 
 /// Collects reports until `done` says the last wanted one arrived (bounded by [`WAIT`]).
-async fn reports_until(
+pub(crate) async fn reports_until(
     rx: &mut mpsc::UnboundedReceiver<ProxyReport>,
     done: impl Fn(&ProxyReport) -> bool,
 ) -> Vec<ProxyReport> {
@@ -54,7 +54,7 @@ async fn reports_until(
     }
 }
 
-fn is_closed(r: &ProxyReport) -> bool {
+pub(crate) fn is_closed(r: &ProxyReport) -> bool {
     matches!(r, ProxyReport::Closed { .. })
 }
 
