@@ -16,7 +16,7 @@
 //! - [`replay`]: plays a transcript against a server or a client.
 //! - [`sim`]: the deterministic simulator.
 //! - [`conform`]: the conformance suite runner behind `notifspec conform`.
-//! - [`report`]: text, JSON and JUnit output.
+//! - [`report`]: verdicts of `check` and `replay` as text and JSON (JUnit: `conform::junit`).
 //! - [`bench`](mod@bench): `notifspec bench`: the reference server measured next to baselines.
 //! - [`yaml`]: YAML files into typed values, errors as `file:line:column`.
 //! - [`cmd`]: one module per subcommand (arguments and `run`); `main.rs` only dispatches.
