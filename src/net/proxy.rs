@@ -339,16 +339,19 @@ async fn pump(
     loop {
         match from.read(&mut buf).await {
             Ok(0) => {
-                let _ = to.shutdown().await;
                 with(&tap, |t| t.closed(party, false));
+                let _ = to.shutdown().await;
                 return End::Eof;
             }
             Ok(n) => {
-                // Forward first: the proxy must not delay traffic for its own bookkeeping.
+                // Judge first, then forward: the other peer cannot react to bytes it has not
+                // received, so the checker sees every line before any reply to it. Forwarding
+                // first let a fast server's reply overtake the request in the checker (false
+                // S-REPLY-ONE / S-MODE-ACK). The bookkeeping is synchronous and cheap.
+                with(&tap, |t| t.bytes(party, &buf[..n]));
                 if to.write_all(&buf[..n]).await.is_err() {
                     return End::WriteFailed;
                 }
-                with(&tap, |t| t.bytes(party, &buf[..n]));
             }
             Err(_) => {
                 with(&tap, |t| t.closed(party, true));

@@ -299,3 +299,66 @@ async fn an_unreachable_upstream_closes_the_client_and_is_reported() {
     );
     proxy.shutdown().await;
 }
+
+/// Regression: the proxy once forwarded a chunk before showing it to the checker, so a fast
+/// server's reply could reach the checker before the request it answers (false S-REPLY-ONE,
+/// S-MODE-ACK). Hundreds of instant request/reply rounds must give no violation at all. Two
+/// worker threads, so the proxy's two directions really run side by side, as in `notifspec
+/// proxy`. (The old interleaving needed the forwarding thread to be preempted between its
+/// write and its bookkeeping, which a loaded machine did at once but a test cannot force;
+/// this guards the order, it does not prove the race.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fast_reply_never_overtakes_its_request_in_the_checker() {
+    const ROUNDS: usize = 300;
+    let upstream = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream_addr = upstream.local_addr().unwrap().to_string();
+    let server = tokio::spawn(async move {
+        let (mut s, _) = upstream.accept().await.unwrap();
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 256];
+        loop {
+            let n = s.read(&mut chunk).await.unwrap_or(0);
+            if n == 0 {
+                return;
+            }
+            buf.extend_from_slice(&chunk[..n]);
+            while let Some(i) = buf.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = buf.drain(..=i).collect();
+                let reply: &[u8] = match &line[..] {
+                    b"_notif_\r\n" => b"will send notifs\r\n",
+                    b"stop_notif\r\n" => b"OK\r\n",
+                    _ => b"12345\r\n",
+                };
+                s.write_all(reply).await.unwrap();
+            }
+        }
+    });
+    let (proxy, mut rx) = start_proxy(upstream_addr, None).await;
+    let mut c = TcpStream::connect(proxy.local_addr()).await.unwrap();
+    let mut got = Vec::new();
+    for round in 0..ROUNDS {
+        let (ask, expect): (&[u8], &[u8]) = match round % 3 {
+            0 => (b"random?\r\n", b"12345\r\n"),
+            1 => (b"_notif_\r\n", b"will send notifs\r\n"),
+            _ => (b"stop_notif\r\n", b"OK\r\n"),
+        };
+        c.write_all(ask).await.unwrap();
+        got.clear();
+        while !got.ends_with(b"\n") {
+            let mut b = [0u8; 64];
+            let n = timeout(WAIT, c.read(&mut b)).await.unwrap().unwrap();
+            assert!(n > 0, "closed early");
+            got.extend_from_slice(&b[..n]);
+        }
+        assert_eq!(&got[..], expect);
+    }
+    drop(c);
+    let reports = reports_until(&mut rx, is_closed).await;
+    let violations: Vec<_> = reports
+        .iter()
+        .filter(|r| matches!(r, ProxyReport::Violation { .. }))
+        .collect();
+    assert!(violations.is_empty(), "{violations:?}");
+    timeout(WAIT, server).await.unwrap().unwrap();
+    proxy.shutdown().await;
+}
