@@ -50,6 +50,11 @@ pub(super) struct Pending {
     pub(super) line: Option<usize>,
     /// It ended with a bare LF (a silent server may not accept LF: `S-FRAMING`).
     pub(super) lf: bool,
+    /// It was pipelined (sent while an earlier reply was owed): the server reads it only
+    /// after answering everything before it, so what it calls for is decided then, against
+    /// the state the server is in by that time (see `mode::resolve_pipelined`). Until then
+    /// `expect` is provisional.
+    pub(super) pipelined: bool,
 }
 
 /// The reply queue.
@@ -125,6 +130,31 @@ impl Replies {
         }
     }
 
+    /// The first pipelined entry, if every entry before it leaves the mode as it is (the
+    /// server reads a line after answering those before it, so a mode change ahead must be
+    /// answered first).
+    pub(super) fn next_pipelined(&self) -> Option<(usize, Pending)> {
+        for (i, p) in self.queue.iter().enumerate() {
+            if p.pipelined {
+                return Some((i, *p));
+            }
+            if matches!(p.expect, Expect::Ack | Expect::StopOk) {
+                return None;
+            }
+        }
+        None
+    }
+
+    /// Replaces entry `i` (`None`: the line calls for nothing after all).
+    pub(super) fn settle(&mut self, i: usize, p: Option<Pending>) {
+        match p {
+            Some(p) => self.queue[i] = p,
+            None => {
+                self.queue.remove(i);
+            }
+        }
+    }
+
     pub(super) fn clear(&mut self) {
         self.queue.clear();
         self.overflow = 0;
@@ -187,6 +217,21 @@ impl Checker {
             mode: self.mode,
             line,
             lf,
+            pipelined: false,
+        });
+    }
+
+    /// Records a client line sent while a reply was owed (already `C-ONE-AT-A-TIME`). What
+    /// it calls for is decided when the server gets to it (`resolve_pipelined`), so it is
+    /// queued even when, in today's state, it would call for nothing.
+    pub(super) fn expect_pipelined(&mut self, class: ClientClass, line: Option<usize>, lf: bool) {
+        self.replies.push(Pending {
+            expect: Self::expect_in_normal(class),
+            class,
+            mode: self.mode,
+            line,
+            lf,
+            pipelined: true,
         });
     }
 
@@ -225,7 +270,10 @@ impl Checker {
     ) {
         let is_error = class == ServerClass::Error;
         match self.replies.pop_for(is_error) {
-            Popped::Judge(p) => self.judge(p, is_error, text, oversized, shown, line),
+            Popped::Judge(p) => {
+                self.judge(p, is_error, text, oversized, shown, line);
+                self.resolve_pipelined();
+            }
             Popped::Unjudged => {}
             Popped::Nothing => self.unsolicited(is_error, text, shown, line, after_stop_ok),
         }

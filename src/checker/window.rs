@@ -121,6 +121,7 @@ impl Checker {
             self.enter_mode();
             self.late_ack_ok = true;
             self.notification_in_mode(kind, shown, line);
+            self.resolve_pipelined();
         } else if let Some(ok_line) = self.left_by_ok {
             let msg = format!(
                 "notification {shown} was sent after the OK{} that completed stop_notif; none may follow until the mode is entered again",
