@@ -57,6 +57,7 @@ impl Checker {
                 }
                 self.stray_answer(shown, line);
                 self.expect(Expect::Error { optional: true }, class, line, false);
+                self.note_unread_ok();
                 true
             }
             ClientClass::Stop => {
@@ -95,7 +96,7 @@ impl Checker {
         match class {
             ClientClass::Ok => {
                 self.stray_answer(shown, line);
-                self.expect(Expect::Error { optional: true }, class, line, false);
+                self.expect_after_stop(class, line);
                 true
             }
             ClientClass::Stop => {
@@ -104,7 +105,7 @@ impl Checker {
                     at(self.window.stop_line())
                 );
                 self.report(RuleId::CStopOnlyInNotif, line, msg);
-                self.expect(Expect::Error { optional: true }, class, line, false);
+                self.expect_after_stop(class, line);
                 true
             }
             _ => {
@@ -119,6 +120,17 @@ impl Checker {
         }
     }
 
+    /// An `OK` or a second stop sent after stop_notif: the server reads it after the stop,
+    /// outside the mode (an error line or nothing, as it may be a race), unless a pipelined
+    /// line ahead of it may change the mode again: then it is pipelined too.
+    fn expect_after_stop(&mut self, class: ClientClass, line: Option<usize>) {
+        if self.replies.has_pipelined() {
+            self.expect_pipelined(class, line, false);
+        } else {
+            self.expect(Expect::Error { optional: true }, class, line, false);
+        }
+    }
+
     /// Decides what the pipelined lines the server reads next call for. A server handles
     /// lines in order: having answered everything before a pipelined line, it reads it in
     /// the state those answers left (after `_notif_` is acknowledged, a pipelined
@@ -129,6 +141,7 @@ impl Checker {
     pub(super) fn resolve_pipelined(&mut self) {
         while let Some((i, mut p)) = self.replies.next_pipelined() {
             let read_in = self.mode;
+            let mut stray_ok = false;
             let expect = match read_in {
                 Mode::Notifying => match p.class {
                     ClientClass::Stop => {
@@ -139,7 +152,10 @@ impl Checker {
                     ClientClass::Ok if self.dialect.answers_required() && self.window.answer() => {
                         None
                     }
-                    ClientClass::Ok => Some(Expect::Error { optional: true }),
+                    ClientClass::Ok => {
+                        stray_ok = true;
+                        Some(Expect::Error { optional: true })
+                    }
                     _ => Some(Expect::Error { optional: false }),
                 },
                 Mode::Normal | Mode::Stopping => Some(Self::expect_in_normal(p.class)),
@@ -149,6 +165,9 @@ impl Checker {
             p.mode = read_in;
             let settled = expect.map(|expect| Pending { expect, ..p });
             self.replies.settle(i, settled);
+            if stray_ok {
+                self.note_unread_ok();
+            }
         }
     }
 

@@ -145,6 +145,11 @@ impl Replies {
         None
     }
 
+    /// Whether a pipelined line waits to be decided.
+    pub(super) fn has_pipelined(&self) -> bool {
+        self.queue.iter().any(|p| p.pipelined)
+    }
+
     /// Replaces entry `i` (`None`: the line calls for nothing after all).
     pub(super) fn settle(&mut self, i: usize, p: Option<Pending>) {
         match p {
@@ -152,6 +157,25 @@ impl Replies {
             None => {
                 self.queue.remove(i);
             }
+        }
+    }
+
+    /// How many client `OK`s still wait for the server's (optional) error reply.
+    pub(super) fn oks(&self) -> usize {
+        self.queue
+            .iter()
+            .filter(|p| p.class == ClientClass::Ok && !p.pipelined)
+            .count()
+    }
+
+    /// Drops the first `OK` waiting for an error reply: the server took it as an answer.
+    pub(super) fn forget_ok(&mut self) {
+        if let Some(i) = self
+            .queue
+            .iter()
+            .position(|p| p.class == ClientClass::Ok && !p.pipelined)
+        {
+            self.queue.remove(i);
         }
     }
 
@@ -269,7 +293,17 @@ impl Checker {
         after_stop_ok: Option<Option<usize>>,
     ) {
         let is_error = class == ServerClass::Error;
-        match self.replies.pop_for(is_error) {
+        let oks = self.replies.oks();
+        let popped = self.replies.pop_for(is_error);
+        if self.errors_reply() {
+            // Each OK whose error reply arrived (or was skipped) has been read by the server.
+            let read = oks - self.replies.oks();
+            self.window.unread_oks = self.window.unread_oks.saturating_sub(read as u32);
+        } else {
+            // No error reply tells when the server read an OK: by its next reply, it has.
+            self.window.unread_oks = 0;
+        }
+        match popped {
             Popped::Judge(p) => {
                 self.judge(p, is_error, text, oversized, shown, line);
                 self.resolve_pipelined();

@@ -58,16 +58,21 @@ impl Watched {
         let mut sent = vec![];
         for line in lines {
             self.session.handle_line(line.as_bytes(), &self.items);
-            while let Some(reply) = self.session.poll_transmit() {
-                self.feed(EventKind::Line {
-                    from: Party::Server,
-                    text: reply.clone(),
-                    terminator: Terminator::CrLf,
-                });
-                sent.push(reply);
-            }
+            self.drain(&mut sent);
         }
         sent
+    }
+
+    /// Shows the checker what the session has to send, and appends it to `sent`.
+    fn drain(&mut self, sent: &mut Vec<String>) {
+        while let Some(line) = self.session.poll_transmit() {
+            self.feed(EventKind::Line {
+                from: Party::Server,
+                text: line.clone(),
+                terminator: Terminator::CrLf,
+            });
+            sent.push(line);
+        }
     }
 
     /// Ends the conversation (the client closes) and returns the rules broken, in order.
@@ -152,20 +157,12 @@ fn stop_and_request_in_one_write_in_the_mode() {
     let mut w = watched();
     assert_eq!(w.pipeline(&["classified?"]), [FIRST_AD]);
     assert_eq!(w.pipeline(&["_notif_"]), ["will send notifs"]);
-    w.items.publish_random(43);
-    w.feed(EventKind::Published {
-        kind: notifspec::ItemKind::Random,
-    });
-    w.session.handle_items_changed(&w.items);
-    let announced = w.session.poll_transmit();
-    assert_eq!(announced.as_deref(), Some("notif: random"));
-    w.feed(EventKind::Line {
-        from: Party::Server,
-        text: "notif: random".into(),
-        terminator: Terminator::CrLf,
-    });
+    assert_eq!(
+        publish(&mut w, notifspec::ItemKind::Random),
+        ["notif: random"]
+    );
     // The stop answers the notification; the request is read outside the mode.
-    assert_eq!(w.pipeline(&["stop_notif", "random?"]), ["OK", "43"]);
+    assert_eq!(w.pipeline(&["stop_notif", "random?"]), ["OK", "99"]);
     assert_eq!(w.verdict(), [RuleId::COneAtATime]);
 }
 
@@ -177,4 +174,73 @@ fn enter_stop_and_request_in_one_write() {
         ["will send notifs", "notif: classified", "OK", FIRST_AD]
     );
     assert_eq!(w.verdict(), [RuleId::COneAtATime, RuleId::COneAtATime]);
+}
+
+/// Publishes an item of `kind` and lets the session announce it; returns what it sent.
+fn publish(w: &mut Watched, kind: notifspec::ItemKind) -> Vec<String> {
+    match kind {
+        notifspec::ItemKind::Random => w.items.publish_random(99),
+        notifspec::ItemKind::Classified => w.items.publish_classified("new ad"),
+    };
+    w.feed(EventKind::Published { kind });
+    w.session.handle_items_changed(&w.items);
+    let mut sent = vec![];
+    w.drain(&mut sent);
+    sent
+}
+
+/// Found by running the differential target with pipelined client lines: the `OK` sent with
+/// `_notif_` answers the ad announced right after the ack (the server reads the OK after
+/// sending it), so the server may announce the next item at once.
+#[test]
+fn enter_and_ok_in_one_write() {
+    let mut w = watched();
+    assert_eq!(
+        w.pipeline(&["_notif_", "OK"]),
+        ["will send notifs", "notif: classified"]
+    );
+    assert_eq!(
+        publish(&mut w, notifspec::ItemKind::Random),
+        ["notif: random"]
+    );
+    assert_eq!(w.pipeline(&["OK"]), Vec::<String>::new());
+    assert_eq!(w.pipeline(&["stop_notif"]), ["OK"]);
+    assert_eq!(w.verdict(), [RuleId::COneAtATime]);
+}
+
+/// The same when bad commands get no reply (`errors.policy: ignore`), where nothing shows
+/// when the server read the OK; found the same way, with the stop answering the last one.
+#[test]
+fn enter_and_two_oks_in_one_write_when_errors_are_ignored() {
+    let yaml = Dialect::default()
+        .to_yaml()
+        .replace("policy: error", "policy: ignore");
+    let mut w = Watched::new(Dialect::from_yaml_str(&yaml, "ignore").unwrap());
+    w.items.publish_random(98);
+    w.feed(EventKind::Published {
+        kind: notifspec::ItemKind::Random,
+    });
+    assert_eq!(
+        w.pipeline(&["_notif_", "OK", "OK"]),
+        ["will send notifs", "notif: classified", "notif: random"]
+    );
+    assert_eq!(
+        publish(&mut w, notifspec::ItemKind::Random),
+        ["notif: random"]
+    );
+    assert_eq!(w.pipeline(&["OK", "stop_notif"]), ["OK"]);
+    assert_eq!(w.verdict(), [RuleId::COneAtATime, RuleId::COneAtATime]);
+}
+
+/// A stop pipelined behind `_notif_` after an earlier stop: it is read in the new session.
+#[test]
+fn stop_enter_and_stop_in_one_write() {
+    let mut w = watched();
+    assert_eq!(w.pipeline(&["classified?"]), [FIRST_AD]);
+    assert_eq!(w.pipeline(&["_notif_"]), ["will send notifs"]);
+    assert_eq!(
+        w.pipeline(&["stop_notif", "_notif_", "stop_notif"]),
+        ["OK", "will send notifs", "OK"]
+    );
+    assert_eq!(w.verdict(), [RuleId::COneAtATime, RuleId::CStopOnlyInNotif]);
 }
