@@ -9,6 +9,10 @@
 //! nothing was outstanding, at most one notification may cross. The client never answers a
 //! crossing notification. With `answers.policy: none` there is no window, no answer, and any
 //! number of notifications may cross the stop.
+//!
+//! An `OK` the server has not read yet (a stray one racing a notification, or one pipelined
+//! after the enter command) answers, to the server, the next notification it sends before
+//! reading it; see `Window::unread_oks`.
 
 use super::classify::{Shown, at, quote};
 use super::requests::Expect;
