@@ -6,7 +6,7 @@
 //! it is queued as an [`Expect`] and judged when the server's next line arrives.
 
 use super::classify::{ClientClass, Shown, at, quote};
-use super::requests::Expect;
+use super::requests::{Expect, Pending};
 use super::{Checker, Mode};
 use crate::rule::RuleId;
 
@@ -22,7 +22,9 @@ impl Checker {
     ) -> bool {
         let shown = Shown(Some(text));
         let answers_stray = class == ClientClass::Ok && self.window.stray;
-        if !self.one_at_a_time(shown, line) {
+        if self.one_at_a_time(shown, line) {
+            self.expect_pipelined(class, line, lf);
+        } else {
             match class {
                 ClientClass::Stop => {
                     let msg = format!("{shown} was sent outside notification mode");
@@ -32,8 +34,8 @@ impl Checker {
                 ClientClass::Ok => self.stray_answer(shown, line),
                 _ => {}
             }
+            self.expect(Self::expect_in_normal(class), class, line, lf);
         }
-        self.expect(Self::expect_in_normal(class), class, line, lf);
         matches!(
             class,
             ClientClass::Stop | ClientClass::Ok | ClientClass::Other
@@ -55,6 +57,7 @@ impl Checker {
                 }
                 self.stray_answer(shown, line);
                 self.expect(Expect::Error { optional: true }, class, line, false);
+                self.note_unread_ok();
                 true
             }
             ClientClass::Stop => {
@@ -93,7 +96,7 @@ impl Checker {
         match class {
             ClientClass::Ok => {
                 self.stray_answer(shown, line);
-                self.expect(Expect::Error { optional: true }, class, line, false);
+                self.expect_after_stop(class, line);
                 true
             }
             ClientClass::Stop => {
@@ -102,13 +105,68 @@ impl Checker {
                     at(self.window.stop_line())
                 );
                 self.report(RuleId::CStopOnlyInNotif, line, msg);
-                self.expect(Expect::Error { optional: true }, class, line, false);
+                self.expect_after_stop(class, line);
                 true
             }
             _ => {
-                self.one_at_a_time(shown, line);
-                self.expect(Self::expect_in_normal(class), class, line, lf);
+                // The stop is still owed its OK, so this is always pipelined.
+                if self.one_at_a_time(shown, line) {
+                    self.expect_pipelined(class, line, lf);
+                } else {
+                    self.expect(Self::expect_in_normal(class), class, line, lf);
+                }
                 class == ClientClass::Other
+            }
+        }
+    }
+
+    /// An `OK` or a second stop sent after stop_notif: the server reads it after the stop,
+    /// outside the mode (an error line or nothing, as it may be a race), unless a pipelined
+    /// line ahead of it may change the mode again: then it is pipelined too.
+    fn expect_after_stop(&mut self, class: ClientClass, line: Option<usize>) {
+        if self.replies.has_pipelined() {
+            self.expect_pipelined(class, line, false);
+        } else {
+            self.expect(Expect::Error { optional: true }, class, line, false);
+        }
+    }
+
+    /// Decides what the pipelined lines the server reads next call for. A server handles
+    /// lines in order: having answered everything before a pipelined line, it reads it in
+    /// the state those answers left (after `_notif_` is acknowledged, a pipelined
+    /// `stop_notif` is a valid stop and a pipelined `random?` a request in the mode). So the
+    /// line is applied to that state now, as if sent then; notifications the server sends
+    /// before reading it cross it like any notification sent before a line is read. Lines
+    /// behind one that changes the mode (enter, stop) wait for its reply.
+    pub(super) fn resolve_pipelined(&mut self) {
+        while let Some((i, mut p)) = self.replies.next_pipelined() {
+            let read_in = self.mode;
+            let mut stray_ok = false;
+            let expect = match read_in {
+                Mode::Notifying => match p.class {
+                    ClientClass::Stop => {
+                        self.window.stop(p.line);
+                        self.mode = Mode::Stopping;
+                        Some(Expect::StopOk)
+                    }
+                    ClientClass::Ok if self.dialect.answers_required() && self.window.answer() => {
+                        None
+                    }
+                    ClientClass::Ok => {
+                        stray_ok = true;
+                        Some(Expect::Error { optional: true })
+                    }
+                    _ => Some(Expect::Error { optional: false }),
+                },
+                Mode::Normal | Mode::Stopping => Some(Self::expect_in_normal(p.class)),
+            }
+            .filter(|e| self.errors_reply() || !matches!(e, Expect::Error { .. }));
+            p.pipelined = false;
+            p.mode = read_in;
+            let settled = expect.map(|expect| Pending { expect, ..p });
+            self.replies.settle(i, settled);
+            if stray_ok {
+                self.note_unread_ok();
             }
         }
     }
@@ -149,7 +207,7 @@ impl Checker {
 
 #[cfg(test)]
 mod tests {
-    use crate::checker::testkit::{check_in, rules, rules_in};
+    use crate::checker::testkit::{check_in, rules, rules_in, rules_in_yaml};
     use crate::rule::RuleId::*;
 
     const SESSION: &str = "C: _notif_\nS: will send notifs\nS: notif: classified\nC: OK\nS: notif: random\nC: stop_notif\nS: OK\nC: random?\nS: 1";
@@ -227,5 +285,139 @@ mod tests {
             rules(&format!("{mode}C: stop_notif\nC: random?\nS: OK\nS: 5")),
             vec![(COneAtATime, 4)]
         );
+    }
+
+    /// Pipelined client lines: the client is reported once (`C-ONE-AT-A-TIME`), and the
+    /// server is judged against a correct server that reads the lines in order. Each case
+    /// pairs that server's reaction (only the client rule) with a wrong one (still flagged).
+    mod pipelined {
+        use super::*;
+
+        #[test]
+        fn enter_then_stop() {
+            let sent = "C: _notif_\nC: stop_notif\nS: will send notifs\n";
+            assert_eq!(rules(&format!("{sent}S: OK")), vec![(COneAtATime, 2)]);
+            // The connect-time ad announced right after the ack crosses the stop.
+            assert_eq!(
+                rules(&format!(
+                    "{sent}S: notif: classified\nS: OK\nC: random?\nS: 1"
+                )),
+                vec![(COneAtATime, 2)]
+            );
+            // Wrong: the stop, read in the mode, refused.
+            assert_eq!(
+                rules(&format!("{sent}S: ERR not in notification mode")),
+                vec![(COneAtATime, 2), (SErr, 4)]
+            );
+            // Wrong: two notifications cross a stop sent with none outstanding.
+            assert_eq!(
+                rules(&format!(
+                    "{sent}S: notif: classified\nS: notif: random\nS: OK"
+                )),
+                vec![(COneAtATime, 2), (SNotifWindow, 5)]
+            );
+            // Wrong: a notification after the stop OK.
+            assert_eq!(
+                rules(&format!("{sent}S: OK\nS: notif: random")),
+                vec![(COneAtATime, 2), (SNoNotifAfterOk, 5)]
+            );
+            // The client still must not answer the crossing notification.
+            assert_eq!(
+                rules(&format!("{sent}S: notif: random\nC: OK\nS: OK")),
+                vec![(COneAtATime, 2), (CNoAckAfterStop, 5)]
+            );
+        }
+
+        #[test]
+        fn enter_then_stop_when_errors_are_ignored() {
+            let yaml = crate::dialect::Dialect::default()
+                .to_yaml()
+                .replace("policy: error", "policy: ignore");
+            let sent = "C: _notif_\nC: stop_notif\nS: will send notifs\n";
+            assert_eq!(
+                rules_in_yaml(&yaml, &format!("{sent}S: OK")),
+                vec![(COneAtATime, 2)]
+            );
+            assert_eq!(
+                rules_in_yaml(&yaml, &format!("{sent}! quiet 1s")),
+                vec![(COneAtATime, 2), (SStopOk, 4)]
+            );
+        }
+
+        #[test]
+        fn enter_refused_then_stop() {
+            // The server refuses the enter command (its mistake), so it reads the stop outside
+            // the mode and rightly refuses that too: one server violation, not two.
+            assert_eq!(
+                rules("C: _notif_\nC: stop_notif\nS: ERR busy\nS: ERR not in notification mode"),
+                vec![(COneAtATime, 2), (SErr, 3)]
+            );
+        }
+
+        #[test]
+        fn two_requests() {
+            let sent = "C: random?\nC: random?\nS: 1\n";
+            assert_eq!(rules(&format!("{sent}S: 2")), vec![(COneAtATime, 2)]);
+            assert_eq!(
+                rules(&format!("{sent}S: ERR one at a time")),
+                vec![(COneAtATime, 2), (SErr, 4)]
+            );
+        }
+
+        #[test]
+        fn enter_then_request() {
+            let sent = "C: _notif_\nC: random?\nS: will send notifs\n";
+            assert_eq!(
+                rules(&format!("{sent}S: ERR not allowed in notification mode")),
+                vec![(COneAtATime, 2)]
+            );
+            assert_eq!(
+                rules(&format!(
+                    "{sent}S: notif: classified\nS: ERR not allowed in notification mode\nC: OK"
+                )),
+                vec![(COneAtATime, 2)]
+            );
+            // Wrong: the server answered the request as if outside the mode.
+            assert_eq!(
+                rules(&format!("{sent}S: 5")),
+                vec![(COneAtATime, 2), (SErr, 4)]
+            );
+        }
+
+        #[test]
+        fn enter_twice() {
+            let sent = "C: _notif_\nC: _notif_\nS: will send notifs\n";
+            assert_eq!(
+                rules(&format!("{sent}S: ERR already")),
+                vec![(COneAtATime, 2)]
+            );
+            assert_eq!(
+                rules(&format!("{sent}S: will send notifs")),
+                vec![(COneAtATime, 2), (SErr, 4)]
+            );
+        }
+
+        #[test]
+        fn stop_then_request_in_the_mode() {
+            let sent = "C: _notif_\nS: will send notifs\nC: stop_notif\nC: random?\nS: OK\n";
+            assert_eq!(rules(&format!("{sent}S: 5")), vec![(COneAtATime, 4)]);
+            assert_eq!(
+                rules(&format!("{sent}S: ERR not in notification mode")),
+                vec![(COneAtATime, 4), (SErr, 6)]
+            );
+        }
+
+        #[test]
+        fn enter_stop_and_request() {
+            let sent = "C: _notif_\nC: stop_notif\nC: classified?\nS: will send notifs\nS: OK\n";
+            assert_eq!(
+                rules(&format!("{sent}S: first ad")),
+                vec![(COneAtATime, 2), (COneAtATime, 3)]
+            );
+            assert_eq!(
+                rules(&format!("{sent}S: ERR no")),
+                vec![(COneAtATime, 2), (COneAtATime, 3), (SErr, 6)]
+            );
+        }
     }
 }

@@ -50,6 +50,11 @@ pub(super) struct Pending {
     pub(super) line: Option<usize>,
     /// It ended with a bare LF (a silent server may not accept LF: `S-FRAMING`).
     pub(super) lf: bool,
+    /// It was pipelined (sent while an earlier reply was owed): the server reads it only
+    /// after answering everything before it, so what it calls for is decided then, against
+    /// the state the server is in by that time (see `mode::resolve_pipelined`). Until then
+    /// `expect` is provisional.
+    pub(super) pipelined: bool,
 }
 
 /// The reply queue.
@@ -125,6 +130,55 @@ impl Replies {
         }
     }
 
+    /// The first pipelined entry, if every entry before it leaves the mode as it is (the
+    /// server reads a line after answering those before it, so a mode change ahead must be
+    /// answered first).
+    pub(super) fn next_pipelined(&self) -> Option<(usize, Pending)> {
+        for (i, p) in self.queue.iter().enumerate() {
+            if p.pipelined {
+                return Some((i, *p));
+            }
+            if matches!(p.expect, Expect::Ack | Expect::StopOk) {
+                return None;
+            }
+        }
+        None
+    }
+
+    /// Whether a pipelined line waits to be decided.
+    pub(super) fn has_pipelined(&self) -> bool {
+        self.queue.iter().any(|p| p.pipelined)
+    }
+
+    /// Replaces entry `i` (`None`: the line calls for nothing after all).
+    pub(super) fn settle(&mut self, i: usize, p: Option<Pending>) {
+        match p {
+            Some(p) => self.queue[i] = p,
+            None => {
+                self.queue.remove(i);
+            }
+        }
+    }
+
+    /// How many client `OK`s still wait for the server's (optional) error reply.
+    pub(super) fn oks(&self) -> usize {
+        self.queue
+            .iter()
+            .filter(|p| p.class == ClientClass::Ok && !p.pipelined)
+            .count()
+    }
+
+    /// Drops the first `OK` waiting for an error reply: the server took it as an answer.
+    pub(super) fn forget_ok(&mut self) {
+        if let Some(i) = self
+            .queue
+            .iter()
+            .position(|p| p.class == ClientClass::Ok && !p.pipelined)
+        {
+            self.queue.remove(i);
+        }
+    }
+
     pub(super) fn clear(&mut self) {
         self.queue.clear();
         self.overflow = 0;
@@ -187,6 +241,21 @@ impl Checker {
             mode: self.mode,
             line,
             lf,
+            pipelined: false,
+        });
+    }
+
+    /// Records a client line sent while a reply was owed (already `C-ONE-AT-A-TIME`). What
+    /// it calls for is decided when the server gets to it (`resolve_pipelined`), so it is
+    /// queued even when, in today's state, it would call for nothing.
+    pub(super) fn expect_pipelined(&mut self, class: ClientClass, line: Option<usize>, lf: bool) {
+        self.replies.push(Pending {
+            expect: Self::expect_in_normal(class),
+            class,
+            mode: self.mode,
+            line,
+            lf,
+            pipelined: true,
         });
     }
 
@@ -224,8 +293,21 @@ impl Checker {
         after_stop_ok: Option<Option<usize>>,
     ) {
         let is_error = class == ServerClass::Error;
-        match self.replies.pop_for(is_error) {
-            Popped::Judge(p) => self.judge(p, is_error, text, oversized, shown, line),
+        let oks = self.replies.oks();
+        let popped = self.replies.pop_for(is_error);
+        if self.errors_reply() {
+            // Each OK whose error reply arrived (or was skipped) has been read by the server.
+            let read = oks - self.replies.oks();
+            self.window.unread_oks = self.window.unread_oks.saturating_sub(read as u32);
+        } else {
+            // No error reply tells when the server read an OK: by its next reply, it has.
+            self.window.unread_oks = 0;
+        }
+        match popped {
+            Popped::Judge(p) => {
+                self.judge(p, is_error, text, oversized, shown, line);
+                self.resolve_pipelined();
+            }
             Popped::Unjudged => {}
             Popped::Nothing => self.unsolicited(is_error, text, shown, line, after_stop_ok),
         }

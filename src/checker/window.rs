@@ -9,6 +9,10 @@
 //! nothing was outstanding, at most one notification may cross. The client never answers a
 //! crossing notification. With `answers.policy: none` there is no window, no answer, and any
 //! number of notifications may cross the stop.
+//!
+//! An `OK` the server has not read yet (a stray one racing a notification, or one pipelined
+//! after the enter command) answers, to the server, the next notification it sends before
+//! reading it; see `Window::unread_oks`.
 
 use super::classify::{Shown, at, quote};
 use super::requests::Expect;
@@ -34,6 +38,15 @@ pub(super) struct Window {
     stop_answered: Option<Sent>,
     /// The first notification that crossed the stop.
     crossed: Option<Sent>,
+    /// `OK`s the client sent with nothing outstanding (stray or pipelined ones) that the
+    /// server may not have read yet: a notification the server sends before reading one is
+    /// answered by it, as far as the server can tell.
+    pub(super) unread_oks: u32,
+    /// Under `errors.policy: ignore` no error reply tells whether the server read such an
+    /// `OK` before or after a notification: the server may have taken that notification as
+    /// answered. So the server may count up to this many fewer unanswered notifications than
+    /// `outstanding` (never more than it).
+    ahead: u32,
     /// A notification was sent outside the mode (already reported): the client's next `OK`
     /// may answer it without being blamed for the server's mistake.
     pub(super) stray: bool,
@@ -50,18 +63,27 @@ impl Window {
             return false;
         }
         self.outstanding -= 1;
+        if self.ahead > self.outstanding {
+            // The server had taken one of these as answered already: to it, this OK
+            // answers the next notification.
+            self.ahead -= 1;
+            self.unread_oks = self.unread_oks.saturating_add(1);
+        }
         true
     }
 
     /// The client sent stop_notif at `line`.
     pub(super) fn stop(&mut self, line: Option<usize>) {
         self.stop_line = Some(line);
-        self.stop_answered = if self.outstanding > 0 {
+        // As the server may see it: a stop sent when the server counts nothing unanswered
+        // answers nothing.
+        self.stop_answered = if self.outstanding > self.ahead {
             self.last
         } else {
             None
         };
         self.outstanding = 0;
+        self.ahead = 0;
         self.crossed = None;
     }
 
@@ -121,6 +143,7 @@ impl Checker {
             self.enter_mode();
             self.late_ack_ok = true;
             self.notification_in_mode(kind, shown, line);
+            self.resolve_pipelined();
         } else if let Some(ok_line) = self.left_by_ok {
             let msg = format!(
                 "notification {shown} was sent after the OK{} that completed stop_notif; none may follow until the mode is entered again",
@@ -148,7 +171,7 @@ impl Checker {
         let sent = (line, kind);
         match kind {
             None => self.not_a_kind(shown, line),
-            Some(_) if required && self.window.outstanding > 0 => {
+            Some(_) if required && self.window.outstanding > self.window.ahead => {
                 let earlier = self
                     .window
                     .last
@@ -159,10 +182,20 @@ impl Checker {
                 );
                 self.report(RuleId::SNotifWindow, line, msg);
             }
+            Some(kind) if required && self.window.unread_oks > 0 && self.errors_reply() => {
+                self.answered_by_unread_ok(kind, shown, line);
+                self.window.last = Some(sent);
+                return;
+            }
             Some(kind) => self.announced(kind, shown, line),
         }
         if required {
             self.window.outstanding = self.window.outstanding.saturating_add(1);
+            if kind.is_some() && self.window.unread_oks > 0 {
+                // Only under `errors.policy: ignore` (see `ahead`).
+                self.window.unread_oks -= 1;
+                self.window.ahead += 1;
+            }
         }
         self.window.last = Some(sent);
     }
@@ -178,6 +211,12 @@ impl Checker {
             return;
         };
         let stop = at(self.window.stop_line());
+        if self.dialect.answers_required() && self.window.unread_oks > 0 {
+            // Sent before the server read the OK that preceded the stop: not outstanding
+            // when the server read the stop, so it does not count as crossing it.
+            self.answered_by_unread_ok(k, shown, line);
+            return;
+        }
         if self.dialect.answers_required() {
             if let Some(answered) = self.window.stop_answered {
                 let msg = format!(
@@ -200,6 +239,29 @@ impl Checker {
         if self.window.crossed.is_none() {
             self.window.crossed = Some((line, kind));
         }
+    }
+
+    /// The client sent an `OK` in the mode with nothing outstanding (as the server will see
+    /// it): until the server reads it, it answers the next notification.
+    pub(super) fn note_unread_ok(&mut self) {
+        if !self.dialect.answers_required() {
+            return;
+        }
+        let mut n = self.window.unread_oks.saturating_add(1);
+        if self.errors_reply() {
+            // Each one is in the reply queue; the queue is bounded, so is this.
+            n = n.min(self.replies.oks() as u32);
+        }
+        self.window.unread_oks = n;
+    }
+
+    /// A notification sent before the server read the client's unread `OK`, which answers
+    /// it (the server handles lines in order, so had it read the OK first, its error reply
+    /// would have come first): no error reply is owed for that OK, and the window stays free.
+    fn answered_by_unread_ok(&mut self, kind: ItemKind, shown: Shown<'_>, line: Option<usize>) {
+        self.window.unread_oks -= 1;
+        self.replies.forget_ok();
+        self.announced(kind, shown, line);
     }
 
     fn not_a_kind(&mut self, shown: Shown<'_>, line: Option<usize>) {
@@ -360,5 +422,74 @@ mod tests {
             vec![]
         );
         assert_eq!(r("S: notif: random\nC: OK"), vec![(CAckOnlyNotif, 4)]);
+    }
+
+    /// An `OK` the server has not read yet (pipelined after the enter command, or a stray one
+    /// racing a notification) answers the next notification the server sends before reading
+    /// it. Under `errors.policy: error` the missing error reply shows it was not read yet.
+    #[test]
+    fn an_unread_ok_answers_the_next_notification() {
+        let piped = "C: _notif_\nC: OK\nS: will send notifs\n";
+        assert_eq!(
+            rules(&format!(
+                "{piped}S: notif: classified\nS: notif: random\nS: notif: random"
+            )),
+            vec![(COneAtATime, 2), (SNotifWindow, 6)]
+        );
+        assert_eq!(
+            rules(&format!(
+                "{piped}S: notif: classified\nS: notif: random\nC: OK"
+            )),
+            vec![(COneAtATime, 2)]
+        );
+        // Wrong: the server read the OK first (its error line says so), then sent two.
+        assert_eq!(
+            rules(&format!(
+                "{piped}S: ERR no notification\nS: notif: classified\nS: notif: random"
+            )),
+            vec![(COneAtATime, 2), (SNotifWindow, 6)]
+        );
+        // A stray OK racing the server's notification: the client is blamed, not the server.
+        assert_eq!(
+            m("C: OK\nS: notif: random\nS: notif: classified\nC: OK"),
+            vec![(CAckOnlyNotif, 3)]
+        );
+        // The unread OK answered what the server sent first, so a stop sent after answering
+        // the second notification answered nothing outstanding: one may cross.
+        assert_eq!(
+            rules(&format!(
+                "{piped}S: notif: classified\nS: notif: random\nC: stop_notif\nS: notif: random\nS: OK"
+            )),
+            vec![(COneAtATime, 2), (SNotifWindow, 7)]
+        );
+        assert_eq!(
+            rules(&format!(
+                "{piped}S: notif: classified\nC: stop_notif\nS: notif: random\nS: OK"
+            )),
+            vec![(COneAtATime, 2)]
+        );
+    }
+
+    /// Under `errors.policy: ignore` nothing shows when the server read such an `OK`: either
+    /// reading is accepted, and a server that waits for no answer at all is still caught.
+    #[test]
+    fn an_unread_ok_when_errors_are_ignored() {
+        let yaml = crate::dialect::Dialect::default()
+            .to_yaml()
+            .replace("policy: error", "policy: ignore");
+        let piped = "C: _notif_\nC: OK\nS: will send notifs\n";
+        let r = |s: &str| rules_in_yaml(&yaml, &format!("{piped}{s}"));
+        assert_eq!(
+            r("S: notif: classified\nS: notif: random\nC: OK\nC: OK\nS: notif: random"),
+            vec![(COneAtATime, 2)]
+        );
+        assert_eq!(
+            r("S: notif: classified\nC: OK\nS: notif: random\nC: OK"),
+            vec![(COneAtATime, 2)]
+        );
+        assert_eq!(
+            r("S: notif: classified\nS: notif: random\nS: notif: classified"),
+            vec![(COneAtATime, 2), (SNotifWindow, 6)]
+        );
     }
 }

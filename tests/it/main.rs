@@ -5,6 +5,7 @@ mod check;
 mod client;
 mod conform;
 mod independence;
+mod pipelining;
 mod proxy;
 mod replay;
 mod robustness;
