@@ -18,6 +18,9 @@ struct Wait {
     line: Option<usize>,
     /// The refusal was seen (or is silence, under `errors.policy: ignore`).
     refused: bool,
+    /// Replies still owed for lines the client pipelined before the oversized one: the server
+    /// reads those first, so their replies come before the refusal and are judged as replies.
+    ahead: usize,
 }
 
 /// The `S-ROBUST` state.
@@ -29,9 +32,14 @@ pub(super) struct Robust {
 impl Checker {
     /// The client sent a line over the limit.
     pub(super) fn client_oversized(&mut self, line: Option<usize>) {
+        if self.robust.wait.is_some() {
+            // The server refuses the first oversized line and closes; it never reads this one.
+            return;
+        }
         self.robust.wait = Some(Wait {
             line,
             refused: !self.errors_reply(),
+            ahead: self.pending_len(),
         });
     }
 
@@ -45,6 +53,11 @@ impl Checker {
         let Some(mut wait) = self.robust.wait else {
             return false;
         };
+        if wait.ahead > 0 {
+            wait.ahead -= 1;
+            self.robust.wait = Some(wait);
+            return false;
+        }
         if !wait.refused && class == ServerClass::Error {
             wait.refused = true;
             self.robust.wait = Some(wait);
@@ -69,6 +82,15 @@ impl Checker {
 
     /// The server closed the connection.
     pub(super) fn robust_closed(&mut self, line: Option<usize>) {
+        if let Some(wait) = self.robust.wait
+            && wait.refused
+        {
+            // Closing after the refusal is what the server must do; lines the client sent
+            // after the oversized one were never read, so no reply is owed for them.
+            self.robust.wait = None;
+            self.replies.clear();
+            return;
+        }
         if let Some(wait) = self.robust.wait.take()
             && !wait.refused
         {
@@ -98,6 +120,7 @@ impl Checker {
 #[cfg(test)]
 mod tests {
     use crate::checker::testkit::{rules, rules_in_yaml};
+    use crate::rule::Party;
     use crate::rule::RuleId::*;
 
     #[test]
@@ -153,5 +176,23 @@ mod tests {
             vec![(SRobust, 3)]
         );
         assert_eq!(rules("C! x\n! expect close"), vec![(SRobust, 2)]);
+    }
+
+    /// Found by the differential fuzz target with a pipelining client: the replies owed for
+    /// lines sent before the oversized one come first, and are judged as replies.
+    #[test]
+    fn oversized_line_pipelined_behind_a_request() {
+        let ok = "C: _notif_\nC! x\nS: will send notifs\nS: ERR line too long\n! expect close";
+        assert!(!rules(ok).iter().any(|(r, _)| r.party() == Party::Server));
+        let behind = "C! x\nC: classified?\nS: ERR line too long\n! expect close";
+        assert!(
+            !rules(behind)
+                .iter()
+                .any(|(r, _)| r.party() == Party::Server)
+        );
+        let twice = "C! x\nC: OK\nC! y\nS: ERR line too long\n! expect close";
+        assert!(!rules(twice).iter().any(|(r, _)| r.party() == Party::Server));
+        let late = "C: random?\nC! x\nS: 12\nS: 13";
+        assert!(rules(late).contains(&(SRobust, 4)), "{:?}", rules(late));
     }
 }
