@@ -18,9 +18,6 @@ struct Wait {
     line: Option<usize>,
     /// The refusal was seen (or is silence, under `errors.policy: ignore`).
     refused: bool,
-    /// Replies still owed for lines the client pipelined before the oversized one: the server
-    /// reads those first, so their replies come before the refusal and are judged as replies.
-    ahead: usize,
 }
 
 /// The `S-ROBUST` state.
@@ -39,8 +36,13 @@ impl Checker {
         self.robust.wait = Some(Wait {
             line,
             refused: !self.errors_reply(),
-            ahead: self.pending_len(),
         });
+    }
+
+    /// Whether the client already sent an oversized line: the server refuses it and closes,
+    /// so it never reads the lines behind it; they owe nothing and change no state.
+    pub(super) fn behind_oversized(&self) -> bool {
+        self.robust.wait.is_some()
     }
 
     /// A server line while an oversized line awaits its refusal; true if it was consumed.
@@ -53,14 +55,25 @@ impl Checker {
         let Some(mut wait) = self.robust.wait else {
             return false;
         };
-        if wait.ahead > 0 {
-            wait.ahead -= 1;
-            self.robust.wait = Some(wait);
+        if self.replies.owes() {
+            // Replies owed for lines the client pipelined before the oversized one: the
+            // server reads those first, so their replies come before the refusal. The queue,
+            // not a count taken when the line was sent, says how many: a pipelined line may
+            // turn out to owe nothing (an `OK` the server takes as an answer).
             return false;
         }
         if !wait.refused && class == ServerClass::Error {
             wait.refused = true;
             self.robust.wait = Some(wait);
+            return true;
+        }
+        if wait.refused
+            && class == ServerClass::Error
+            && self.errors_reply()
+            && self.replies.drop_optional()
+        {
+            // Two error lines where an optional one (an `OK` the server may take as an
+            // answer) was owed before the refusal: the first was that reply, this the refusal.
             return true;
         }
         self.robust.wait = None;
@@ -194,5 +207,43 @@ mod tests {
         assert!(!rules(twice).iter().any(|(r, _)| r.party() == Party::Server));
         let late = "C: random?\nC! x\nS: 12\nS: 13";
         assert!(rules(late).contains(&(SRobust, 4)), "{:?}", rules(late));
+    }
+
+    /// Found by the pipelining differential fuzz target: an `OK` pipelined behind the enter
+    /// command answers the first notification, so it owes no reply, and the error line after
+    /// the notification is the refusal of the oversized line, not the `OK`'s error.
+    #[test]
+    fn oversized_line_behind_an_ok_that_answers_a_notification() {
+        let ok = "C: _notif_\nC: OK\nC! x\nS: will send notifs\nS: notif: classified\n\
+                  S: ERR line too long\n! expect close";
+        assert!(!rules(ok).iter().any(|(r, _)| r.party() == Party::Server));
+        // A wrong server: an error line for the `OK` too, so one more after the refusal.
+        let wrong = "C: _notif_\nC: OK\nC! x\nS: will send notifs\nS: notif: classified\n\
+                     S: ERR no notification\nS: ERR line too long";
+        assert!(rules(wrong).contains(&(SRobust, 7)), "{:?}", rules(wrong));
+    }
+
+    /// A stray `OK` may get an error line (the server read it with nothing outstanding)
+    /// before the refusal of an oversized line sent behind it; both are error lines, the
+    /// refusal is the last.
+    #[test]
+    fn oversized_line_behind_a_stray_ok() {
+        let ok = "C: random?\nS: 7\nC: OK\nC! x\nS: ERR no notification\n\
+                  S: ERR line too long\n! expect close";
+        assert!(!rules(ok).iter().any(|(r, _)| r.party() == Party::Server));
+        let wrong = "C: random?\nS: 7\nC: OK\nC! x\nS: ERR no notification\n\
+                     S: ERR line too long\nS: ERR again";
+        assert!(rules(wrong).contains(&(SRobust, 7)), "{:?}", rules(wrong));
+    }
+
+    /// The server never reads the lines behind an oversized one: a stop sent there owes no
+    /// `OK`, and does not end the mode.
+    #[test]
+    fn lines_behind_an_oversized_one_change_nothing() {
+        let ok = "C: _notif_\nS: will send notifs\nC! x\nC: stop_notif\nS: notif: random\n\
+                  S: ERR line too long\n! expect close";
+        assert!(!rules(ok).iter().any(|(r, _)| r.party() == Party::Server));
+        let wrong = "C: _notif_\nS: will send notifs\nC! x\nC: stop_notif\nS: OK";
+        assert!(rules(wrong).contains(&(SRobust, 5)), "{:?}", rules(wrong));
     }
 }

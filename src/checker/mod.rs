@@ -287,7 +287,9 @@ impl Checker {
         match from {
             Party::Client => {
                 self.client_terminator(terminator, line);
-                self.client_line(text, terminator, line);
+                if !self.behind_oversized() {
+                    self.client_line(text, terminator, line);
+                }
             }
             Party::Server => {
                 self.server_terminator(terminator, line);

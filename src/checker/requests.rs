@@ -145,6 +145,20 @@ impl Replies {
         None
     }
 
+    /// Whether the server must still send a reply (optional error replies do not count).
+    pub(super) fn owes(&self) -> bool {
+        self.blocking().is_some() || self.overflow > 0
+    }
+
+    /// Drops the first optional error reply; false if there is none.
+    pub(super) fn drop_optional(&mut self) -> bool {
+        let optional = self
+            .queue
+            .iter()
+            .position(|p| p.expect == Expect::Error { optional: true });
+        optional.map(|i| self.queue.remove(i)).is_some()
+    }
+
     /// Whether a pipelined line waits to be decided.
     pub(super) fn has_pipelined(&self) -> bool {
         self.queue.iter().any(|p| p.pipelined)
