@@ -311,7 +311,8 @@ pub fn checker(data: &[u8]) {
 }
 
 /// `differential`: the reference [`ServerSession`] is driven by arbitrary client bytes
-/// (framed by [`LineCodec`], like the real server does), publishes and quiet periods, and the
+/// (framed by [`LineCodec`], like the real server does; the client either waits for the
+/// reaction to each line or pipelines several), publishes and quiet periods, and the
 /// whole conversation, as the server sees it, is fed to the checker, which must find no
 /// server-side (`S-`) violation. Two independent readings of the spec must agree.
 pub fn differential(data: &[u8]) {
@@ -329,6 +330,7 @@ pub fn differential(data: &[u8]) {
         notifspec::proto::availability::DEFAULT_AD_CAPACITY,
     );
     let mut session = ServerSession::new(dialect.clone(), &items);
+    let pipelined = u.byte() & 1 == 1;
     let mut checker = Checker::with_options(
         (*dialect).clone(),
         Options {
@@ -378,38 +380,38 @@ pub fn differential(data: &[u8]) {
                 &mut conversation,
             );
         }
-        while !closed {
-            let Some(frame) = codec.decode(&mut buf).expect("decode never fails") else {
+        // A pipelining client writes several lines before the server reads any: the checker
+        // sees them all, then the server's reactions, line by line.
+        let send_now = !pipelined || u.is_empty() || u.below(3) == 0;
+        while send_now && !closed {
+            let mut batch = Vec::new();
+            while let Some(frame) = codec.decode(&mut buf).expect("decode never fails") {
+                feed(&mut checker, &mut conversation, client_event(&frame));
+                batch.push(frame);
+                // Beyond the checker's reply queue, pipelined replies are consumed unjudged
+                // and the state they change is lost (documented, protocol.md section 13).
+                if !pipelined || checker.pending_len() >= MAX_PENDING {
+                    break;
+                }
+            }
+            if batch.is_empty() {
                 break;
-            };
-            let ev = match frame {
-                Frame::TooLong { .. } => {
-                    session.handle_too_long();
-                    EventKind::Oversized {
-                        from: Party::Client,
-                    }
+            }
+            for frame in batch {
+                if closed {
+                    break;
                 }
-                Frame::Line(line) => {
-                    session.handle_line(&line.bytes, &items);
-                    EventKind::Line {
-                        from: Party::Client,
-                        text: line.lossy(),
-                        terminator: if line.ending == Ending::CrLf {
-                            Terminator::CrLf
-                        } else {
-                            Terminator::Lf
-                        },
-                    }
+                match frame {
+                    Frame::TooLong { .. } => session.handle_too_long(),
+                    Frame::Line(line) => session.handle_line(&line.bytes, &items),
                 }
-            };
-            // The client's line comes first in the conversation, then what it caused.
-            feed(&mut checker, &mut conversation, ev);
-            closed |= drain(
-                &mut session,
-                dialect.max_line,
-                &mut checker,
-                &mut conversation,
-            );
+                closed |= drain(
+                    &mut session,
+                    dialect.max_line,
+                    &mut checker,
+                    &mut conversation,
+                );
+            }
         }
     }
     if closed {
@@ -425,6 +427,24 @@ pub fn differential(data: &[u8]) {
             "{v:?}\nconversation:\n{}",
             show(&conversation)
         );
+    }
+}
+
+/// What the checker sees of a client line the server framed.
+fn client_event(frame: &Frame) -> EventKind {
+    match frame {
+        Frame::TooLong { .. } => EventKind::Oversized {
+            from: Party::Client,
+        },
+        Frame::Line(line) => EventKind::Line {
+            from: Party::Client,
+            text: line.lossy(),
+            terminator: if line.ending == Ending::CrLf {
+                Terminator::CrLf
+            } else {
+                Terminator::Lf
+            },
+        },
     }
 }
 
