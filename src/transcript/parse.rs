@@ -590,35 +590,25 @@ impl<R: Read> Reader<R> {
                 ));
             }
         };
-        if let Some(i) = memchr::memchr(0, text.as_bytes()) {
-            let col = text.get(..i).unwrap_or_default().chars().count() + 1;
-            return Err(Box::new(
-                ParseError::at(
-                    &self.origin,
-                    line_no,
-                    col,
-                    text,
-                    "NUL byte: a transcript is text".into(),
-                )
-                .help("is this a binary file? remove the NUL bytes"),
-            ));
-        }
+        refuse_byte(
+            &self.origin,
+            line_no,
+            text,
+            0,
+            "NUL byte: a transcript is text",
+            "is this a binary file? remove the NUL bytes",
+        )?;
         // The terminator is gone, so a CR left is a lone one. It cannot be written back (the
         // writer turns it into a space, and a CR at the end or edge of a message would be
         // taken for formatting), so a transcript holding one could not round-trip: refused.
-        if let Some(i) = memchr::memchr(b'\r', text.as_bytes()) {
-            let col = text.get(..i).unwrap_or_default().chars().count() + 1;
-            return Err(Box::new(
-                ParseError::at(
-                    &self.origin,
-                    line_no,
-                    col,
-                    text,
-                    "carriage return inside a line: transcript lines end with LF or CRLF".into(),
-                )
-                .help("remove the stray CR (a recorder writes it as a space); if the file uses CR line endings, convert them to LF"),
-            ));
-        }
+        refuse_byte(
+            &self.origin,
+            line_no,
+            text,
+            b'\r',
+            "carriage return inside a line: transcript lines end with LF or CRLF",
+            "remove the stray CR (a recorder writes it as a space); if the file uses CR line endings, convert them to LF",
+        )?;
         self.line.clear();
         self.line.push_str(text);
         Ok(true)
@@ -1047,6 +1037,26 @@ fn quick_message(text: &str) -> Option<LineKind<'_>> {
 /// unescape. A plain loop: messages are short, and a vectorized search costs more to set up.
 fn is_plain(m: &str) -> bool {
     !m.bytes().any(|b| b == b'{')
+}
+
+/// Refuses a line holding `byte`, pointing at its first occurrence.
+fn refuse_byte(
+    origin: &str,
+    line_no: usize,
+    text: &str,
+    byte: u8,
+    message: &str,
+    help: &'static str,
+) -> Fallible<()> {
+    match memchr::memchr(byte, text.as_bytes()) {
+        None => Ok(()),
+        Some(i) => {
+            let col = text.get(..i).unwrap_or_default().chars().count() + 1;
+            Err(Box::new(
+                ParseError::at(origin, line_no, col, text, message.into()).help(help),
+            ))
+        }
+    }
 }
 
 #[cfg(test)]
