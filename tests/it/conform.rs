@@ -524,6 +524,16 @@ async fn expected_failures_pass_the_gate_and_a_fixed_rule_is_reported_loudly() {
     assert_eq!(report.status(), Status::Pass, "{text}");
     assert!(report.totals().unexpected_passes > 0, "{text}");
     assert!(text.contains("NOW PASSING"), "{text}");
+
+    // Offline scenarios judge the shipped negative transcripts, not the target: a known
+    // failure of the target never turns them into "NOW PASSING" noise.
+    let mut o = options(fixed.target(), Some("@S-RANDOM-INT and @offline"), 1000);
+    o.expect_fail = ExpectFail::parse("S-RANDOM-INT").unwrap();
+    let report = run(&o).await;
+    let text = conform::render::text(&report);
+    assert!(report.totals().passed > 0, "{text}");
+    assert_eq!(report.totals().unexpected_passes, 0, "{text}");
+    assert!(!text.contains("NOW PASSING"), "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
