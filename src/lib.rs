@@ -10,9 +10,11 @@
 //! - [`rule`]: the rule catalog (stable IDs such as `S-NOTIF-WINDOW`).
 //! - [`checker`]: the sans-IO oracle that applies the rules to any conversation.
 //! - [`transcript`]: the `C:`/`S:` format: model, parser, writer.
+//! - [`escape`]: peer bytes and file names made safe to print on a terminal.
 //! - [`wire`]: sans-IO line framing with the length limit enforced while reading.
 //! - [`proto`]: sans-IO reference peers (server session, client session, availability).
 //! - [`net`]: the tokio shell: listener, connections, control port, client, proxy.
+//! - [`process`]: the client command under test, in a process group killed as a whole.
 //! - [`replay`]: plays a transcript against a server or a client.
 //! - [`sim`]: the deterministic simulator.
 //! - [`conform`]: the conformance suite runner behind `notifspec conform`.
@@ -32,7 +34,9 @@ pub mod checker;
 pub mod cmd;
 pub mod conform;
 pub mod dialect;
+pub mod escape;
 pub mod net;
+pub mod process;
 pub mod proto;
 pub mod replay;
 pub mod report;
