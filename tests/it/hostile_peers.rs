@@ -1,0 +1,500 @@
+//! The harness against hostile peers (issue 11): servers that are silent, send an endless line,
+//! flood, reset, stall their reads, close on accept, answer one byte at a time, or send control
+//! bytes; client commands that never exit, exit at once, fork and leave a child, or print
+//! garbage. Each is run against `conform`, `replay`, `simulate --server`, `proxy` and `client`,
+//! asserting that the run ends within its bounds, that memory stays bounded (each binary runs
+//! with a data limit, `ulimit -d`, below what the hostile server sends: a harness that buffered
+//! an endless line or a flood would be killed by the allocator, not pass), that the verdict
+//! class and exit code are right, that peer bytes reach the terminal escaped, and that nothing
+//! is left running.
+//!
+//! Loopback only; small `--timeout`s keep it fast. The bounds on waits are generous upper
+//! limits that only a hang would reach, never timings being measured.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+
+/// What a hostile server does with each connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Act {
+    /// Reads everything, never writes.
+    Silent,
+    /// Writes one line that never ends.
+    EndlessLine,
+    /// Writes notifications as fast as it can, never reads.
+    Flood,
+    /// Resets the connection as soon as it is accepted.
+    Reset,
+    /// Never reads, never writes, keeps the connection open.
+    StallReads,
+    /// Closes every connection at once.
+    CloseOnAccept,
+    /// Answers each line with a number, one byte every 200 ms (slower than the `--timeout`).
+    Trickle,
+    /// Answers each line with terminal control bytes (ESC, OSC, BEL, NUL).
+    ControlBytes,
+    /// A control port that answers `OK` to everything.
+    OkControl,
+}
+
+/// The hostile line: a terminal title change, a screen clear, a bell and a NUL.
+const EVIL: &[u8] = b"\x1b]0;pwned\x07\x1b[2J\x00evil\r\n";
+
+/// What a hostile server writes at most on one connection: twice the data limit the binaries
+/// run under ([`DATA_LIMIT_KB`]), so buffering it whole cannot fit.
+const CAP: u64 = 96 * 1024 * 1024;
+
+/// The data segment limit (`ulimit -d`, KiB) every binary here runs under. notifspec needs a
+/// few MB; a buffer that grows with what a peer sends cannot stay under it.
+const DATA_LIMIT_KB: u32 = 48 * 1024;
+
+/// What a harness that gives up on a peer may let it write before closing: the line limit
+/// plus the kernel's socket buffers on both sides (a few MB on loopback at most).
+const TAKEN_BOUND: u64 = 16 * 1024 * 1024;
+
+/// A loopback server that misbehaves in one way; it counts the bytes it wrote.
+struct Hostile {
+    addr: SocketAddr,
+    written: Arc<AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Hostile {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Hostile {
+    async fn start(act: Act) -> Hostile {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let written = Arc::new(AtomicU64::new(0));
+        let count = written.clone();
+        let task = tokio::spawn(async move {
+            let mut conns = tokio::task::JoinSet::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                conns.spawn(serve(act, stream, count.clone()));
+                while conns.try_join_next().is_some() {}
+            }
+        });
+        Hostile {
+            addr,
+            written,
+            task,
+        }
+    }
+
+    fn written(&self) -> u64 {
+        self.written.load(Ordering::Relaxed)
+    }
+}
+
+async fn serve(act: Act, mut stream: TcpStream, written: Arc<AtomicU64>) {
+    let write_until_stopped = |chunk: Vec<u8>| {
+        let written = written.clone();
+        async move |stream: &mut TcpStream| {
+            while written.load(Ordering::Relaxed) < CAP {
+                if stream.write_all(&chunk).await.is_err() {
+                    return;
+                }
+                written.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+            }
+        }
+    };
+    match act {
+        Act::Silent => {
+            let mut buf = [0u8; 4096];
+            while matches!(stream.read(&mut buf).await, Ok(n) if n > 0) {}
+        }
+        Act::EndlessLine => write_until_stopped(vec![b'x'; 64 * 1024])(&mut stream).await,
+        Act::Flood => write_until_stopped(b"notif: random\r\n".repeat(4096))(&mut stream).await,
+        Act::Reset => {
+            let _ = stream.set_zero_linger();
+        }
+        Act::StallReads => tokio::time::sleep(Duration::from_secs(120)).await,
+        Act::CloseOnAccept => {}
+        Act::Trickle | Act::ControlBytes | Act::OkControl => {
+            let (r, mut w) = stream.into_split();
+            let mut lines = BufReader::new(r.take(1 << 20)).lines();
+            while let Ok(Some(_)) = lines.next_line().await {
+                let reply: &[u8] = match act {
+                    Act::Trickle => b"123\r\n",
+                    Act::ControlBytes => EVIL,
+                    _ => b"OK\r\n",
+                };
+                for chunk in reply.chunks(if act == Act::Trickle { 1 } else { reply.len() }) {
+                    if act == Act::Trickle {
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                    if w.write_all(chunk).await.is_err() {
+                        return;
+                    }
+                    written.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+}
+
+/// Runs the `notifspec` binary under [`DATA_LIMIT_KB`], bounded in time (a hang fails the
+/// test, it does not hang it).
+async fn notifspec(args: &[&str]) -> std::process::Output {
+    let run = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("ulimit -d {DATA_LIMIT_KB} && exec \"$0\" \"$@\""))
+        .arg(env!("CARGO_BIN_EXE_notifspec"))
+        .args(args)
+        .kill_on_drop(true)
+        .output();
+    tokio::time::timeout(Duration::from_secs(90), run)
+        .await
+        .unwrap_or_else(|_| panic!("notifspec {args:?} did not end within 90 s"))
+        .expect("notifspec ran")
+}
+
+/// No raw terminal control byte in `out` (escaped forms such as `\u{1b}` are fine).
+fn assert_no_raw_controls(what: &str, out: &[u8]) {
+    let text = String::from_utf8_lossy(out);
+    assert!(
+        !text.chars().any(|c| c.is_control() && c != '\n'),
+        "{what} printed a raw control byte: {text:?}"
+    );
+}
+
+fn assert_bounded(what: &str, h: &Hostile) {
+    assert!(
+        h.written() < TAKEN_BOUND,
+        "{what}: the harness let the hostile server write {} bytes (it kept reading past its limit)",
+        h.written()
+    );
+}
+
+const PEER_ACTS: [Act; 8] = [
+    Act::Silent,
+    Act::EndlessLine,
+    Act::Flood,
+    Act::Reset,
+    Act::StallReads,
+    Act::CloseOnAccept,
+    Act::Trickle,
+    Act::ControlBytes,
+];
+
+/// `conform --server` against each hostile server: never a pass, never a crash, bounded,
+/// escaped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conform_against_hostile_servers() {
+    for act in PEER_ACTS {
+        let h = Hostile::start(act).await;
+        let addr = h.addr.to_string();
+        let out = notifspec(&[
+            "conform",
+            "--server",
+            &addr,
+            "--tags",
+            "@S-RANDOM-INT and not @offline",
+            "--timeout",
+            "300ms",
+        ])
+        .await;
+        let what = format!("conform vs {act:?}");
+        let code = out.status.code();
+        // Every misbehaviour of a reachable server fails a rule (exit 1); a server that
+        // resets every connection cannot be reached at all (exit 2).
+        let expected = if act == Act::Reset { 2 } else { 1 };
+        assert!(
+            code == Some(expected),
+            "{what}: exit {code:?}\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        assert_no_raw_controls(&what, &out.stdout);
+        assert_no_raw_controls(&what, &out.stderr);
+    }
+}
+
+/// `replay` (client role) against each hostile server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_against_hostile_servers() {
+    let file = transcript_path("basic/requests.txt");
+    for act in PEER_ACTS {
+        let h = Hostile::start(act).await;
+        let addr = h.addr.to_string();
+        let out = notifspec(&["replay", "--server", &addr, "--timeout", "300ms", &file]).await;
+        let what = format!("replay vs {act:?}");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let code = out.status.code();
+        // Lines that break a rule fail (exit 1); a reset is an error (exit 2). A silence or a
+        // close where a reply was due is never a pass (FAIL or ERROR: which one is the
+        // replay verdict's business, issue 10).
+        let ok = match act {
+            Act::EndlessLine | Act::Flood | Act::ControlBytes => code == Some(1),
+            Act::Reset => code == Some(2),
+            _ => matches!(code, Some(1 | 2)),
+        };
+        assert!(ok, "{what}: exit {code:?}\n{stdout}");
+        assert!(
+            stdout.starts_with("FAIL ") || stdout.starts_with("ERROR "),
+            "{what}: {stdout}"
+        );
+        assert_no_raw_controls(&what, &out.stdout);
+        assert_no_raw_controls(&what, &out.stderr);
+    }
+}
+
+/// `client` against each hostile server: ends (its `--timeout`), exit 1 or 2, escaped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_against_hostile_servers() {
+    for act in PEER_ACTS {
+        let h = Hostile::start(act).await;
+        let addr = h.addr.to_string();
+        let out = notifspec(&["client", "--server", &addr, "--timeout", "300ms"]).await;
+        let what = format!("client vs {act:?}");
+        let code = out.status.code();
+        // A line that breaks a rule is exit 1; a silence, a close or a reset is exit 2.
+        let expected = match act {
+            Act::EndlessLine | Act::Flood | Act::ControlBytes => 1,
+            _ => 2,
+        };
+        assert!(
+            code == Some(expected),
+            "{what}: exit {code:?}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_no_raw_controls(&what, &out.stdout);
+        assert_no_raw_controls(&what, &out.stderr);
+    }
+}
+
+fn transcript_path(rel: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("transcripts")
+        .join(rel)
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn scenario(yaml: &str) -> notifspec::sim::LoadedScenario {
+    notifspec::sim::LoadedScenario::from_yaml_str(yaml, "test.yaml", "test", None)
+        .expect("valid scenario")
+}
+
+const SMALL: &str = "duration: 10s\nchecks: { drain: 2s }\nclients:\n  - { count: 3, behaviour: typical }\npublishers:\n  random: { rate: 1 }\n";
+
+/// `simulate --server` against a server that closes every connection at once: no rule could
+/// be broken, yet nothing was tested. It said PASS; it is an error (exit 2) now.
+#[tokio::test(start_paused = true)]
+async fn simulate_against_a_server_that_closes_every_connection_is_an_error() {
+    use notifspec::sim::external::{Target, run};
+    let server = Hostile::start(Act::CloseOnAccept).await;
+    let control = Hostile::start(Act::OkControl).await;
+    let target = Target {
+        server: server.addr,
+        control: control.addr,
+    };
+    let result = tokio::time::timeout(
+        Duration::from_secs(600),
+        run(&scenario(SMALL), target, 1, None, 10, None),
+    )
+    .await
+    .expect("the run ends");
+    let err = result.expect_err("never a pass");
+    assert!(
+        err.to_string().contains("never completed an exchange"),
+        "{err}"
+    );
+}
+
+/// `simulate --server` against a control port that answers with an endless line: the reply
+/// is cut at 4 KiB and the run is an error naming it. The reader used to buffer the line
+/// whole (3.6 GB in 10 s).
+#[tokio::test(start_paused = true)]
+async fn simulate_cuts_an_endless_control_reply_at_the_limit() {
+    use notifspec::net::ServerBuilder;
+    use notifspec::sim::external::{Target, run};
+    let server = ServerBuilder::new().start().await.expect("server starts");
+    let control = Hostile::start(Act::EndlessLine).await;
+    let target = Target {
+        server: server.local_addr().unwrap(),
+        control: control.addr,
+    };
+    let result = tokio::time::timeout(
+        Duration::from_secs(600),
+        run(&scenario(SMALL), target, 1, None, 10, None),
+    )
+    .await
+    .expect("the run ends");
+    let err = result.expect_err("the control port is broken");
+    assert!(err.to_string().contains("over 4096 bytes"), "{err}");
+    assert_bounded("simulate's control-port reader", &control);
+    drop(server);
+}
+
+/// `simulate --server` (the binary) against a server that answers with control bytes: a
+/// failure (exit 1) and the report shows the bytes escaped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulate_prints_a_servers_control_bytes_escaped() {
+    let server = Hostile::start(Act::ControlBytes).await;
+    let control = Hostile::start(Act::OkControl).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("s.yaml");
+    std::fs::write(
+        &file,
+        "duration: 1s\nchecks: { drain: 500ms, reply_timeout: 300ms }\nclients:\n  - { count: 2, behaviour: typical, think: [10ms, 50ms] }\n",
+    )
+    .unwrap();
+    let (s, c) = (server.addr.to_string(), control.addr.to_string());
+    let out = notifspec(&[
+        "simulate",
+        file.to_str().unwrap(),
+        "--server",
+        &s,
+        "--control",
+        &c,
+    ])
+    .await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert_no_raw_controls("simulate", &out.stdout);
+    assert_no_raw_controls("simulate", &out.stderr);
+}
+
+/// `proxy --record` in front of a flooding server: the recording stops at `--record-limit`
+/// and says so in the file, while the flood is still forwarded. It grew without limit (287 MB
+/// in 8 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_recording_of_a_flood_is_cut_at_the_limit_and_marked() {
+    use notifspec::dialect::Dialect;
+    use notifspec::net::proxy::{self, ProxyConfig, ProxyReport, TRUNCATED_MARK};
+    let upstream = Hostile::start(Act::Flood).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = ProxyConfig::new(upstream.addr.to_string(), Dialect::default());
+    cfg.record = Some(dir.path().to_path_buf());
+    cfg.record_limit = 64 * 1024;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let sink: proxy::ReportSink = Arc::new(move |r| {
+        let _ = tx.send(r);
+    });
+    let handle = proxy::start("127.0.0.1:0", cfg, sink).await.unwrap();
+    let mut client = TcpStream::connect(handle.local_addr()).await.unwrap();
+    // Read well past the limit through the proxy, then leave.
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut got = 0usize;
+    while got < 1024 * 1024 {
+        let n = tokio::time::timeout(Duration::from_secs(10), client.read(&mut buf))
+            .await
+            .expect("the flood is forwarded")
+            .unwrap();
+        assert!(n > 0);
+        got += n;
+    }
+    drop(client);
+    let recorded = loop {
+        let r = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .expect("the connection ends")
+            .expect("proxy alive");
+        if let ProxyReport::Closed { recorded, .. } = r {
+            break recorded.expect("the recording is kept");
+        }
+    };
+    let text = std::fs::read_to_string(&recorded).unwrap();
+    assert!(
+        text.len() < 64 * 1024 + 8 * 1024,
+        "{} bytes recorded",
+        text.len()
+    );
+    let last = text.lines().last().unwrap();
+    assert!(last.contains(TRUNCATED_MARK), "{last}");
+    handle.shutdown().await;
+}
+
+/// SIGTERM flushes the proxy's open recordings as Ctrl-C does (they were left empty), and
+/// `--record` naming a file is reported with that path (not the listen address).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_flushes_recordings_on_sigterm_and_names_a_bad_record_path() {
+    use notifspec::net::ServerBuilder;
+    let server = ServerBuilder::new().start().await.expect("server starts");
+    let upstream = server.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+
+    let file = dir.path().join("not-a-dir");
+    std::fs::write(&file, "").unwrap();
+    let out = notifspec(&[
+        "proxy",
+        "--listen",
+        "127.0.0.1:0",
+        "--upstream",
+        &upstream,
+        "--record",
+        file.to_str().unwrap(),
+    ])
+    .await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("--record {}", file.display())) && !stderr.contains("127.0.0.1"),
+        "{stderr}"
+    );
+
+    let rec = dir.path().join("rec");
+    let mut proxy = tokio::process::Command::new(env!("CARGO_BIN_EXE_notifspec"))
+        .args(["proxy", "--listen", "127.0.0.1:0", "--upstream", &upstream])
+        .arg("--record")
+        .arg(&rec)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    // "notifspec proxy: listening on ADDR, forwarding to ..."
+    let mut err = BufReader::new(proxy.stderr.take().unwrap()).lines();
+    let line = tokio::time::timeout(Duration::from_secs(30), err.next_line())
+        .await
+        .expect("the proxy starts")
+        .unwrap()
+        .unwrap();
+    let addr = line
+        .split("listening on ")
+        .nth(1)
+        .and_then(|r| r.split(',').next())
+        .expect("the address")
+        .to_string();
+    let mut conn = TcpStream::connect(&addr).await.unwrap();
+    conn.write_all(b"random?\r\n").await.unwrap();
+    let mut reply = [0u8; 64];
+    let n = tokio::time::timeout(Duration::from_secs(10), conn.read(&mut reply))
+        .await
+        .expect("a reply through the proxy")
+        .unwrap();
+    assert!(n > 0);
+    // SIGTERM while the connection is still open.
+    let pid = proxy.id().unwrap() as i32;
+    assert_eq!(unsafe { libc_kill(pid, 15) }, 0);
+    let status = tokio::time::timeout(Duration::from_secs(30), proxy.wait())
+        .await
+        .expect("the proxy stops on SIGTERM")
+        .unwrap();
+    assert!(status.code().is_some(), "ended by the signal: {status:?}");
+    let recording = std::fs::read_dir(&rec)
+        .unwrap()
+        .next()
+        .expect("one recording")
+        .unwrap()
+        .path();
+    let text = std::fs::read_to_string(&recording).unwrap();
+    assert!(text.contains("C: random?"), "{text}");
+    drop(conn);
+    drop(server);
+}
+
+unsafe extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, sig: i32) -> i32;
+}
