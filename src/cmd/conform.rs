@@ -119,7 +119,11 @@ pub fn run(args: Args) -> Status {
     let report = match result {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("notifspec conform: {e}");
+            // The reason may quote what the target sent.
+            eprintln!(
+                "notifspec conform: {}",
+                crate::escape::printable(&e.to_string())
+            );
             if let Some(path) = &args.junit {
                 let target = conform::runner::describe_target(&options.target);
                 let xml = junit::unreachable(&target, &e.to_string());

@@ -654,3 +654,165 @@ async fn ctrl_c_on_conform_ends_the_client_group() {
     let alive = left_running(&started).await;
     assert!(alive.is_empty(), "left running: {alive:?}");
 }
+
+/// The control port has its own connection limit: idle control connections past it are
+/// told so and closed, and protocol clients are still served. 400 idle control connections
+/// used to take every descriptor and lock protocol clients out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_control_connections_cannot_lock_protocol_clients_out() {
+    use notifspec::net::ServerBuilder;
+    use notifspec::net::control::{MAX_CONTROL_CONNS, TOO_MANY_CONTROL};
+    let server = ServerBuilder::new()
+        .control("127.0.0.1:0".parse().unwrap())
+        .start()
+        .await
+        .expect("server starts");
+    let control = server.control_addr().unwrap();
+    let mut idle = Vec::new();
+    for _ in 0..MAX_CONTROL_CONNS {
+        idle.push(TcpStream::connect(control).await.unwrap());
+    }
+    // Every one of them is served: one publishes.
+    idle[0].write_all(b"publish random 7\r\n").await.unwrap();
+    let mut line = String::new();
+    let mut r = BufReader::new(&mut idle[0]);
+    tokio::time::timeout(Duration::from_secs(10), r.read_line(&mut line))
+        .await
+        .expect("an answer")
+        .unwrap();
+    assert_eq!(line, "OK\r\n");
+    // The next ones are refused with a line and closed.
+    for _ in 0..10 {
+        let extra = TcpStream::connect(control).await.unwrap();
+        let mut text = String::new();
+        tokio::time::timeout(
+            Duration::from_secs(10),
+            extra.take(4096).read_to_string(&mut text),
+        )
+        .await
+        .expect("refused and closed")
+        .unwrap();
+        assert_eq!(text, format!("{TOO_MANY_CONTROL}\r\n"));
+    }
+    // A protocol client is still served.
+    let mut c = TcpStream::connect(server.local_addr().unwrap())
+        .await
+        .unwrap();
+    c.write_all(b"random?\r\n").await.unwrap();
+    let mut line = String::new();
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        BufReader::new(&mut c).read_line(&mut line),
+    )
+    .await
+    .expect("a reply")
+    .unwrap();
+    assert_eq!(line, "7\r\n");
+    // A freed slot is reused.
+    drop(idle.pop());
+    let mut again = None;
+    for _ in 0..500 {
+        let mut s = TcpStream::connect(control).await.unwrap();
+        s.write_all(b"publish random 8\r\n").await.unwrap();
+        let mut line = String::new();
+        let _ = tokio::time::timeout(
+            Duration::from_secs(10),
+            BufReader::new(&mut s).read_line(&mut line),
+        )
+        .await;
+        if line == "OK\r\n" {
+            again = Some(s);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(again.is_some(), "a freed control slot is served again");
+}
+
+/// `replay` hands each verdict out as soon as it is known, in input order, before the next
+/// transcript is even started (with `--jobs 1`); it used to hold every result until the end
+/// (800 transcripts: 283 MB, nothing printed until all were done). At most `jobs` results
+/// are alive at once, by construction of `replay_each`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_prints_each_verdict_before_starting_the_next() {
+    use notifspec::cmd::replay::replay_each;
+    use notifspec::replay::{Options, ServerTarget, Target};
+    let events = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = events.clone();
+    let server = tokio::spawn(async move {
+        let mut n = 0;
+        while let Ok((s, _)) = listener.accept().await {
+            n += 1;
+            seen.lock().unwrap().push(format!("connection {n}"));
+            drop(s);
+        }
+    });
+    let opts = Options::new(Target::Server(ServerTarget {
+        addr: addr.to_string(),
+        control: None,
+    }));
+    let files: Vec<std::path::PathBuf> = (0..3)
+        .map(|_| transcript_path("basic/requests.txt").into())
+        .collect();
+    let mut n = 0;
+    let done = tokio::time::timeout(
+        Duration::from_secs(60),
+        replay_each(&files, &opts, 1, |r| {
+            n += 1;
+            assert!(r.result.verdict != notifspec::report::Verdict::Pass);
+            events.lock().unwrap().push(format!("verdict {n}"));
+            true
+        }),
+    )
+    .await
+    .expect("the replays end");
+    assert!(done);
+    server.abort();
+    assert_eq!(
+        *events.lock().unwrap(),
+        [
+            "connection 1",
+            "verdict 1",
+            "connection 2",
+            "verdict 2",
+            "connection 3",
+            "verdict 3"
+        ]
+    );
+}
+
+/// Durations are bounded by clap: a huge `--timeout` is a usage error (exit 2), not a panic
+/// (exit 101) when it is added to the clock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_overflowing_timeout_is_a_usage_error() {
+    for cmd in [
+        &["conform", "--timeout", "5000000000000000000s"][..],
+        &["replay", "--timeout", "5000000000000000000s", "x.txt"][..],
+        &["client", "--timeout", "5000000000000000000s"][..],
+    ] {
+        let out = notifspec(cmd).await;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{cmd:?}: {stderr}");
+        assert!(stderr.contains("longer than the most"), "{stderr}");
+    }
+}
+
+/// A file name with a newline and an escape sequence cannot forge a report line or reach the
+/// terminal raw.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_names_cannot_forge_report_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let evil = dir.path().join("x\nPASS forged.txt\u{1b}[2J");
+    std::fs::copy(transcript_path("basic/requests.txt"), &evil).unwrap();
+    let out = notifspec(&["replay", evil.to_str().unwrap()]).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        !stdout.lines().any(|l| l.starts_with("PASS forged")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("x\\nPASS forged.txt\\u{1b}[2J"), "{stdout}");
+    assert_no_raw_controls("replay", &out.stdout);
+}
