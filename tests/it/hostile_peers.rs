@@ -290,28 +290,39 @@ fn scenario(yaml: &str) -> notifspec::sim::LoadedScenario {
 
 const SMALL: &str = "duration: 10s\nchecks: { drain: 2s }\nclients:\n  - { count: 3, behaviour: typical }\npublishers:\n  random: { rate: 1 }\n";
 
-/// `simulate --server` against a server that closes every connection at once: no rule could
-/// be broken, yet nothing was tested. It said PASS; it is an error (exit 2) now.
+/// `simulate --server` against a server that closes every connection at once (or resets it):
+/// no rule could be broken, yet nothing was tested. It said PASS; it is an error (exit 2) now.
+/// A server that is silent or stalls while replies are due fails the reply rules.
 #[tokio::test(start_paused = true)]
-async fn simulate_against_a_server_that_closes_every_connection_is_an_error() {
+async fn simulate_never_passes_a_server_that_never_answers() {
     use notifspec::sim::external::{Target, run};
-    let server = Hostile::start(Act::CloseOnAccept).await;
-    let control = Hostile::start(Act::OkControl).await;
-    let target = Target {
-        server: server.addr,
-        control: control.addr,
-    };
-    let result = tokio::time::timeout(
-        Duration::from_secs(600),
-        run(&scenario(SMALL), target, 1, None, 10, None),
-    )
-    .await
-    .expect("the run ends");
-    let err = result.expect_err("never a pass");
-    assert!(
-        err.to_string().contains("never completed an exchange"),
-        "{err}"
-    );
+    for act in [Act::CloseOnAccept, Act::Reset, Act::Silent, Act::StallReads] {
+        let server = Hostile::start(act).await;
+        let control = Hostile::start(Act::OkControl).await;
+        let target = Target {
+            server: server.addr,
+            control: control.addr,
+        };
+        let result = tokio::time::timeout(
+            Duration::from_secs(600),
+            run(&scenario(SMALL), target, 1, None, 10, None),
+        )
+        .await
+        .expect("the run ends");
+        match act {
+            Act::CloseOnAccept | Act::Reset => {
+                let err = result.expect_err("never a pass");
+                assert!(
+                    err.to_string().contains("never completed an exchange"),
+                    "{act:?}: {err}"
+                );
+            }
+            _ => {
+                let report = result.expect("a run");
+                assert!(!report.passed(), "{act:?}: {}", report.to_text());
+            }
+        }
+    }
 }
 
 /// `simulate --server` against a control port that answers with an endless line: the reply

@@ -4,6 +4,8 @@ mod bench;
 mod check;
 mod client;
 mod conform;
+// Real processes, `ulimit -d`, bash's /dev/tcp and /proc: Linux only.
+#[cfg(target_os = "linux")]
 mod hostile_peers;
 mod independence;
 mod pipelining;
