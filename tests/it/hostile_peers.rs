@@ -827,3 +827,64 @@ async fn file_names_cannot_forge_report_lines() {
     assert!(stdout.contains("x\\nPASS forged.txt\\u{1b}[2J"), "{stdout}");
     assert_no_raw_controls("replay", &out.stdout);
 }
+
+/// `proxy --record` in front of each hostile server: the client gets what the server sent (or
+/// its close), the connection ends when both sides are done, every recording stays under its
+/// limit, and nothing panics.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_in_front_of_hostile_servers() {
+    use notifspec::dialect::Dialect;
+    use notifspec::net::proxy::{self, ProxyConfig, ProxyReport};
+    const LIMIT: u64 = 16 * 1024;
+    for act in PEER_ACTS {
+        let upstream = Hostile::start(act).await;
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = ProxyConfig::new(upstream.addr.to_string(), Dialect::default());
+        cfg.record = Some(dir.path().to_path_buf());
+        cfg.record_limit = LIMIT;
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let sink: proxy::ReportSink = Arc::new(move |r| {
+            let _ = tx.send(r);
+        });
+        let handle = proxy::start("127.0.0.1:0", cfg, sink).await.unwrap();
+        // A reset passed on by the proxy may reach the client before its connect completes.
+        if let Ok(mut client) = TcpStream::connect(handle.local_addr()).await {
+            let _ = client.write_all(b"random?\r\n").await;
+            let mut buf = vec![0u8; 64 * 1024];
+            let mut got = 0usize;
+            // Read what comes for a while (a flood or an endless line: a bounded amount).
+            while got < 512 * 1024 {
+                let read = client.read(&mut buf);
+                match tokio::time::timeout(Duration::from_millis(300), read).await {
+                    Ok(Ok(n)) if n > 0 => got += n,
+                    _ => break,
+                }
+            }
+        }
+        // A server that never reads or never closes keeps its half open, as it would
+        // without the proxy; every other connection ends.
+        if act != Act::StallReads {
+            loop {
+                let r = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+                    .await
+                    .unwrap_or_else(|_| panic!("proxy vs {act:?}: the connection ends"))
+                    .expect("proxy alive");
+                // A reset can also land before the proxy's connect completes.
+                if matches!(
+                    r,
+                    ProxyReport::Closed { .. } | ProxyReport::UpstreamFailed { .. }
+                ) {
+                    break;
+                }
+            }
+        }
+        handle.shutdown().await;
+        for f in std::fs::read_dir(dir.path()).unwrap() {
+            let len = f.unwrap().metadata().unwrap().len();
+            assert!(
+                len < LIMIT + 8 * 1024,
+                "proxy vs {act:?}: {len} bytes recorded"
+            );
+        }
+    }
+}
