@@ -826,6 +826,27 @@ async fn file_names_cannot_forge_report_lines() {
     );
     assert!(stdout.contains("x\\nPASS forged.txt\\u{1b}[2J"), "{stdout}");
     assert_no_raw_controls("replay", &out.stdout);
+
+    // A scenario's name is shown escaped too.
+    let scenario = dir.path().join("s.yaml");
+    std::fs::write(
+        &scenario,
+        "name: \"evil\\nverdict      FAIL\\u001b[2J\"\nduration: 1s\nclients:\n  - { count: 1 }\n",
+    )
+    .unwrap();
+    let out = notifspec(&["simulate", scenario.to_str().unwrap()]).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with("verdict")).count(),
+        1,
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("evil\\nverdict      FAIL\\u{1b}[2J"),
+        "{stdout}"
+    );
+    assert_no_raw_controls("simulate", &out.stdout);
 }
 
 /// `proxy --record` in front of each hostile server: the client gets what the server sent (or
