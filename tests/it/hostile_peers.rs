@@ -595,7 +595,8 @@ async fn conform_leaves_no_client_process_behind() {
     }
 }
 
-/// `replay --role server --client-cmd` with a client that forks: the child goes too.
+/// `replay --role server --client-cmd` with a client that forks and prints garbage on stderr:
+/// the child goes too, and the garbage is shown escaped.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replay_leaves_no_client_process_behind() {
     let dir = tempfile::tempdir().unwrap();
@@ -604,7 +605,10 @@ async fn replay_leaves_no_client_process_behind() {
     let script = dir.path().join("client.sh");
     let body = forking(
         &pidfile,
-        &format!("exec '{bin}' client --server \"$1\" --interest classified --timeout 2s"),
+        &format!(
+            "printf '\\033[2J\\033]0;pwned\\007garbage\\n' >&2; \
+             exec '{bin}' client --server \"$1\" --interest classified --timeout 2s"
+        ),
     );
     std::fs::write(&script, body).unwrap();
     // replay runs `exec CMD`: a shell that forks, then becomes the client.
@@ -623,6 +627,14 @@ async fn replay_leaves_no_client_process_behind() {
     .await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(matches!(out.status.code(), Some(0 | 1)), "{stdout}");
+    // The client's stderr is shown, escaped, line by line.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("client: \\u{1b}[2J\\u{1b}]0;pwned\\u{7}garbage"),
+        "{stderr}"
+    );
+    assert_no_raw_controls("replay --role server", &out.stdout);
+    assert_no_raw_controls("replay --role server", &out.stderr);
     let started = pids(&pidfile);
     assert!(started.len() >= 2, "{started:?} {stdout}");
     let alive = left_running(&started).await;
