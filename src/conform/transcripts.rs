@@ -4,10 +4,12 @@
 use std::collections::BTreeSet;
 
 use super::world::{Failure, StepError, World};
-use crate::checker::{Party, check_transcript};
+use crate::checker::LineReading as _;
+use crate::checker::Party;
 use crate::dialect::Dialect;
 use crate::replay::{self, ServerTarget, script::Happened};
 use crate::rule::RuleId;
+use crate::transcript::check_transcript;
 use crate::transcript::{Directive, EntryKind, Expectation, Transcript};
 
 impl World {

@@ -12,6 +12,7 @@ use super::scripted::Scripted;
 use super::steps::{Expect, Item, Step};
 use super::suite::Suite;
 use super::target::{ServerSession, Target, TargetError};
+use crate::checker::LineReading as _;
 use crate::checker::{Party, Terminator, Violation};
 use crate::dialect::{Dialect, ErrorPolicy};
 use crate::rule::RuleId;

@@ -10,6 +10,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
+use crate::checker::LineReading as _;
 use crate::checker::{
     Checker, Event, EventKind, Options as CheckerOptions, Party, Terminator, Violation,
 };

@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use notifspec::checker::LineReading as _;
 use notifspec::cmd::client::{Args as ClientArgs, follow};
 use notifspec::dialect::{Dialect, ItemKind};
 use notifspec::net::client::{Client, ClientOptions};
@@ -587,7 +588,7 @@ async fn save_observed_writes_a_transcript_that_check_and_replay_accept() {
         text.contains("! publish classified"),
         "the publishes replay made are recorded: {text}"
     );
-    let violations = notifspec::checker::check_transcript(&t, &Dialect::default());
+    let violations = notifspec::transcript::check_transcript(&t, &Dialect::default());
     assert!(violations.is_empty(), "{violations:?}\n{text}");
     let again = replay::replay_file(&saved, &Options::new(Target::Embedded)).await;
     assert_eq!(
