@@ -41,6 +41,7 @@ pub mod proto;
 pub mod replay;
 pub mod report;
 pub mod sim;
+pub mod units;
 pub mod wire;
 
 pub use notifspec_check::{checker, dialect, event, rule, transcript, yaml};

@@ -11,9 +11,25 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use crate::checker::Violation;
-use crate::cmd::Status;
 use crate::rule::RuleId;
 use crate::transcript::Expectation;
+
+/// Exit statuses shared by every command, so a CI script can rely on them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Everything checked passed.
+    Pass = 0,
+    /// A rule was violated (or a run found a failure).
+    Fail = 1,
+    /// Bad input, bad arguments, or the target could not be reached.
+    Error = 2,
+}
+
+impl From<Status> for std::process::ExitCode {
+    fn from(s: Status) -> std::process::ExitCode {
+        std::process::ExitCode::from(s as u8)
+    }
+}
 
 /// At most this many violations are kept per file; a pathological recording can break a rule
 /// millions of times, and the first ones are what a reader needs. The rest are counted.

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::world::Failure;
-use crate::cmd::Status;
+use crate::report::Status;
 use crate::rule::RuleId;
 
 /// What happened to one scenario.
