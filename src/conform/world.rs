@@ -155,13 +155,11 @@ impl World {
             // The step saw something wrong; the checker, which judged every line in its
             // context, names the rule (a close after an oversized line is `S-ROBUST`, an
             // error line in reply to `random?` is `S-ERR`, whatever the step expected).
-            (Err(StepError::Failed(f)), Some(v)) if f.rule != Some(v.rule) => {
-                Err(StepError::Failed(Failure {
-                    rule: Some(v.rule),
-                    message: format!("{} (checker: {})", f.message, v.message),
-                    ..f
-                }))
-            }
+            (Err(StepError::Failed(f)), Some(v)) => Err(StepError::Failed(Failure {
+                rule: Some(v.rule),
+                message: format!("{} (checker: {})", f.message, v.message),
+                ..f
+            })),
             (Err(e), _) => Err(e),
             (Ok(()), Some(v)) => Err(StepError::Failed(v.into())),
             (Ok(()), None) => Ok(()),
