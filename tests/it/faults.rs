@@ -43,6 +43,8 @@ enum Fault {
     ZombieAfterDoubleEnter,
     /// Replies `ERR` to an unknown command although the dialect ignores bad commands.
     ErrorsWhenIgnoring,
+    /// Never sends a notification (legal where none is owed).
+    NoNotifications,
 }
 
 /// The reference server with one fault in front of it.
@@ -181,6 +183,9 @@ async fn proxy(
                     let text = text_of(&line);
                     if text == d.replies.mode_ack {
                         in_mode = true;
+                    }
+                    if fault == Fault::NoNotifications && d.notification_kind(&text).is_some() {
+                        continue;
                     }
                     let mut out = line.clone();
                     if stop_sent && text == d.replies.stop_ok {
@@ -558,4 +563,111 @@ async fn replay_refuses_at_once_a_transcript_not_valid_in_the_chosen_dialect() {
     let e = r.error.unwrap();
     assert!(e.contains("basic.txt:"), "{e}");
     assert!(e.contains("not valid in dialect `seed-session`: S-"), "{e}");
+}
+
+/// Replays `text` (written to a file) against the reference server with `fault`.
+async fn replay_with(
+    fault: Fault,
+    d: &Dialect,
+    dialect: Option<&str>,
+    text: &str,
+) -> notifspec::report::FileResult {
+    let server = Faulty::start(fault, d).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("t.txt");
+    std::fs::write(&file, text).unwrap();
+    let mut o = replay::Options::new(replay::Target::Server(ServerTarget {
+        addr: server.addr.to_string(),
+        control: Some(server.control.to_string()),
+    }));
+    o.timeout = Duration::from_millis(400);
+    o.dialect = dialect.map(str::to_string);
+    replay::replay_file(&file, &o).await.result
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_reports_each_fault_under_its_rule() {
+    let d = Dialect::default();
+    let ignoring = ignore_errors();
+    let ignore_path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("transcripts/dialects/ignore-errors.yaml");
+    let ignore = ignore_path.to_str().unwrap();
+    let enter_stop = "C: _notif_\nS: will send notifs\nC: stop_notif\nS: OK\n! close\n";
+    let rows: &[(Fault, &Dialect, Option<&str>, &str, RuleId)] = &[
+        (Fault::MuteAck, &d, None, enter_stop, RuleId::SModeAck),
+        (Fault::MuteStop, &d, None, enter_stop, RuleId::SStopOk),
+        (
+            Fault::MuteRandom,
+            &d,
+            None,
+            "C: random?\nS: {int}\n! close\n",
+            RuleId::SReplyOne,
+        ),
+        (
+            Fault::ErrorsWhenIgnoring,
+            &ignoring,
+            Some(ignore),
+            "C: hello?\n! quiet 200ms\nC: random?\nS: {int}\n! close\n",
+            RuleId::SErr,
+        ),
+    ];
+    for (fault, d, dialect, text, rule) in rows {
+        let r = replay_with(*fault, d, *dialect, text).await;
+        assert_eq!(r.verdict, Verdict::Fail, "{fault:?}: {r:?}");
+        assert_eq!(r.violations[0].rule, *rule, "{fault:?}: {r:?}");
+        assert!(r.error.is_none(), "{fault:?}: {r:?}");
+    }
+    // A transcript sending `stop_notif` outside the mode (or the enter command twice) is
+    // itself a client violation: replay cannot send it, and says so (conform tests the
+    // server's reaction).
+    let stray = "---\nexpect: [C-STOP-ONLY-IN-NOTIF]\n---\nC: random?\nS: {int}\nC: stop_notif\nS: ERR not in the mode\n";
+    let r = replay_with(Fault::DropsOnStrayStop, &d, None, stray).await;
+    assert_eq!(r.verdict, Verdict::Unreplayable, "{r:?}");
+    assert!(
+        r.not_replayable
+            .as_deref()
+            .unwrap()
+            .starts_with("not replayable past line 6: `C: stop_notif`"),
+        "{r:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notification_no_rule_requires_stops_the_replay_and_is_never_a_pass() {
+    let d = Dialect::default();
+    // Nothing announces an item here: no rule requires the notification the recording has.
+    let text =
+        "C: _notif_\nS: will send notifs\nS: notif: classified\nC: OK\nC: stop_notif\nS: OK\n";
+    let server = Faulty::start(Fault::NoNotifications, &d).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("t.txt");
+    std::fs::write(&file, text).unwrap();
+    let mut o = replay::Options::new(replay::Target::Server(ServerTarget {
+        addr: server.addr.to_string(),
+        control: None,
+    }));
+    o.timeout = Duration::from_millis(300);
+    let r = replay::replay_file(&file, &o).await.result;
+    assert_eq!(r.verdict, Verdict::Diverged, "{r:?}");
+    assert!(
+        r.divergences
+            .iter()
+            .any(|d| d.contains("the replay stopped there")),
+        "{r:?}"
+    );
+    // In conform, the transcript scenario is then not exercised, never passed.
+    let mut suite = Suite::embedded().unwrap();
+    suite
+        .scenarios
+        .retain(|s| s.name == "transcripts/notif/enter-ok-stop.txt replays against the server");
+    assert_eq!(suite.scenarios.len(), 1);
+    let mut o = Options::new(server.target());
+    o.timeout = Duration::from_millis(300);
+    let report = conform::run(Arc::new(suite), &o).await.unwrap();
+    let text = conform::render::text(&report);
+    assert!(
+        matches!(&report.scenarios[0].outcome, Outcome::Skipped { reason }
+            if reason.contains("was not replayed to its end")),
+        "{text}"
+    );
 }
