@@ -16,9 +16,11 @@
 //! - [`yaml`]: YAML files into typed values, errors as `file:line:column`.
 //!
 //! The rest of this crate is the reference peers and the harness around them:
+//! - [`escape`]: peer bytes and file names made safe to print on a terminal.
 //! - [`wire`]: sans-IO line framing with the length limit enforced while reading.
 //! - [`proto`]: sans-IO reference peers (server session, client session, availability).
 //! - [`net`]: the tokio shell: listener, connections, control port, client, proxy.
+//! - [`process`]: the client command under test, in a process group killed as a whole.
 //! - [`replay`]: plays a transcript against a server or a client.
 //! - [`sim`]: the deterministic simulator.
 //! - [`conform`]: the conformance suite runner behind `notifspec conform`.
@@ -36,7 +38,9 @@
 pub mod bench;
 pub mod cmd;
 pub mod conform;
+pub mod escape;
 pub mod net;
+pub mod process;
 pub mod proto;
 pub mod replay;
 pub mod report;

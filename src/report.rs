@@ -206,20 +206,27 @@ impl FileResult {
     /// Text form: the verdict line, each violation as `file:line: RULE-ID: sentence`, and for
     /// a failure which expected rules were missing or unexpected. Errors go to `err`, so
     /// stdout stays a clean list of verdicts.
+    /// Control characters from peers and files reach neither stream raw
+    /// ([`crate::escape::terminal`]), and the file name is escaped
+    /// ([`crate::escape::printable`]): a name with a newline must not forge a report line.
     pub fn write_text(&self, out: &mut impl Write, err: &mut impl Write) -> io::Result<()> {
-        writeln!(out, "{} {}", self.verdict.label(), self.file)?;
+        let (mut o, mut e) = (Vec::new(), Vec::new());
+        self.render_text(&mut o, &mut e)?;
+        out.write_all(crate::escape::terminal(&String::from_utf8_lossy(&o)).as_bytes())?;
+        err.write_all(crate::escape::terminal(&String::from_utf8_lossy(&e)).as_bytes())
+    }
+
+    fn render_text(&self, out: &mut Vec<u8>, err: &mut Vec<u8>) -> io::Result<()> {
+        let file = crate::escape::printable(&self.file);
+        writeln!(out, "{} {file}", self.verdict.label())?;
         for v in &self.violations {
             match v.line {
-                Some(line) => writeln!(out, "{}:{}: {}: {}", self.file, line, v.rule, v.message)?,
-                None => writeln!(out, "{}: {}: {}", self.file, v.rule, v.message)?,
+                Some(line) => writeln!(out, "{file}:{line}: {}: {}", v.rule, v.message)?,
+                None => writeln!(out, "{file}: {}: {}", v.rule, v.message)?,
             }
         }
         if self.omitted > 0 {
-            writeln!(
-                out,
-                "{}: ... and {} more violations",
-                self.file, self.omitted
-            )?;
+            writeln!(out, "{file}: ... and {} more violations", self.omitted)?;
         }
         if self.verdict == Verdict::Fail {
             if !self.missing.is_empty() {
@@ -245,7 +252,11 @@ impl FileResult {
             }
         }
         if let Some(saved) = &self.saved_observed {
-            writeln!(out, "  observed transcript: {saved}")?;
+            writeln!(
+                out,
+                "  observed transcript: {}",
+                crate::escape::printable(saved)
+            )?;
         }
         if let Some(detail) = self.error_detail.as_ref().or(self.error.as_ref()) {
             writeln!(err, "{detail}")?;

@@ -29,4 +29,4 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
-pub use crate::units::parse_duration;
+pub use crate::units::{MAX_DURATION, parse_duration};

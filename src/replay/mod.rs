@@ -145,7 +145,7 @@ pub async fn replay_file(path: &Path, opts: &Options) -> Replayed {
 /// say) would only wait out a timeout at its first foreign line, so it is refused at once
 /// with the checker's reason: `:LINE: not valid in dialect ...`, to follow the file name.
 fn valid_in(t: &Transcript, dialect: &Dialect, name: &str) -> Result<(), String> {
-    let found = crate::checker::check_transcript(t, dialect);
+    let found = crate::transcript::check_transcript(t, dialect);
     let expected: std::collections::BTreeSet<crate::rule::RuleId> = match &t.front.expect {
         Expectation::Pass => Default::default(),
         Expectation::Violates(rules) => rules.iter().copied().collect(),

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use notifspec::RuleId;
+use notifspec::checker::LineReading as _;
 use notifspec::cmd::Status;
 use notifspec::conform::{self, Options, Outcome, RunReport, Suite, Target};
 use notifspec::dialect::Dialect;
