@@ -1,8 +1,6 @@
 //! One module per subcommand: its clap arguments and a `run` that returns the exit status.
 //! `main.rs` only parses and dispatches, so every command is also callable from tests.
 
-use std::process::ExitCode;
-
 pub mod bench;
 pub mod check;
 pub mod client;
@@ -12,22 +10,7 @@ pub mod replay;
 pub mod serve;
 pub mod simulate;
 
-/// Exit statuses shared by every command, so a CI script can rely on them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    /// Everything checked passed.
-    Pass = 0,
-    /// A rule was violated (or a run found a failure).
-    Fail = 1,
-    /// Bad input, bad arguments, or the target could not be reached.
-    Error = 2,
-}
-
-impl From<Status> for ExitCode {
-    fn from(s: Status) -> ExitCode {
-        ExitCode::from(s as u8)
-    }
-}
+pub use crate::report::Status;
 
 /// How a command prints its results (`--format`): one type for every command, so the flag
 /// reads the same everywhere and scripts can rely on `json` wherever there is output.
@@ -46,39 +29,4 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
-/// The longest duration any flag takes. Far beyond any useful timeout, and far below what
-/// overflows a clock: `--timeout 5000000000000000000s` used to panic adding it to `now`.
-pub const MAX_DURATION: std::time::Duration = std::time::Duration::from_secs(24 * 60 * 60);
-
-/// Parses a duration such as `2s`, `500ms` or `1m`, at most [`MAX_DURATION`] (clap value
-/// parser).
-pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    let d = humantime::parse_duration(s)
-        .map_err(|e| format!("`{s}` is not a duration ({e}); try `2s` or `500ms`"))?;
-    if d > MAX_DURATION {
-        return Err(format!(
-            "`{s}` is longer than the most any flag takes ({})",
-            humantime::format_duration(MAX_DURATION)
-        ));
-    }
-    Ok(d)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn durations_are_bounded() {
-        assert_eq!(
-            super::parse_duration("1500ms"),
-            Ok(std::time::Duration::from_millis(1500))
-        );
-        assert!(super::parse_duration("24h").is_ok());
-        let err = super::parse_duration("5000000000000000000s").unwrap_err();
-        assert!(
-            err.contains("longer than the most any flag takes (1day)"),
-            "{err}"
-        );
-        assert!(super::parse_duration("25h").is_err());
-        assert!(super::parse_duration("soon").is_err());
-    }
-}
+pub use crate::units::{MAX_DURATION, parse_duration};
