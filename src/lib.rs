@@ -19,6 +19,7 @@
 //! - [`report`]: verdicts of `check` and `replay` as text and JSON (JUnit: `conform::junit`).
 //! - [`bench`](mod@bench): `notifspec bench`: the reference server measured next to baselines.
 //! - [`yaml`]: YAML files into typed values, errors as `file:line:column`.
+//! - [`fsio`]: reading untrusted files (regular only, bounded, paths confined) and creating outputs.
 //! - [`cmd`]: one module per subcommand (arguments and `run`); `main.rs` only dispatches.
 //!
 //! ## Independence rule
@@ -32,6 +33,7 @@ pub mod checker;
 pub mod cmd;
 pub mod conform;
 pub mod dialect;
+pub mod fsio;
 pub mod net;
 pub mod proto;
 pub mod replay;
