@@ -291,7 +291,8 @@ impl Dialect {
             .validate()
             .map_err(|message| DialectError::Invalid {
                 origin: origin.to_string(),
-                message,
+                // It may quote spellings, each up to `max_line` long: one bounded line.
+                message: fsio::excerpt(&message, 2 * yaml::MAX_QUOTED),
             })?;
         Ok(dialect)
     }

@@ -87,22 +87,23 @@ impl FileError {
     pub fn reason(&self) -> String {
         match self {
             FileError::Io { source, .. } => source.to_string(),
-            FileError::NotRegular { found, what, .. } => {
-                format!("is {found}, not a regular file; a {what} is read only from a regular file")
-            }
+            FileError::NotRegular { found, what, .. } => format!(
+                "is {found}, not a regular file ({what} files are read only from regular files)"
+            ),
             FileError::TooLarge {
                 kind,
                 size: Some(n),
                 ..
             } => format!(
-                "{n} bytes is too large for a {} file (at most {} bytes)",
+                "{n} bytes is too large ({} files are at most {} bytes)",
                 kind.what, kind.limit
             ),
             FileError::TooLarge {
                 kind, size: None, ..
             } => format!(
-                "more than {} bytes (the limit for a {} file) read before its end",
-                kind.limit, kind.what
+                "more than {} bytes read before its end, too large ({} files are at most {} \
+                 bytes)",
+                kind.limit, kind.what, kind.limit
             ),
         }
     }
@@ -341,10 +342,8 @@ mod tests {
         let e = read_bounded(Path::new("/proc/self/status"), KIND)
             .unwrap_err()
             .to_string();
-        assert!(
-            e.contains("more than 10 bytes (the limit for a test file)"),
-            "{e}"
-        );
+        assert!(e.contains("more than 10 bytes read before its end"), "{e}");
+        assert!(e.contains("test files are at most 10 bytes"), "{e}");
     }
 
     #[test]

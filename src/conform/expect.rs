@@ -54,10 +54,11 @@ impl ExpectFail {
         ExpectFail::default()
     }
 
-    /// Parses `RULE,RULE` or, when it names an existing `.yaml`/`.yml` file, that file.
+    /// Parses `RULE,RULE` or, when it ends in `.yaml`/`.yml` or names something that exists,
+    /// that file (a FIFO or a device is then refused, not read as rule IDs).
     pub fn parse(arg: &str) -> Result<ExpectFail, ExpectFailError> {
         let looks_like_file = arg.ends_with(".yaml") || arg.ends_with(".yml");
-        if looks_like_file || Path::new(arg).is_file() {
+        if looks_like_file || Path::new(arg).exists() {
             return ExpectFail::from_file(Path::new(arg));
         }
         let mut rules = BTreeMap::new();
