@@ -73,7 +73,12 @@ impl ExpectFail {
         let name = path.display().to_string();
         let bytes = fsio::read_bounded(path, EXPECT_FAIL_FILE)?;
         let text = yaml::decode(bytes, &name, "an expect-fail")?;
-        let file: File = yaml::from_str(&text, &name)?;
+        ExpectFail::from_yaml_str(&text, &name)
+    }
+
+    /// Parses the YAML of an expect-fail file; `origin` names it in errors.
+    pub fn from_yaml_str(text: &str, origin: &str) -> Result<ExpectFail, ExpectFailError> {
+        let file: File = yaml::from_str(text, origin)?;
         let rules = match file {
             File::Map(m) => m,
             File::List(l) => l.into_iter().map(|r| (r, None)).collect(),
