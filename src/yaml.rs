@@ -92,11 +92,11 @@ pub(crate) fn too_deep(text: &str, max: usize) -> Option<(usize, usize)> {
             if blank || b[indent] == b'#' {
                 continue;
             }
-            if b[i..].starts_with(b"---") || b[i..].starts_with(b"...") {
-                if b.get(i + 3).is_none_or(|c| *c == b' ' || *c == b'\t') {
-                    indents.clear();
-                    i += 3;
-                }
+            let marker = b[i..].starts_with(b"---") || b[i..].starts_with(b"...");
+            if marker && b.get(i + 3).is_none_or(|c| *c == b' ' || *c == b'\t') {
+                // A document marker; a value may follow on the same line.
+                indents.clear();
+                i += 3;
             }
             while indents.last().is_some_and(|l| *l > indent) {
                 indents.pop();
