@@ -68,7 +68,7 @@ pub fn run(args: Args) -> Status {
     let mut err = std::io::stderr();
     let mut summary = Summary::default();
     for path in &args.paths {
-        for file in collect(path) {
+        for file in collect(path, &allowed) {
             let result = match file {
                 Ok(file) => check_file_allowing(&file, &fallback, &allowed),
                 Err(r) => r,
@@ -92,7 +92,7 @@ pub fn run(args: Args) -> Status {
 
 /// The transcripts `path` stands for: itself if a file, its transcripts (recursively, sorted)
 /// if a folder; an error result if it does not exist.
-fn collect(path: &Path) -> Vec<Result<PathBuf, FileResult>> {
+fn collect(path: &Path, allowed: &AllowedPaths) -> Vec<Result<PathBuf, FileResult>> {
     let shown = path.display().to_string();
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
@@ -106,7 +106,12 @@ fn collect(path: &Path) -> Vec<Result<PathBuf, FileResult>> {
     }
     let mut found = Vec::new();
     let mut errors = Vec::new();
-    walk(path, &mut found, &mut errors);
+    let root = Root {
+        real: path.canonicalize().unwrap_or_else(|_| path.to_path_buf()),
+        shown: &shown,
+        allowed,
+    };
+    walk(path, &root, &mut found, &mut errors);
     if found.is_empty() && errors.is_empty() {
         let msg = format!(
             "{shown}: no transcripts in this folder (files ending in {})",
@@ -124,7 +129,16 @@ fn collect(path: &Path) -> Vec<Result<PathBuf, FileResult>> {
     all
 }
 
-fn walk(dir: &Path, found: &mut Vec<PathBuf>, errors: &mut Vec<FileResult>) {
+/// The folder named on the command line that a walk searches: a link found inside may lead
+/// only into it (or an `--allow-path` folder), or a pull request could add `x.txt` pointing
+/// at any file on the machine and have its first line quoted in a parse error.
+struct Root<'a> {
+    real: PathBuf,
+    shown: &'a str,
+    allowed: &'a AllowedPaths,
+}
+
+fn walk(dir: &Path, root: &Root<'_>, found: &mut Vec<PathBuf>, errors: &mut Vec<FileResult>) {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) => {
@@ -138,14 +152,28 @@ fn walk(dir: &Path, found: &mut Vec<PathBuf>, errors: &mut Vec<FileResult>) {
         let path = entry.path();
         // `file_type` does not follow symlinks, so a link cycle cannot make this loop.
         let Ok(ft) = entry.file_type() else { continue };
+        let transcript = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| TRANSCRIPT_EXTENSIONS.contains(&e));
         if ft.is_dir() {
-            walk(&path, found, errors);
-        } else if path.is_file()
-            && path
-                .extension()
-                .and_then(|e| e.to_str())
-                .is_some_and(|e| TRANSCRIPT_EXTENSIONS.contains(&e))
-        {
+            walk(&path, root, found, errors);
+        } else if transcript && ft.is_symlink() {
+            let Ok(real) = path.canonicalize() else {
+                continue;
+            };
+            if real.starts_with(&root.real) || root.allowed.allows(&real) {
+                found.push(path);
+            } else {
+                let shown = path.display().to_string();
+                let msg = format!(
+                    "{shown}: a link leading out of {}; not read (name the file itself, or \
+                     pass --allow-path DIR)",
+                    root.shown
+                );
+                errors.push(FileResult::error(shown, msg.clone(), msg));
+            }
+        } else if transcript && ft.is_file() {
             found.push(path);
         }
     }

@@ -141,6 +141,27 @@ fn a_transcript_dialect_outside_its_folder_is_refused_and_never_shown() {
 }
 
 #[test]
+fn check_on_a_folder_reads_no_link_leading_out_of_it() {
+    let root = tempfile::tempdir().unwrap();
+    let d = root.path();
+    write(d, "secret.env", format!("TOKEN={SECRET}\n"));
+    write(d, "t/real.txt", "C: random?\nS: 1\n");
+    std::os::unix::fs::symlink(d.join("secret.env"), d.join("t/evil.txt")).unwrap();
+    std::os::unix::fs::symlink(d.join("t/real.txt"), d.join("t/alias.txt")).unwrap();
+    for format in ["text", "json"] {
+        let r = notifspec(d, &["check", "--format", format, "t"]);
+        r.refused("a link leading out of t");
+        assert!(!r.out.contains(SECRET), "{}", r.out);
+        // The link inside the folder is checked like the file it points to.
+        assert!(
+            r.out.contains("alias.txt") && r.out.contains("real.txt"),
+            "{}",
+            r.out
+        );
+    }
+}
+
+#[test]
 fn a_scenario_dialect_outside_its_folder_needs_allow_path() {
     let root = tempfile::tempdir().unwrap();
     let d = root.path();
