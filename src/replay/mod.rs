@@ -66,6 +66,8 @@ pub struct Options {
     pub grace: Duration,
     /// Write what really happened, one transcript per input, into this folder.
     pub save_observed: Option<PathBuf>,
+    /// Folders a transcript's `dialect:` path may reach besides its own folder tree.
+    pub allowed: crate::fsio::AllowedPaths,
 }
 
 impl Options {
@@ -78,6 +80,7 @@ impl Options {
             timeout: DEFAULT_TIMEOUT,
             grace: DEFAULT_GRACE,
             save_observed: None,
+            allowed: crate::fsio::AllowedPaths::none(),
         }
     }
 }
@@ -97,7 +100,7 @@ pub async fn replay_file(path: &Path, opts: &Options) -> Replayed {
     let loaded = Transcript::from_file(path)
         .map_err(|e| (e.summary(), e.to_string()))
         .and_then(|t| {
-            load_dialect(&t, path, opts.dialect.as_deref())
+            load_dialect(&t, path, opts)
                 .map(|(d, r)| (t, d, r))
                 .map_err(|e| (format!("{file}: {e}"), format!("{file}: {e}")))
         });
@@ -265,15 +268,15 @@ fn idle_close(t: &Transcript, timeout: Duration) -> Option<Duration> {
 fn load_dialect(
     t: &Transcript,
     path: &Path,
-    given: Option<&str>,
+    opts: &Options,
 ) -> Result<(Dialect, String), crate::dialect::DialectError> {
     let base = path.parent();
-    let (spec, base) = match (given, &t.front.dialect) {
+    let (spec, base) = match (opts.dialect.as_deref(), &t.front.dialect) {
         (Some(g), _) => (g.to_string(), None),
         (None, Some(d)) => (d.clone(), base),
         (None, None) => return Ok((Dialect::default(), crate::dialect::DEFAULT_DIALECT.into())),
     };
-    let dialect = Dialect::load(&spec, base)?;
+    let dialect = Dialect::load_allowing(&spec, base, &opts.allowed)?;
     let reference = if Dialect::builtin(&spec).is_some() {
         spec
     } else {

@@ -231,7 +231,7 @@ fn failed_rules(r: &RunReport) -> BTreeSet<RuleId> {
 
 fn ignore_errors() -> Dialect {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let path = root.join("transcripts/dialects/ignore-errors.yaml");
+    let path = root.join("transcripts/custom-dialect/dialects/ignore-errors.yaml");
     Dialect::load(path.to_str().unwrap(), None).unwrap()
 }
 
@@ -590,8 +590,8 @@ async fn replay_with(
 async fn replay_reports_each_fault_under_its_rule() {
     let d = Dialect::default();
     let ignoring = ignore_errors();
-    let ignore_path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("transcripts/dialects/ignore-errors.yaml");
+    let ignore_path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("transcripts/custom-dialect/dialects/ignore-errors.yaml");
     let ignore = ignore_path.to_str().unwrap();
     let enter_stop = "C: _notif_\nS: will send notifs\nC: stop_notif\nS: OK\n! close\n";
     let rows: &[(Fault, &Dialect, Option<&str>, &str, RuleId)] = &[
