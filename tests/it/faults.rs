@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use notifspec::RuleId;
 use notifspec::cmd::Status;
-use notifspec::conform::{self, Options, Outcome, RunReport, Suite, Target};
+use notifspec::conform::{self, ExpectFail, Options, Outcome, RunReport, Suite, Target};
 use notifspec::dialect::Dialect;
 use notifspec::net::{ServerBuilder, ServerHandle};
 use notifspec::replay::{self, ServerTarget};
@@ -392,6 +392,14 @@ async fn a_server_that_exits_on_an_oversized_line_is_s_robust_and_the_rest_is_sk
         })
         .count();
     assert!(skipped >= 2, "{text}");
+    // A team that knows its server falls over lists S-ROBUST, and the gate holds.
+    let server = Faulty::start(Fault::DiesOnOversized, &d).await;
+    let mut o = options(server.target(), &d, "@S-ROBUST and not @offline", 400);
+    o.expect_fail = ExpectFail::parse("S-ROBUST").unwrap();
+    let report = run(&o).await;
+    let text = conform::render::text(&report);
+    assert_eq!(report.status(), Status::Pass, "{text}");
+    assert!(report.totals().expected_failures >= 2, "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
