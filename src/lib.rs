@@ -14,6 +14,8 @@
 //! - [`transcript`]: the `C:`/`S:` format: model, parser, writer, the conversion to events.
 //! - [`checker`]: the sans-IO oracle that applies the rules to any conversation.
 //! - [`yaml`]: YAML files into typed values, errors as `file:line:column`.
+//! - [`fsio`]: reading untrusted files (regular only, bounded, paths confined) and creating
+//!   outputs without following links or overwriting.
 //!
 //! The rest of this crate is the reference peers and the harness around them:
 //! - [`escape`]: peer bytes and file names made safe to print on a terminal.
@@ -48,7 +50,7 @@ pub mod sim;
 pub mod units;
 pub mod wire;
 
-pub use notifspec_check::{checker, dialect, event, rule, transcript, yaml};
+pub use notifspec_check::{checker, dialect, event, fsio, rule, transcript, yaml};
 
 pub use checker::{Checker, Violation};
 pub use dialect::{Dialect, ItemKind};

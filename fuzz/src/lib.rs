@@ -14,9 +14,12 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use notifspec::checker::{Checker, Event, EventKind, MAX_PENDING, Options, Terminator};
+use notifspec::conform::ExpectFail;
 use notifspec::dialect::{Dialect, ItemKind};
+use notifspec::proto::availability::Feed;
 use notifspec::proto::{Items, ServerSession};
-use notifspec::rule::Party;
+use notifspec::rule::{Party, RuleId};
+use notifspec::sim::LoadedScenario;
 use notifspec::transcript;
 use notifspec::wire::{Ending, Frame, LineCodec};
 use tokio_util::codec::Decoder;
@@ -178,6 +181,58 @@ pub fn dialect(data: &[u8]) {
     if let Ok(d) = Dialect::from_yaml_str(text, "fuzz") {
         let again = Dialect::from_yaml_str(&d.to_yaml(), "again").expect("round trip loads");
         assert_eq!(again, d);
+    }
+}
+
+/// Folder a fuzzed scenario's `dialect:` path is resolved against: it does not exist, so no
+/// input can make the target read a real file (paths inside files stay in their folder).
+const NO_FOLDER: &str = "/nonexistent-notifspec-fuzz";
+
+/// `scenario`: any bytes as scenario YAML. Never panics, and is refused or parsed in
+/// bounded time however deep it nests (`yaml::MAX_DEPTH`); a scenario that loads names a
+/// usable dialect and a name.
+pub fn scenario(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let base = std::path::Path::new(NO_FOLDER);
+    if let Ok(s) = LoadedScenario::from_yaml_str(text, "fuzz", "fuzz", Some(base)) {
+        assert!(!s.name.is_empty());
+        assert!(s.dialect.validate().is_ok());
+    }
+}
+
+/// `expect_fail`: any bytes as an `--expect-fail` file. Never panics; what loads lists only
+/// catalog rules, and the same rules written as `RULE,RULE` load the same list.
+pub fn expect_fail(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(e) = ExpectFail::from_yaml_str(text, "fuzz") {
+        let listed = e.listed(RuleId::ALL);
+        let ids: Vec<String> = listed.iter().map(|r| r.to_string()).collect();
+        let again = ExpectFail::parse(&ids.join(",")).expect("listed rules parse back");
+        assert_eq!(again.listed(RuleId::ALL), listed);
+    }
+}
+
+/// `feed_file`: any bytes as a `--feed` file, with a line limit taken from the input. Never
+/// panics; every ad of a feed that loads is one non-empty line within the limit, so the
+/// server can always send it.
+pub fn feed_file(data: &[u8]) {
+    let Some((&limit, rest)) = data.split_first() else {
+        return;
+    };
+    let Ok(text) = std::str::from_utf8(rest) else {
+        return;
+    };
+    let max_line = 16 + usize::from(limit);
+    if let Ok(feed) = Feed::from_yaml_str(text, "fuzz", max_line) {
+        assert!(!feed.ads().is_empty());
+        for ad in feed.ads() {
+            assert!(!ad.trim().is_empty() && ad.len() <= max_line, "{ad:?}");
+            assert!(!ad.contains(['\r', '\n']), "{ad:?}");
+        }
     }
 }
 

@@ -10,8 +10,15 @@ use std::path::{Path, PathBuf};
 use crate::checker::{Checker, ITEMS_KNOWN_RULES, Violation};
 use crate::cmd::{OutputFormat, Status};
 use crate::dialect::Dialect;
+use crate::fsio::AllowedPaths;
 use crate::report::{FileResult, MAX_KEPT_VIOLATIONS, Summary, ViolationLog};
 use crate::transcript::Reader;
+
+/// How `check` opens a transcript: streamed, so any size.
+const STREAMED_TRANSCRIPT: crate::fsio::FileKind = crate::fsio::FileKind {
+    what: "transcript",
+    limit: u64::MAX,
+};
 
 /// File name endings `check` picks up when searching a folder.
 pub const TRANSCRIPT_EXTENSIONS: &[&str] = &["txt", "transcript"];
@@ -30,6 +37,10 @@ pub struct Args {
     /// Dialect (built-in name or YAML file) for transcripts whose front matter names none.
     #[arg(long)]
     pub dialect: Option<String>,
+    /// A folder a transcript's `dialect:` path may reach besides the transcript's own folder
+    /// tree (repeatable; see docs/security.md).
+    #[arg(long, value_name = "DIR")]
+    pub allow_path: Vec<PathBuf>,
 }
 
 /// Runs the command: 0 when every transcript gets its expected verdict, 1 when one does not,
@@ -45,14 +56,21 @@ pub fn run(args: Args) -> Status {
         },
         None => Dialect::default(),
     };
+    let allowed = match AllowedPaths::new(&args.allow_path) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("notifspec check: --allow-path: {e}");
+            return Status::Error;
+        }
+    };
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let mut err = std::io::stderr();
     let mut summary = Summary::default();
     for path in &args.paths {
-        for file in collect(path) {
+        for file in collect(path, &allowed) {
             let result = match file {
-                Ok(file) => check_file(&file, &fallback),
+                Ok(file) => check_file_allowing(&file, &fallback, &allowed),
                 Err(r) => r,
             };
             summary.add(&result);
@@ -74,7 +92,7 @@ pub fn run(args: Args) -> Status {
 
 /// The transcripts `path` stands for: itself if a file, its transcripts (recursively, sorted)
 /// if a folder; an error result if it does not exist.
-fn collect(path: &Path) -> Vec<Result<PathBuf, FileResult>> {
+fn collect(path: &Path, allowed: &AllowedPaths) -> Vec<Result<PathBuf, FileResult>> {
     let shown = path.display().to_string();
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
@@ -88,14 +106,39 @@ fn collect(path: &Path) -> Vec<Result<PathBuf, FileResult>> {
     }
     let mut found = Vec::new();
     let mut errors = Vec::new();
-    walk(path, &mut found, &mut errors);
+    let root = Root {
+        real: path.canonicalize().unwrap_or_else(|_| path.to_path_buf()),
+        shown: &shown,
+        allowed,
+    };
+    walk(path, &root, &mut found, &mut errors);
+    if found.is_empty() && errors.is_empty() {
+        let msg = format!(
+            "{shown}: no transcripts in this folder (files ending in {})",
+            TRANSCRIPT_EXTENSIONS
+                .iter()
+                .map(|e| format!(".{e}"))
+                .collect::<Vec<_>>()
+                .join(" or ")
+        );
+        return vec![Err(FileResult::error(shown, msg.clone(), msg))];
+    }
     found.sort();
     let mut all: Vec<_> = found.into_iter().map(Ok).collect();
     all.extend(errors.into_iter().map(Err));
     all
 }
 
-fn walk(dir: &Path, found: &mut Vec<PathBuf>, errors: &mut Vec<FileResult>) {
+/// The folder named on the command line that a walk searches: a link found inside may lead
+/// only into it (or an `--allow-path` folder), or a pull request could add `x.txt` pointing
+/// at any file on the machine and have its first line quoted in a parse error.
+struct Root<'a> {
+    real: PathBuf,
+    shown: &'a str,
+    allowed: &'a AllowedPaths,
+}
+
+fn walk(dir: &Path, root: &Root<'_>, found: &mut Vec<PathBuf>, errors: &mut Vec<FileResult>) {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) => {
@@ -109,14 +152,28 @@ fn walk(dir: &Path, found: &mut Vec<PathBuf>, errors: &mut Vec<FileResult>) {
         let path = entry.path();
         // `file_type` does not follow symlinks, so a link cycle cannot make this loop.
         let Ok(ft) = entry.file_type() else { continue };
+        let transcript = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| TRANSCRIPT_EXTENSIONS.contains(&e));
         if ft.is_dir() {
-            walk(&path, found, errors);
-        } else if path.is_file()
-            && path
-                .extension()
-                .and_then(|e| e.to_str())
-                .is_some_and(|e| TRANSCRIPT_EXTENSIONS.contains(&e))
-        {
+            walk(&path, root, found, errors);
+        } else if transcript && ft.is_symlink() {
+            let Ok(real) = path.canonicalize() else {
+                continue;
+            };
+            if real.starts_with(&root.real) || root.allowed.allows(&real) {
+                found.push(path);
+            } else {
+                let shown = path.display().to_string();
+                let msg = format!(
+                    "{shown}: a link leading out of {}; not read (name the file itself, or \
+                     pass --allow-path DIR)",
+                    root.shown
+                );
+                errors.push(FileResult::error(shown, msg.clone(), msg));
+            }
+        } else if transcript && ft.is_file() {
             found.push(path);
         }
     }
@@ -131,9 +188,14 @@ fn walk(dir: &Path, found: &mut Vec<PathBuf>, errors: &mut Vec<FileResult>) {
 /// the one that matches the file is judged: exactly what
 /// [`check_transcript`](crate::transcript::check_transcript) reports on the parsed file.
 pub fn check_file(path: &Path, fallback: &Dialect) -> FileResult {
+    check_file_allowing(path, fallback, &AllowedPaths::none())
+}
+
+/// [`check_file`], where the transcript's `dialect:` path may also reach `allowed`.
+pub fn check_file_allowing(path: &Path, fallback: &Dialect, allowed: &AllowedPaths) -> FileResult {
     let shown = path.display().to_string();
     let fail = |summary: String, detail: String| FileResult::error(shown.clone(), summary, detail);
-    let (mut reader, dialect) = match open(path, &shown, fallback) {
+    let (mut reader, dialect) = match open(path, &shown, fallback, allowed) {
         Ok(opened) => opened,
         Err(result) => return *result,
     };
@@ -145,6 +207,11 @@ pub fn check_file(path: &Path, fallback: &Dialect) -> FileResult {
     let mut log = SplitLog::default();
     if let Err(e) = reader.feed(&mut checker, |v| log.record(v)) {
         return fail(e.summary(), e.to_string());
+    }
+    if reader.entries() == 0 {
+        // An empty file (a recording cut off before its first line) records nothing to judge.
+        let msg = format!("{shown}: no conversation: the transcript has no `C:`, `S:` or `!` line");
+        return fail(msg.clone(), msg);
     }
     for v in checker.finish(reader.is_complete()) {
         log.record(v);
@@ -158,16 +225,21 @@ fn open(
     path: &Path,
     shown: &str,
     fallback: &Dialect,
+    allowed: &AllowedPaths,
 ) -> Result<(Reader<File>, Dialect), Box<FileResult>> {
     let fail = |summary: String, detail: String| {
         Box::new(FileResult::error(shown.to_string(), summary, detail))
     };
-    let file =
-        File::open(path).map_err(|e| fail(format!("{shown}: {e}"), format!("{shown}: {e}")))?;
+    // Streamed in constant memory whatever its size, so no size limit; but only a regular
+    // file (a FIFO would hang, a device never end).
+    let file = crate::fsio::open_regular(path, STREAMED_TRANSCRIPT).map_err(|e| {
+        let msg = format!("{shown}: {}", e.reason());
+        fail(msg.clone(), msg)
+    })?;
     // The reader reads in large blocks itself: no `BufReader`.
     let reader = Reader::new(file, shown).map_err(|e| fail(e.summary(), e.to_string()))?;
     let dialect = match &reader.front().dialect {
-        Some(name) => Dialect::load(name, path.parent()).map_err(|e| {
+        Some(name) => Dialect::load_allowing(name, path.parent(), allowed).map_err(|e| {
             let msg = format!("{shown}: dialect `{name}`: {e}");
             fail(msg.clone(), msg)
         })?,

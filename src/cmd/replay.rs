@@ -56,9 +56,18 @@ pub struct Args {
     /// Transcripts replayed at once, each on its own connection (client role).
     #[arg(long, default_value_t = 1)]
     pub jobs: usize,
-    /// Write what really happened, one transcript per input, into this folder.
+    /// Write what really happened, one transcript per input, into this folder. A folder
+    /// holding earlier results (`*.observed.txt`) is refused unless `--force`.
     #[arg(long, value_name = "DIR")]
     pub save_observed: Option<PathBuf>,
+    /// Delete the earlier `*.observed.txt` results in the `--save-observed` folder first
+    /// (nothing else there is touched).
+    #[arg(long, requires = "save_observed")]
+    pub force: bool,
+    /// A folder a transcript's `dialect:` path may reach besides the transcript's own folder
+    /// tree (repeatable; see docs/security.md).
+    #[arg(long, value_name = "DIR")]
+    pub allow_path: Vec<PathBuf>,
     /// Output format: `text` (verdict lines and `file:line: RULE-ID: sentence`, then a
     /// summary) or `json` (one JSON object per run, one per line).
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
@@ -103,6 +112,19 @@ pub fn run(args: Args) -> Status {
     opts.dialect = args.dialect;
     opts.strict = args.strict;
     opts.timeout = args.timeout;
+    opts.allowed = match crate::fsio::AllowedPaths::new(&args.allow_path) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("notifspec replay: --allow-path: {e}");
+            return Status::Error;
+        }
+    };
+    if let Some(dir) = &args.save_observed
+        && let Err(e) = crate::fsio::prepare_output_dir(dir, replay::observed::is_ours, args.force)
+    {
+        eprintln!("notifspec replay: --save-observed: {e}");
+        return Status::Error;
+    }
     opts.save_observed = args.save_observed;
     // One thread: replays are IO-bound (`--jobs` interleaves them), and an embedded server
     // on the same thread has set a connection up by the time replay sees it counted.

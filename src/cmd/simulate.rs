@@ -27,9 +27,18 @@ pub struct Args {
     #[arg(long, value_name = "ADDR", requires = "server")]
     pub control: Option<SocketAddr>,
     /// Save a transcript of each violating connection here: the original and a shrunk one
-    /// (against an external server, the original only).
+    /// (against an external server, the original only). A folder holding earlier results
+    /// (`conn-N.txt`, `conn-N.shrunk.txt`) is refused unless `--force`.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Delete the earlier `conn-N*.txt` results in the `--out` folder first (nothing else
+    /// there is touched).
+    #[arg(long, requires = "out")]
+    pub force: bool,
+    /// A folder the scenario's `dialect:` path may reach besides the scenario's own folder
+    /// tree (repeatable; see docs/security.md).
+    #[arg(long, value_name = "DIR")]
+    pub allow_path: Vec<PathBuf>,
     /// Most violating connections saved under `--out` (one per rule first).
     #[arg(long, value_name = "N", default_value_t = sim::MAX_SAVED)]
     pub max_saved: usize,
@@ -40,13 +49,26 @@ pub struct Args {
 
 /// Runs the command: 0 when no rule was violated, 1 when one was, 2 for bad input.
 pub fn run(args: Args) -> Status {
-    let loaded = match LoadedScenario::from_file(&args.scenario) {
+    let loaded = match crate::fsio::AllowedPaths::new(&args.allow_path) {
+        Ok(allowed) => LoadedScenario::from_file_allowing(&args.scenario, &allowed),
+        Err(e) => {
+            eprintln!("notifspec simulate: --allow-path: {e}");
+            return Status::Error;
+        }
+    };
+    let loaded = match loaded {
         Ok(l) => l,
         Err(e) => {
             eprintln!("notifspec simulate: {e}");
             return Status::Error;
         }
     };
+    if let Some(dir) = &args.out
+        && let Err(e) = crate::fsio::prepare_output_dir(dir, sim::is_ours, args.force)
+    {
+        eprintln!("notifspec simulate: --out: {e}");
+        return Status::Error;
+    }
     let seed = args.seed.or(loaded.scenario.seed).unwrap_or(0);
     let started = Instant::now();
     let progress = std::io::stderr().is_terminal().then(progress_bar);

@@ -7,8 +7,18 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use crate::fsio::{self, FileError, FileKind};
 use crate::rule::{RuleId, UnknownRule};
 use crate::yaml::{self, YamlError};
+
+/// Largest `--expect-fail` file: one line per rule of the catalog, with room for reasons.
+pub const MAX_EXPECT_FAIL_FILE: u64 = 256 * 1024;
+
+/// How an `--expect-fail` file is read: its limit, and its name in errors.
+pub const EXPECT_FAIL_FILE: FileKind = FileKind {
+    what: "expect-fail",
+    limit: MAX_EXPECT_FAIL_FILE,
+};
 
 /// The rules expected to fail, each with an optional reason.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -22,14 +32,10 @@ pub enum ExpectFailError {
     /// An ID that is not in the catalog.
     #[error("--expect-fail: {0}")]
     Rule(#[from] UnknownRule),
-    /// The YAML file could not be read.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: String,
-        /// What the OS said.
-        source: std::io::Error,
-    },
+    /// The YAML file could not be read: missing, not a regular file, or over
+    /// [`MAX_EXPECT_FAIL_FILE`].
+    #[error(transparent)]
+    File(#[from] FileError),
     /// The YAML file is not a map of rule IDs to reasons (or a list of IDs).
     #[error("{0} (expected `RULE-ID: reason` lines or a list of rule IDs)")]
     Yaml(#[from] YamlError),
@@ -48,10 +54,11 @@ impl ExpectFail {
         ExpectFail::default()
     }
 
-    /// Parses `RULE,RULE` or, when it names an existing `.yaml`/`.yml` file, that file.
+    /// Parses `RULE,RULE` or, when it ends in `.yaml`/`.yml` or names something that exists,
+    /// that file (a FIFO or a device is then refused, not read as rule IDs).
     pub fn parse(arg: &str) -> Result<ExpectFail, ExpectFailError> {
         let looks_like_file = arg.ends_with(".yaml") || arg.ends_with(".yml");
-        if looks_like_file || Path::new(arg).is_file() {
+        if looks_like_file || Path::new(arg).exists() {
             return ExpectFail::from_file(Path::new(arg));
         }
         let mut rules = BTreeMap::new();
@@ -64,11 +71,14 @@ impl ExpectFail {
     /// Reads a YAML file: `S-NOTIF-WINDOW: "reason"` lines, or a list of IDs.
     pub fn from_file(path: &Path) -> Result<ExpectFail, ExpectFailError> {
         let name = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ExpectFailError::Io {
-            path: name.clone(),
-            source,
-        })?;
-        let file: File = yaml::from_str(&text, &name)?;
+        let bytes = fsio::read_bounded(path, EXPECT_FAIL_FILE)?;
+        let text = yaml::decode(bytes, &name, "an expect-fail")?;
+        ExpectFail::from_yaml_str(&text, &name)
+    }
+
+    /// Parses the YAML of an expect-fail file; `origin` names it in errors.
+    pub fn from_yaml_str(text: &str, origin: &str) -> Result<ExpectFail, ExpectFailError> {
+        let file: File = yaml::from_str(text, origin)?;
         let rules = match file {
             File::Map(m) => m,
             File::List(l) => l.into_iter().map(|r| (r, None)).collect(),

@@ -14,11 +14,21 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
+use crate::fsio::{self, FileError, FileKind};
 use crate::yaml::{self, YamlError};
 
 /// How many ads the store retains by default. A client that falls further behind than this
 /// skips to the oldest retained ad, so memory stays bounded however many ads are published.
 pub const DEFAULT_AD_CAPACITY: usize = 10_000;
+
+/// Largest `--feed` file: room for thousands of ads of a generous line length.
+pub const MAX_FEED_FILE: u64 = 16 * 1024 * 1024;
+
+/// How a feed file is read: its limit, and its name in errors.
+pub const FEED_FILE: FileKind = FileKind {
+    what: "feed",
+    limit: MAX_FEED_FILE,
+};
 
 /// The ads compiled into notifspec, used when `serve` is given no `--feed`.
 pub const BUILTIN_FEED: &str = include_str!("../../data/ads.yaml");
@@ -108,14 +118,9 @@ impl ItemsView for Items {
 /// Why a feed of ads could not be loaded; each variant names the place.
 #[derive(Debug, thiserror::Error)]
 pub enum FeedError {
-    /// The file could not be read.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: String,
-        /// What the OS said.
-        source: std::io::Error,
-    },
+    /// The file could not be read: missing, not a regular file, or over [`MAX_FEED_FILE`].
+    #[error(transparent)]
+    File(#[from] FileError),
     /// Not YAML of the expected shape (`ads:` followed by a list of strings).
     #[error(transparent)]
     Syntax(#[from] YamlError),
@@ -178,10 +183,8 @@ impl Feed {
     /// Reads a feed file; ads longer than `max_line` are refused since they could not be sent.
     pub fn from_file(path: &Path, max_line: usize) -> Result<Feed, FeedError> {
         let origin = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| FeedError::Io {
-            path: origin.clone(),
-            source,
-        })?;
+        let bytes = fsio::read_bounded(path, FEED_FILE)?;
+        let text = crate::yaml::decode(bytes, &origin, "a feed")?;
         Feed::from_yaml_str(&text, &origin, max_line)
     }
 

@@ -2,9 +2,14 @@
 //!
 //! A recorded conversation becomes a test of someone's implementation: notifspec plays one
 //! side of the transcript and judges the other side twice — by the checker (is it legal?) and
-//! by the transcript (is it what was recorded?). That gives four verdicts: `PASS`; `FAIL` (a
-//! rule was broken); `DIVERGED` (legal, but not as recorded — e.g. another kind of item was
-//! announced — a failure only with `--strict`); `ERROR` (no connection, a timeout, a bad file).
+//! by the transcript (is it what was recorded?). That gives five verdicts: `PASS` (played to
+//! the end, as recorded); `FAIL` (a rule was broken — a required line that does not come
+//! within the timeout breaks the rule requiring it); `DIVERGED` (legal, but not as recorded —
+//! e.g. another kind of item was announced, or a line no rule requires never came and the
+//! replay stopped there — a failure only with `--strict`); `UNREPLAYABLE` (the transcript's
+//! next own line would break a rule of notifspec's own party, so it was not sent — a failure
+//! only with `--strict`); `ERROR` (no connection, a failing control port, a bad file, or a
+//! transcript not valid in the dialect, refused before anything is sent).
 //!
 //! - [`script`]: the sans-IO engine (what to send, what to wait for, how to match).
 //! - [`client_role`] / [`server_role`]: the tokio shells for each side.
@@ -66,6 +71,8 @@ pub struct Options {
     pub grace: Duration,
     /// Write what really happened, one transcript per input, into this folder.
     pub save_observed: Option<PathBuf>,
+    /// Folders a transcript's `dialect:` path may reach besides its own folder tree.
+    pub allowed: crate::fsio::AllowedPaths,
 }
 
 impl Options {
@@ -78,6 +85,7 @@ impl Options {
             timeout: DEFAULT_TIMEOUT,
             grace: DEFAULT_GRACE,
             save_observed: None,
+            allowed: crate::fsio::AllowedPaths::none(),
         }
     }
 }
@@ -97,7 +105,7 @@ pub async fn replay_file(path: &Path, opts: &Options) -> Replayed {
     let loaded = Transcript::from_file(path)
         .map_err(|e| (e.summary(), e.to_string()))
         .and_then(|t| {
-            load_dialect(&t, path, opts.dialect.as_deref())
+            load_dialect(&t, path, opts)
                 .map(|(d, r)| (t, d, r))
                 .map_err(|e| (format!("{file}: {e}"), format!("{file}: {e}")))
         });
@@ -265,15 +273,15 @@ fn idle_close(t: &Transcript, timeout: Duration) -> Option<Duration> {
 fn load_dialect(
     t: &Transcript,
     path: &Path,
-    given: Option<&str>,
+    opts: &Options,
 ) -> Result<(Dialect, String), crate::dialect::DialectError> {
     let base = path.parent();
-    let (spec, base) = match (given, &t.front.dialect) {
+    let (spec, base) = match (opts.dialect.as_deref(), &t.front.dialect) {
         (Some(g), _) => (g.to_string(), None),
         (None, Some(d)) => (d.clone(), base),
         (None, None) => return Ok((Dialect::default(), crate::dialect::DEFAULT_DIALECT.into())),
     };
-    let dialect = Dialect::load(&spec, base)?;
+    let dialect = Dialect::load_allowing(&spec, base, &opts.allowed)?;
     let reference = if Dialect::builtin(&spec).is_some() {
         spec
     } else {

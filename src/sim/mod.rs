@@ -39,7 +39,7 @@ mod run;
 
 use std::time::Duration;
 
-pub use run::{MAX_SAVED, SimError, SimOptions, SimResult, simulate};
+pub use run::{MAX_SAVED, SimError, SimOptions, SimResult, is_ours, simulate};
 pub use scenario::{LoadedScenario, Scenario, ScenarioError};
 pub use server::{ConnId, Item, ReferenceServer, ServerFactory, SimServer};
 

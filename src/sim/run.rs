@@ -214,6 +214,15 @@ pub(crate) struct Header<'a> {
 
 /// Writes a conversation with the transcript writer: front matter naming the scenario, seed
 /// and connection, then the server's view with time comments and `!` directives.
+/// Whether a file name is one `simulate --out` writes (`conn-N.txt`, `conn-N.shrunk.txt`):
+/// what `--force` may delete.
+pub fn is_ours(name: &str) -> bool {
+    name.strip_prefix("conn-")
+        .and_then(|n| n.strip_suffix(".txt"))
+        .map(|n| n.strip_suffix(".shrunk").unwrap_or(n))
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
 pub(crate) fn write_transcript(
     path: &Path,
     h: &Header<'_>,
@@ -232,7 +241,9 @@ pub(crate) fn write_transcript(
         dialect: Some(h.dialect.to_string()),
         ..FrontMatter::default()
     };
-    let file = std::fs::File::create(path).map_err(io_err)?;
+    // Never over an earlier file or through a link (the folder was checked for earlier
+    // results before the run: see `is_ours`).
+    let file = crate::fsio::create_new(path).map_err(io_err)?;
     let mut w = TranscriptWriter::new(io::BufWriter::new(file), &front).map_err(io_err)?;
     let mut body = || -> io::Result<()> {
         w.comment(&format!("scenario: {}", h.scenario))?;
@@ -289,7 +300,15 @@ pub(crate) fn write_transcript(
 
 /// Checks a written transcript as `notifspec check` would and says whether `rule` shows.
 pub(crate) fn checks_offline(path: &Path, rule: RuleId, loaded: &LoadedScenario) -> bool {
-    let result = crate::cmd::check::check_file(path, &loaded.dialect);
+    // The saved transcript names the scenario's dialect file by its absolute path.
+    let dialect_dir: Vec<_> = Path::new(&loaded.dialect_ref)
+        .parent()
+        .filter(|_| crate::dialect::Dialect::builtin(&loaded.dialect_ref).is_none())
+        .map(Path::to_path_buf)
+        .into_iter()
+        .collect();
+    let allowed = crate::fsio::AllowedPaths::new(&dialect_dir).unwrap_or_default();
+    let result = crate::cmd::check::check_file_allowing(path, &loaded.dialect, &allowed);
     result.violations.iter().any(|v| v.rule == rule) || result.unexpected.contains(&rule)
 }
 

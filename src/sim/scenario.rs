@@ -14,11 +14,18 @@ use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize};
 
 use crate::dialect::{DEFAULT_DIALECT, Dialect, DialectError, ItemKind};
+use crate::fsio::{self, AllowedPaths, FileError, FileKind};
 use crate::rule::RuleId;
 use crate::yaml::{self, YamlError};
 
 /// Largest scenario file read; scenarios are a few kilobytes, so anything larger is a wrong path.
 pub const MAX_SCENARIO_FILE: u64 = 1024 * 1024;
+
+/// How a scenario file is read: its limit, and its name in errors.
+pub const SCENARIO_FILE: FileKind = FileKind {
+    what: "scenario",
+    limit: MAX_SCENARIO_FILE,
+};
 /// Most simulated clients a scenario may ask for: beyond this a run would take minutes per
 /// simulated second, which is never what the author meant.
 pub const MAX_CLIENTS: u64 = 1_000_000;
@@ -587,22 +594,10 @@ fn de_rate<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
 /// Why a scenario could not be loaded; each variant names the place.
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
-    /// The file could not be read.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// What the OS said.
-        source: std::io::Error,
-    },
-    /// The file is larger than any scenario could be.
-    #[error("{path}: {size} bytes is too large for a scenario file (at most {MAX_SCENARIO_FILE})")]
-    TooLarge {
-        /// The file.
-        path: PathBuf,
-        /// Its size.
-        size: u64,
-    },
+    /// The file could not be read: missing, not a regular file, or over
+    /// [`MAX_SCENARIO_FILE`].
+    #[error(transparent)]
+    File(#[from] FileError),
     /// YAML syntax, a wrong type, an unknown key, a bad value or a file that is not text.
     #[error(transparent)]
     Syntax(#[from] YamlError),
@@ -643,25 +638,24 @@ pub struct LoadedScenario {
 impl LoadedScenario {
     /// Reads, parses and validates a scenario file.
     pub fn from_file(path: &Path) -> Result<LoadedScenario, ScenarioError> {
-        let io = |source| ScenarioError::Io {
-            path: path.to_path_buf(),
-            source,
-        };
-        let size = std::fs::metadata(path).map_err(io)?.len();
-        if size > MAX_SCENARIO_FILE {
-            return Err(ScenarioError::TooLarge {
-                path: path.to_path_buf(),
-                size,
-            });
-        }
-        let bytes = std::fs::read(path).map_err(io)?;
+        LoadedScenario::from_file_allowing(path, &AllowedPaths::none())
+    }
+
+    /// [`LoadedScenario::from_file`], where the dialect path the scenario names may also
+    /// reach `allowed` (it must otherwise stay in the scenario's folder tree).
+    pub fn from_file_allowing(
+        path: &Path,
+        allowed: &AllowedPaths,
+    ) -> Result<LoadedScenario, ScenarioError> {
+        let bytes = fsio::read_bounded(path, SCENARIO_FILE)?;
         let origin = path.display().to_string();
         let text = yaml::decode(bytes, &origin, "a scenario")?;
         let stem = path
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "scenario".into());
-        LoadedScenario::from_yaml_str(&text, &origin, &stem, path.parent())
+        let base = path.parent().unwrap_or(Path::new("."));
+        LoadedScenario::load_str(&text, &origin, &stem, Some(base), allowed)
     }
 
     /// Parses and validates scenario YAML. `origin` names the source in errors, `stem` is
@@ -672,11 +666,23 @@ impl LoadedScenario {
         stem: &str,
         base: Option<&Path>,
     ) -> Result<LoadedScenario, ScenarioError> {
+        LoadedScenario::load_str(text, origin, stem, base, &AllowedPaths::none())
+    }
+
+    fn load_str(
+        text: &str,
+        origin: &str,
+        stem: &str,
+        base: Option<&Path>,
+        allowed: &AllowedPaths,
+    ) -> Result<LoadedScenario, ScenarioError> {
         let scenario: Scenario = yaml::from_str(text, origin)?;
         let dialect =
-            Dialect::load(&scenario.dialect, base).map_err(|source| ScenarioError::Dialect {
-                origin: origin.to_string(),
-                source,
+            Dialect::load_allowing(&scenario.dialect, base, allowed).map_err(|source| {
+                ScenarioError::Dialect {
+                    origin: origin.to_string(),
+                    source,
+                }
             })?;
         scenario
             .validate(&dialect)

@@ -135,13 +135,19 @@ fn folders_are_searched_recursively_in_sorted_order() {
 #[test]
 fn dialects_by_name_relative_path_or_option() {
     let dialect = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("transcripts/dialects/no-answers.yaml"),
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("transcripts/custom-dialect/dialects/no-answers.yaml"),
     )
     .unwrap();
     let dir = folder(&[
         ("d/custom.yaml", &dialect),
+        ("t/d/custom.yaml", &dialect),
         (
             "t/rel.txt",
+            "---\ndialect: d/custom.yaml\n---\nC: random?\nS: 1\n",
+        ),
+        (
+            "t/up.txt",
             "---\ndialect: ../d/custom.yaml\n---\nC: random?\nS: 1\n",
         ),
         (
@@ -151,6 +157,14 @@ fn dialects_by_name_relative_path_or_option() {
         ("t/plain.txt", "C: notif\nS: notif: OK\n"),
     ]);
     assert_eq!(check(dir.path(), &["t/rel.txt"]).code, 0);
+    // Out of the transcript's folder tree only when the command line allows it.
+    let r = check(dir.path(), &["t/up.txt"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("--allow-path"), "{}", r.stderr);
+    assert_eq!(
+        check(dir.path(), &["--allow-path", "d", "t/up.txt"]).code,
+        0
+    );
     let r = check(dir.path(), &["t/missing.txt"]);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("nowhere.yaml"), "{}", r.stderr);

@@ -11,6 +11,7 @@ use std::process::Command;
 /// The only packages `notifspec-check` may depend on directly (normal dependencies).
 const ALLOWED: &[&str] = &[
     "humantime",
+    "libc",
     "memchr",
     "rand",
     "serde",

@@ -6,6 +6,7 @@ mod client;
 mod conform;
 mod faults;
 // Real processes, `ulimit -d`, bash's /dev/tcp and /proc: Linux only.
+mod hostile_files;
 #[cfg(target_os = "linux")]
 mod hostile_peers;
 mod independence;

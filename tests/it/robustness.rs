@@ -858,7 +858,10 @@ fn dialect_bad_files_are_refused_naming_the_place() {
         .set_len(100 * 1024 * 1024)
         .unwrap();
     let err = Dialect::from_file(&huge).unwrap_err().to_string();
-    assert!(err.contains("too large for a dialect file"), "{err}");
+    assert!(
+        err.contains("too large (dialect files are at most"),
+        "{err}"
+    );
     // Deeply nested.
     let nested = format!("{good}description: {}\n", "[".repeat(1_000));
     let err = dialect_err(d, "nested.yaml", nested.as_bytes());
@@ -1014,6 +1017,50 @@ fn fuzz_smoke_dialect() {
         text.splice(at..at, data.iter().copied().take(8));
         fuzz_bodies::dialect(&text);
     }
+}
+
+/// YAML and scenario fragments for the scenario, expect-fail and feed bodies.
+const SCENARIO_PIECES: &[&str] = &[
+    "name: s\n",
+    "duration: 10s\n",
+    "dialect: seed-session\n",
+    "dialect: ../x.yaml\n",
+    "dialect: /etc/passwd\n",
+    "seed: 1\n",
+    "clients:\n  - count: 2\n    behaviour: typical\n",
+    "faults:\n  - kind: drop\n",
+    "ads:\n  - hello\n",
+    "S-ERR: reason\n",
+    "- S-NOTIF-WINDOW\n",
+    "C-ONE-AT-A-TIME,",
+];
+
+#[test]
+fn fuzz_smoke_scenario() {
+    for data in inputs(6, 500, SCENARIO_PIECES) {
+        fuzz_bodies::scenario(&data);
+    }
+    let smoke = include_str!("../../scenarios/smoke.yaml");
+    fuzz_bodies::scenario(smoke.as_bytes());
+    fuzz_bodies::scenario("[".repeat(100_000).as_bytes());
+}
+
+#[test]
+fn fuzz_smoke_expect_fail() {
+    for data in inputs(7, 1_000, SCENARIO_PIECES) {
+        fuzz_bodies::expect_fail(&data);
+    }
+    fuzz_bodies::expect_fail(b"S-ERR: known\nS-NOTIF-WINDOW: ~\n");
+}
+
+#[test]
+fn fuzz_smoke_feed() {
+    for data in inputs(8, 1_000, SCENARIO_PIECES) {
+        fuzz_bodies::feed_file(&data);
+    }
+    let mut builtin = vec![255];
+    builtin.extend_from_slice(notifspec::proto::availability::BUILTIN_FEED.as_bytes());
+    fuzz_bodies::feed_file(&builtin);
 }
 
 #[test]

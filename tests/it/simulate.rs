@@ -350,6 +350,7 @@ fn assert_caught_in(yaml: &str, factory: ServerFactory, rule: RuleId) {
             paths: vec![shrunk.into()],
             format: notifspec::cmd::OutputFormat::Json,
             dialect: None,
+            allow_path: vec![],
         });
         assert_eq!(status, Status::Fail);
     }
@@ -461,6 +462,8 @@ fn simulate_command_exit_codes() {
         server: None,
         control: None,
         out: None,
+        force: false,
+        allow_path: vec![],
         max_saved: 10,
         format: notifspec::cmd::OutputFormat::Json,
     };

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::fsio::{self, AllowedPaths, FileError, FileKind, OutsideError};
 use crate::yaml::{self, YamlError};
 
 /// Name of the dialect used when none is given: the one the seed's example session speaks.
@@ -19,6 +20,12 @@ pub const DEFAULT_DIALECT: &str = "seed-session";
 /// Largest dialect file notifspec will read; a dialect is a few hundred bytes, so anything
 /// bigger is a mistake (a wrong path), refused before it can cost memory.
 pub const MAX_DIALECT_FILE: u64 = 64 * 1024;
+
+/// How a dialect file is read: its limit, and its name in errors.
+pub const DIALECT_FILE: FileKind = FileKind {
+    what: "dialect",
+    limit: MAX_DIALECT_FILE,
+};
 
 const BUILTINS: &[(&str, &str)] = &[
     (
@@ -201,22 +208,14 @@ pub enum DialectError {
         builtins = builtin_names().join(", ")
     )]
     Unknown(String),
-    /// The file could not be read.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// What the OS said.
-        source: std::io::Error,
-    },
-    /// The file is larger than any dialect could be.
-    #[error("{path}: {size} bytes is too large for a dialect file (at most {MAX_DIALECT_FILE})")]
-    TooLarge {
-        /// The file.
-        path: PathBuf,
-        /// Its size.
-        size: u64,
-    },
+    /// The file could not be read: missing, not a regular file, or over
+    /// [`MAX_DIALECT_FILE`].
+    #[error(transparent)]
+    File(#[from] FileError),
+    /// A path named inside a file (a transcript's or scenario's `dialect:`) that leads out
+    /// of that file's folder tree.
+    #[error(transparent)]
+    Outside(#[from] OutsideError),
     /// YAML syntax error, a missing field, an unknown key or a file that is not text.
     #[error(transparent)]
     Syntax(#[from] YamlError),
@@ -250,38 +249,36 @@ impl Dialect {
             .map(|(n, src)| Dialect::from_yaml_str(src, n).expect("built-in dialects are valid"))
     }
 
-    /// Loads a dialect given as a built-in name or a path. A relative path is resolved
-    /// against `base` when given (a transcript names its dialect relative to itself).
+    /// Loads a dialect given as a built-in name or a path. With `base` (the folder of the
+    /// file naming it), a relative path is resolved against it and the path must stay in
+    /// that folder tree; without, the path comes from the command line and is trusted.
     pub fn load(name_or_path: &str, base: Option<&Path>) -> Result<Dialect, DialectError> {
+        Dialect::load_allowing(name_or_path, base, &AllowedPaths::none())
+    }
+
+    /// [`Dialect::load`], where a path named inside a file may also reach `allowed`.
+    pub fn load_allowing(
+        name_or_path: &str,
+        base: Option<&Path>,
+        allowed: &AllowedPaths,
+    ) -> Result<Dialect, DialectError> {
         if let Some(d) = Dialect::builtin(name_or_path) {
             return Ok(d);
         }
-        let mut path = PathBuf::from(name_or_path);
-        if path.is_relative()
-            && let Some(base) = base
-        {
-            path = base.join(path);
+        let path = match base {
+            Some(base) => allowed.resolve(name_or_path, base)?,
+            None => Some(PathBuf::from(name_or_path)).filter(|p| p.exists()),
+        };
+        match path {
+            Some(path) => Dialect::from_file(&path),
+            None => Err(DialectError::Unknown(name_or_path.to_string())),
         }
-        if !path.exists() {
-            return Err(DialectError::Unknown(name_or_path.to_string()));
-        }
-        Dialect::from_file(&path)
     }
 
-    /// Reads and validates a dialect file.
+    /// Reads and validates a dialect file (a regular file of at most [`MAX_DIALECT_FILE`]
+    /// bytes).
     pub fn from_file(path: &Path) -> Result<Dialect, DialectError> {
-        let io = |source| DialectError::Io {
-            path: path.to_path_buf(),
-            source,
-        };
-        let size = std::fs::metadata(path).map_err(io)?.len();
-        if size > MAX_DIALECT_FILE {
-            return Err(DialectError::TooLarge {
-                path: path.to_path_buf(),
-                size,
-            });
-        }
-        let bytes = std::fs::read(path).map_err(io)?;
+        let bytes = fsio::read_bounded(path, DIALECT_FILE)?;
         let origin = path.display().to_string();
         let text = yaml::decode(bytes, &origin, "a dialect")?;
         Dialect::from_yaml_str(&text, &origin)
@@ -294,7 +291,8 @@ impl Dialect {
             .validate()
             .map_err(|message| DialectError::Invalid {
                 origin: origin.to_string(),
-                message,
+                // It may quote spellings, each up to `max_line` long: one bounded line.
+                message: fsio::excerpt(&message, 2 * yaml::MAX_QUOTED),
             })?;
         Ok(dialect)
     }

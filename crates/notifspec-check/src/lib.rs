@@ -12,11 +12,14 @@
 //!   transcript into events.
 //! - [`checker`]: the sans-IO oracle that applies the rules to a stream of events; it classifies
 //!   lines itself.
+//! - [`fsio`]: reading untrusted files (regular only, bounded, paths confined) and creating
+//!   outputs without following links or overwriting.
 //! - [`yaml`]: YAML files into typed values, errors as `file:line:column`.
 
 pub mod checker;
 pub mod dialect;
 pub mod event;
+pub mod fsio;
 pub mod rule;
 pub mod transcript;
 pub mod yaml;

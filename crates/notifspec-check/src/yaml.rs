@@ -18,8 +18,25 @@ pub struct YamlError {
     pub message: String,
 }
 
+/// Deepest nesting (block levels, `- ` entries and `[`/`{` together) a YAML input may have.
+/// The parser's time grows with the square of the depth (a 1 MB scenario of `[` ran for
+/// minutes), while real dialects, scenarios and front matter nest a handful of levels; so
+/// deeper input is refused by [`too_deep`] before the parser sees it.
+pub const MAX_DEPTH: usize = 64;
+
+/// Longest excerpt of a file an error message may quote (the parser quotes values).
+pub const MAX_QUOTED: usize = 160;
+
 /// Deserializes `text`; `origin` names the source in errors.
 pub fn from_str<T: DeserializeOwned>(text: &str, origin: &str) -> Result<T, YamlError> {
+    if let Some((line, column)) = too_deep(text, MAX_DEPTH) {
+        return Err(YamlError {
+            origin: origin.to_string(),
+            line,
+            column,
+            message: too_deep_message(),
+        });
+    }
     serde_yaml::from_str(text).map_err(|e| {
         let (line, column) = e
             .location()
@@ -29,6 +46,8 @@ pub fn from_str<T: DeserializeOwned>(text: &str, origin: &str) -> Result<T, Yaml
         let message = e
             .to_string()
             .replacen(&format!(" at line {line} column {column}"), "", 1);
+        // The parser quotes values (a whole file read as one scalar, say): one bounded line.
+        let message = crate::fsio::excerpt(&message, MAX_QUOTED);
         YamlError {
             origin: origin.to_string(),
             line,
@@ -36,6 +55,126 @@ pub fn from_str<T: DeserializeOwned>(text: &str, origin: &str) -> Result<T, Yaml
             message,
         }
     })
+}
+
+/// The error for input nested deeper than [`MAX_DEPTH`].
+pub fn too_deep_message() -> String {
+    format!(
+        "nested more than {MAX_DEPTH} levels deep; notifspec refuses deeper YAML before parsing it"
+    )
+}
+
+/// Where `text` first nests deeper than `max` levels (1-based line and column), found in one
+/// linear pass before parsing. It over-counts rather than under-counts: block levels by
+/// indentation, each compact `- `/`? ` entry, and each `[`/`{` opened where a value may
+/// start; quoted scalars, comments and block scalars (`|`, `>`) are skipped as the parser
+/// skips them.
+pub fn too_deep(text: &str, max: usize) -> Option<(usize, usize)> {
+    let mut indents: Vec<usize> = Vec::new();
+    let mut flow = 0usize;
+    let mut quote: Option<u8> = None;
+    // Lines indented at least this much belong to an open block scalar.
+    let mut block_scalar: Option<usize> = None;
+    let mut block = 0usize;
+    let mut at_start = true;
+    for (n, line) in text.split('\n').enumerate() {
+        let b = line.as_bytes();
+        let indent = b.iter().take_while(|c| **c == b' ').count();
+        let blank = b[indent..].iter().all(u8::is_ascii_whitespace);
+        if let Some(min) = block_scalar {
+            if blank || indent >= min {
+                continue;
+            }
+            block_scalar = None;
+        }
+        let mut i = indent;
+        if quote.is_none() && flow == 0 {
+            if blank || b[indent] == b'#' {
+                continue;
+            }
+            let marker = b[i..].starts_with(b"---") || b[i..].starts_with(b"...");
+            if marker && b.get(i + 3).is_none_or(|c| *c == b' ' || *c == b'\t') {
+                // A document marker; a value may follow on the same line.
+                indents.clear();
+                i += 3;
+            }
+            while indents.last().is_some_and(|l| *l > indent) {
+                indents.pop();
+            }
+            if indents.last().is_none_or(|l| *l < indent) {
+                indents.push(indent);
+            }
+            block = indents.len();
+            if block > max {
+                return Some((n + 1, indent + 1));
+            }
+            at_start = true;
+        }
+        let mut prev_space = true;
+        while i < b.len() {
+            let c = b[i];
+            let next_space = b
+                .get(i + 1)
+                .is_none_or(|c| matches!(c, b' ' | b'\t' | b'\r'));
+            match quote {
+                Some(b'"') if c == b'\\' => i += 1,
+                Some(q) if c == q => {
+                    if q == b'\'' && b.get(i + 1) == Some(&b'\'') {
+                        i += 1;
+                    } else {
+                        quote = None;
+                        at_start = false;
+                    }
+                }
+                Some(_) => {}
+                None => match c {
+                    b'#' if prev_space => break,
+                    b' ' | b'\t' | b'\r' => {}
+                    b'"' | b'\'' if at_start => quote = Some(c),
+                    b'-' | b'?' if at_start && next_space => {
+                        if flow == 0 {
+                            block += 1;
+                            if block > max {
+                                return Some((n + 1, i + 1));
+                            }
+                        }
+                    }
+                    b'[' | b'{' if at_start || flow > 0 => {
+                        flow += 1;
+                        at_start = true;
+                        if block + flow > max {
+                            return Some((n + 1, i + 1));
+                        }
+                    }
+                    b']' | b'}' if flow > 0 => {
+                        flow -= 1;
+                        at_start = false;
+                    }
+                    b',' if flow > 0 => at_start = true,
+                    b':' if next_space || flow > 0 => at_start = true,
+                    // An anchor or a tag before a value: the value may still start after it.
+                    b'&' | b'!' if at_start => {
+                        while b.get(i + 1).is_some_and(|c| !matches!(c, b' ' | b'\t')) {
+                            i += 1;
+                        }
+                    }
+                    b'|' | b'>' if at_start && flow == 0 => {
+                        let explicit = b[i + 1..]
+                            .iter()
+                            .take_while(|c| matches!(c, b'+' | b'-' | b'0'..=b'9'))
+                            .find(|c| c.is_ascii_digit())
+                            .map_or(1, |d| usize::from(d - b'0').max(1));
+                        block_scalar = Some(indent + explicit);
+                        break;
+                    }
+                    _ => at_start = false,
+                },
+            }
+            prev_space = matches!(c, b' ' | b'\t');
+            i += 1;
+        }
+    }
+    None
 }
 
 /// Decodes a file's bytes; `what` (e.g. `a dialect`) hints at what the file should have been.
@@ -87,6 +226,44 @@ mod tests {
         let e = from_str::<Doc>("name: [a\n", "d.yaml").unwrap_err();
         assert!(e.line >= 1 && e.column >= 1, "{e}");
         assert!(e.to_string().starts_with("d.yaml:"), "{e}");
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_before_parsing() {
+        for text in [
+            "[".repeat(100_000),
+            "{".repeat(100_000),
+            format!("a: {}", "- ".repeat(100_000)),
+            format!("a: &x !!seq {}", "[".repeat(1_000)),
+            format!("--- {}", "[".repeat(1_000)),
+            (0..200)
+                .map(|d| format!("{}k{d}:\n", " ".repeat(d)))
+                .collect(),
+            format!("a: \"x\"\nb: {}", "[\n".repeat(1_000)),
+        ] {
+            let started = std::time::Instant::now();
+            let e = from_str::<Doc>(&text, "d.yaml").unwrap_err();
+            assert!(e.message.contains("levels deep"), "{e}");
+            assert!(started.elapsed().as_secs() < 5, "{e}");
+        }
+    }
+
+    #[test]
+    fn ordinary_yaml_is_not_counted_too_deep() {
+        let text = "name: a # [[[[[[[[[[\nb: 'it''s [[[[[[['\nc: \"[[[[[\\\"[[[[\"\nd: |\n  [[[[[[[[[[\n  [[[[[[\ne: don't [[[[ {{{{\nf: [a, [b, {c: d}]]\ng:\n  - - x\n    - y\n";
+        assert_eq!(too_deep(text, 4), None);
+        assert!(too_deep(text, 3).is_some());
+    }
+
+    #[test]
+    fn errors_quote_one_bounded_line_of_the_file() {
+        let secret = format!(
+            "root:x:0:0:{}\ndaemon:x:1:1\nsecret: hunter2\n",
+            "r".repeat(500)
+        );
+        let e = from_str::<Doc>(&secret, "d.yaml").unwrap_err().to_string();
+        assert!(!e.contains("hunter2") && !e.contains("daemon"), "{e}");
+        assert!(e.len() < MAX_QUOTED + 40, "{e}");
     }
 
     #[test]

@@ -30,7 +30,7 @@ pub use check::check_transcript;
 pub use generate::generate_conforming;
 #[cfg(test)]
 use parse::parse_bytes;
-pub use parse::{MAX_FILE_SIZE, MAX_LINE_LEN, ParseError, Reader, parse};
+pub use parse::{MAX_FILE_SIZE, MAX_LINE_LEN, ParseError, Reader, TRANSCRIPT_FILE, parse};
 pub use write::{TranscriptWriter, write};
 
 /// What a transcript is meant to show.
@@ -221,12 +221,8 @@ impl Transcript {
     /// for larger recordings).
     pub fn from_file(path: &Path) -> Result<Transcript, ParseError> {
         let origin = path.display().to_string();
-        let io_err = |e: std::io::Error| ParseError::io(&origin, &e);
-        let size = std::fs::metadata(path).map_err(io_err)?.len();
-        if size > MAX_FILE_SIZE {
-            return Err(ParseError::too_large(&origin, size));
-        }
-        let bytes = std::fs::read(path).map_err(io_err)?;
+        let bytes = crate::fsio::read_bounded(path, TRANSCRIPT_FILE)
+            .map_err(|e| ParseError::file(&origin, &e))?;
         let mut t = parse::parse_bytes(&bytes, &origin)?;
         t.path = Some(path.to_path_buf());
         Ok(t)

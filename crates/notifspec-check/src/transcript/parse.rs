@@ -16,6 +16,12 @@ use crate::rule::{RuleId, edit_distance};
 /// in memory; bigger recordings are read with [`Reader`], which has no total limit.
 pub const MAX_FILE_SIZE: u64 = 64 * 1024 * 1024;
 
+/// How a transcript is read whole: its limit, and its name in errors.
+pub const TRANSCRIPT_FILE: crate::fsio::FileKind = crate::fsio::FileKind {
+    what: "transcript",
+    limit: MAX_FILE_SIZE,
+};
+
 /// Longest transcript line (terminator excluded). Protocol lines are at most a dialect's
 /// `max_line` (1024 by default); this bound only keeps a garbage file from costing memory.
 pub const MAX_LINE_LEN: usize = 1024 * 1024;
@@ -84,6 +90,26 @@ impl ParseError {
             source_line: None,
             help: Some("`notifspec check` streams files of any size".into()),
         }
+    }
+
+    /// A transcript file that could not be read (see [`crate::fsio`]).
+    pub(crate) fn file(origin: &str, e: &crate::fsio::FileError) -> Self {
+        let mut err = ParseError {
+            origin: origin.to_string(),
+            line: 0,
+            column: 0,
+            message: format!("cannot read: {}", e.reason()),
+            source_line: None,
+            help: None,
+        };
+        if let crate::fsio::FileError::TooLarge { size, .. } = e {
+            err = ParseError::too_large(origin, size.unwrap_or(MAX_FILE_SIZE + 1));
+            if size.is_none() {
+                err.message =
+                    format!("more than {MAX_FILE_SIZE} bytes read: too large to parse in memory");
+            }
+        }
+        err
     }
 
     /// The one-line form `file:line:column: message`, for JSON output and logs.
@@ -209,6 +235,8 @@ struct Body {
     last_ends: bool,
     /// A `! publish` directive has been read.
     saw_publish: bool,
+    /// Entries read (lines other than blanks and comments).
+    entries: u64,
 }
 
 impl Body {
@@ -258,6 +286,7 @@ impl Body {
             kind,
             LineKind::Directive(Directive::Close | Directive::ExpectClose)
         );
+        self.entries += 1;
         Ok(Some(kind))
     }
 
@@ -356,6 +385,13 @@ impl<R: Read> Reader<R> {
     /// say when items appear, which changes how availability can be judged.
     pub fn saw_publish(&self) -> bool {
         self.body.saw_publish
+    }
+
+    /// How many entries (`C:`, `S:`, `!` and `[...]` lines) were read so far: a file with none
+    /// (empty, or only comments) records no conversation, which `check` refuses rather than
+    /// passes.
+    pub fn entries(&self) -> u64 {
+        self.body.entries
     }
 
     /// The next entry, `Ok(None)` at the end of the file.
@@ -478,6 +514,7 @@ impl<R: Read> Reader<R> {
                     // Nothing after `[...]` may be a message: the full path says so.
                     Some(kind) if brace >= nl && body.unrecorded_at.is_none() => {
                         body.last_ends = false;
+                        body.entries += 1;
                         visit(body.line_no, kind);
                     }
                     _ => {
@@ -903,6 +940,15 @@ fn front_matter(yaml: &str, first_line: usize, origin: &str) -> Result<FrontMatt
         return Ok(FrontMatter::default());
     }
     let line_text = |n: usize| yaml.lines().nth(n).unwrap_or_default().to_string();
+    if let Some((l, c)) = crate::yaml::too_deep(yaml, crate::yaml::MAX_DEPTH) {
+        return Err(ParseError::at(
+            origin,
+            first_line + l - 1,
+            c,
+            &line_text(l - 1),
+            format!("front matter: {}", crate::yaml::too_deep_message()),
+        ));
+    }
     let raw: RawFront = serde_yaml::from_str(yaml).map_err(|e| {
         let (l, c) = e
             .location()
