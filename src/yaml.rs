@@ -21,7 +21,7 @@ pub struct YamlError {
 /// Deepest nesting (block levels, `- ` entries and `[`/`{` together) a YAML input may have.
 /// The parser's time grows with the square of the depth (a 1 MB scenario of `[` ran for
 /// minutes), while real dialects, scenarios and front matter nest a handful of levels; so
-/// deeper input is refused by [`too_deep`] before the parser sees it.
+/// deeper input is refused by `too_deep` before the parser sees it.
 pub const MAX_DEPTH: usize = 64;
 
 /// Longest excerpt of a file an error message may quote (the parser quotes values).
