@@ -28,7 +28,7 @@ pub const MAX_DEPTH: usize = 64;
 pub const MAX_QUOTED: usize = 160;
 
 /// Deserializes `text`; `origin` names the source in errors.
-pub(crate) fn from_str<T: DeserializeOwned>(text: &str, origin: &str) -> Result<T, YamlError> {
+pub fn from_str<T: DeserializeOwned>(text: &str, origin: &str) -> Result<T, YamlError> {
     if let Some((line, column)) = too_deep(text, MAX_DEPTH) {
         return Err(YamlError {
             origin: origin.to_string(),
@@ -185,7 +185,7 @@ pub(crate) fn too_deep(text: &str, max: usize) -> Option<(usize, usize)> {
 }
 
 /// Decodes a file's bytes; `what` (e.g. `a dialect`) hints at what the file should have been.
-pub(crate) fn decode(bytes: Vec<u8>, origin: &str, what: &str) -> Result<String, YamlError> {
+pub fn decode(bytes: Vec<u8>, origin: &str, what: &str) -> Result<String, YamlError> {
     String::from_utf8(bytes).map_err(|e| {
         let (line, column) = line_col(e.as_bytes(), e.utf8_error().valid_up_to());
         YamlError {
