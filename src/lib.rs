@@ -14,8 +14,8 @@
 //! - [`transcript`]: the `C:`/`S:` format: model, parser, writer, the conversion to events.
 //! - [`checker`]: the sans-IO oracle that applies the rules to any conversation.
 //! - [`yaml`]: YAML files into typed values, errors as `file:line:column`.
-//! - [`fsio`]: reading untrusted files (regular only, bounded, paths inside files confined)
-//!   and creating results without overwriting; see `docs/security.md`.
+//! - [`fsio`]: reading untrusted files (regular only, bounded, paths confined) and creating
+//!   outputs without following links or overwriting.
 //!
 //! The rest of this crate is the reference peers and the harness around them:
 //! - [`escape`]: peer bytes and file names made safe to print on a terminal.

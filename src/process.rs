@@ -37,21 +37,26 @@ const REAP_WAIT: Duration = Duration::from_secs(2);
 
 impl ClientGroup {
     /// Starts `line` through `sh -c` in a new process group, with stdin closed and stdout
-    /// discarded; stderr is inherited when `show_stderr`, so the user sees why a client
-    /// failed.
+    /// discarded. With `show_stderr`, its stderr is copied to ours line by line, each line
+    /// bounded and escaped ([`crate::escape::printable`]) behind `client: `, so the user sees
+    /// why a client failed and the client cannot drive the terminal; without it, discarded.
+    /// Must be called within a tokio runtime.
     pub fn spawn(line: &str, show_stderr: bool) -> io::Result<ClientGroup> {
         let mut cmd = shell(line);
         cmd.stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(if show_stderr {
-                Stdio::inherit()
+                Stdio::piped()
             } else {
                 Stdio::null()
             })
             .kill_on_drop(true);
         #[cfg(unix)]
         cmd.process_group(0);
-        let child = cmd.spawn()?;
+        let mut child = cmd.spawn()?;
+        if let Some(err) = child.stderr.take() {
+            tokio::spawn(relay_stderr(err));
+        }
         let pgid = child.id().and_then(|id| i32::try_from(id).ok());
         if let Some(g) = pgid {
             live().push(g);
@@ -93,6 +98,26 @@ impl ClientGroup {
 impl Drop for ClientGroup {
     fn drop(&mut self) {
         self.kill_group();
+    }
+}
+
+/// Longest stderr line of a client command shown whole; a longer one is cut there.
+const MAX_STDERR_LINE: usize = 4096;
+
+/// Copies a client command's stderr to ours, escaped and in bounded lines, until it closes.
+async fn relay_stderr(err: tokio::process::ChildStderr) {
+    use futures::StreamExt as _;
+    let codec = crate::wire::LineCodec::new(MAX_STDERR_LINE, crate::dialect::LineEnding::Lf);
+    let mut lines = tokio_util::codec::FramedRead::new(err, codec);
+    while let Some(Ok(frame)) = lines.next().await {
+        match frame {
+            crate::wire::Frame::Line(l) => {
+                eprintln!("client: {}", crate::escape::printable(&l.lossy()));
+            }
+            crate::wire::Frame::TooLong { limit } => {
+                eprintln!("client: <a line over {limit} bytes>");
+            }
+        }
     }
 }
 

@@ -364,6 +364,58 @@ mod tests {
     }
 
     #[test]
+    fn offline_checks_get_their_own_testsuite_and_setup_failures_say_what_they_block() {
+        let mut failure = Failure::new(Some(RuleId::SModeAck), "no ack");
+        failure.setup = true;
+        failure.blocks = vec![RuleId::SNotifWindow];
+        let mut offline = scenario("a negative transcript is flagged", Outcome::Passed);
+        offline.offline = true;
+        let report = RunReport {
+            target: "server 127.0.0.1:1".into(),
+            dialect: "seed-session".into(),
+            scenarios: vec![
+                scenario(
+                    "window",
+                    Outcome::Failed {
+                        step: "And client A is in notification mode".into(),
+                        failure,
+                        conversation: vec![],
+                    },
+                ),
+                offline,
+            ],
+        };
+        let xml = junit(&report);
+        well_formed(&xml).unwrap_or_else(|e| panic!("{e}\n{xml}"));
+        assert!(
+            xml.contains("message=\"S-MODE-ACK: setup failure (blocks S-NOTIF-WINDOW): no ack\""),
+            "{xml}"
+        );
+        assert!(
+            xml.contains(
+                "<testsuite name=\"Answers &amp; &lt;windows&gt; (offline: shipped transcripts, \
+                 not the target)\" tests=\"1\" failures=\"0\""
+            ),
+            "{xml}"
+        );
+        assert!(
+            xml.contains(
+                "<testsuite name=\"Answers &amp; &lt;windows&gt;\" tests=\"1\" failures=\"1\""
+            ),
+            "{xml}"
+        );
+        let t = report.totals();
+        assert_eq!((t.passed, t.failed, t.setup_failures), (0, 1, 1));
+        assert_eq!((t.offline_passed, t.offline_failed), (1, 0));
+        let text = crate::conform::render::text(&report);
+        assert!(text.contains("FAIL (setup) [S-MODE-ACK] window"), "{text}");
+        assert!(
+            text.ends_with("0 passed, 1 failed (1 in setup), 0 skipped\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn an_unreachable_target_is_one_error() {
         let xml = unreachable(
             "server 127.0.0.1:1",

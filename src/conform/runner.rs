@@ -284,7 +284,7 @@ pub async fn run(suite: Arc<Suite>, o: &Options) -> Result<RunReport, TargetErro
                 if let Ok(mut g) = stopped.lock() {
                     *g = Some(s.name.clone());
                 }
-                robust = Some(stopped_accepting(s, &e));
+                robust = Some(stopped_accepting(s, &e, &o.expect_fail));
             }
             (s, judge(outcome, s, &o.expect_fail), t0.elapsed(), robust)
         }
@@ -333,7 +333,7 @@ async fn still_accepting(o: &Options) -> Result<(), TargetError> {
 
 /// The finding when the server stopped accepting connections during scenario `s`: a test
 /// case of its own, under `S-ROBUST`, placed right after `s`.
-fn stopped_accepting(s: &Scenario, e: &TargetError) -> ScenarioReport {
+fn stopped_accepting(s: &Scenario, e: &TargetError, expect: &ExpectFail) -> ScenarioReport {
     let failure = Failure::new(
         Some(RuleId::SRobust),
         format!(
@@ -348,10 +348,18 @@ fn stopped_accepting(s: &Scenario, e: &TargetError) -> ScenarioReport {
         line: s.line,
         rules: vec![RuleId::SRobust],
         offline: false,
-        outcome: Outcome::Failed {
-            step: "(a new connection after the scenario)".into(),
-            failure,
-            conversation: Vec::new(),
+        outcome: if expect.listed(&[RuleId::SRobust]).is_empty() {
+            Outcome::Failed {
+                step: "(a new connection after the scenario)".into(),
+                failure,
+                conversation: Vec::new(),
+            }
+        } else {
+            Outcome::ExpectedFailure {
+                step: "(a new connection after the scenario)".into(),
+                reason: expect.reason(RuleId::SRobust),
+                failure,
+            }
         },
         duration: Duration::ZERO,
     }

@@ -2,9 +2,14 @@
 //!
 //! A recorded conversation becomes a test of someone's implementation: notifspec plays one
 //! side of the transcript and judges the other side twice — by the checker (is it legal?) and
-//! by the transcript (is it what was recorded?). That gives four verdicts: `PASS`; `FAIL` (a
-//! rule was broken); `DIVERGED` (legal, but not as recorded — e.g. another kind of item was
-//! announced — a failure only with `--strict`); `ERROR` (no connection, a timeout, a bad file).
+//! by the transcript (is it what was recorded?). That gives five verdicts: `PASS` (played to
+//! the end, as recorded); `FAIL` (a rule was broken — a required line that does not come
+//! within the timeout breaks the rule requiring it); `DIVERGED` (legal, but not as recorded —
+//! e.g. another kind of item was announced, or a line no rule requires never came and the
+//! replay stopped there — a failure only with `--strict`); `UNREPLAYABLE` (the transcript's
+//! next own line would break a rule of notifspec's own party, so it was not sent — a failure
+//! only with `--strict`); `ERROR` (no connection, a failing control port, a bad file, or a
+//! transcript not valid in the dialect, refused before anything is sent).
 //!
 //! - [`script`]: the sans-IO engine (what to send, what to wait for, how to match).
 //! - [`client_role`] / [`server_role`]: the tokio shells for each side.

@@ -9,6 +9,8 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use crate::escape::printable;
+
 /// A whole run.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct SimReport {
@@ -242,19 +244,24 @@ impl SimReport {
         serde_json::to_string_pretty(self).expect("a report always serializes")
     }
 
-    /// The report as text.
+    /// The report as text. Names and paths from the scenario file are escaped ([`printable`]): a newline in a
+    /// scenario's name must not forge a report line.
     pub fn to_text(&self) -> String {
         let mut s = String::new();
         let t = &self.traffic;
         let _ = writeln!(
             s,
             "notifspec simulate: scenario {}, seed {}, {} ({}), dialect {}",
-            self.scenario, self.seed, self.mode, self.server, self.dialect
+            printable(&self.scenario),
+            self.seed,
+            self.mode,
+            self.server,
+            printable(&self.dialect)
         );
         let clients: Vec<String> = self
             .clients
             .iter()
-            .map(|(g, n)| format!("{n} {g}"))
+            .map(|(g, n)| format!("{n} {}", printable(g)))
             .collect();
         let _ = writeln!(
             s,
@@ -335,7 +342,7 @@ impl SimReport {
         }
         for saved in &self.saved {
             let shrunk = match (&saved.shrunk, saved.shrunk_steps) {
-                (Some(p), Some(n)) => format!(", shrunk to {n} steps: {p}"),
+                (Some(p), Some(n)) => format!(", shrunk to {n} steps: {}", printable(p)),
                 _ => format!(
                     ", not shrunk: {}",
                     saved.not_shrunk.as_deref().unwrap_or("unknown reason")
@@ -345,7 +352,7 @@ impl SimReport {
                 s,
                 "saved        {} {} ({} steps){}{}",
                 saved.rule,
-                saved.original,
+                printable(&saved.original),
                 saved.steps,
                 shrunk,
                 if saved.check_reproduces {

@@ -14,7 +14,7 @@ use std::time::Duration;
 use notifspec::RuleId;
 use notifspec::checker::LineReading as _;
 use notifspec::cmd::Status;
-use notifspec::conform::{self, Options, Outcome, RunReport, Suite, Target};
+use notifspec::conform::{self, ExpectFail, Options, Outcome, RunReport, Suite, Target};
 use notifspec::dialect::Dialect;
 use notifspec::net::{ServerBuilder, ServerHandle};
 use notifspec::replay::{self, ServerTarget};
@@ -38,6 +38,8 @@ enum Fault {
     /// The whole process exits on an oversized line: every connection dropped, no new one
     /// accepted.
     DiesOnOversized,
+    /// Drops every other connection on an oversized line (but keeps accepting).
+    DropsOthersOnOversized,
     /// Closes the connection on `stop_notif` outside the mode.
     DropsOnStrayStop,
     /// After the enter command sent twice, keeps notifying after the stop's `OK`.
@@ -75,7 +77,8 @@ impl Faulty {
         let upstream = server.local_addr().unwrap();
         let listener = TcpListener::bind(lo).await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let (kill, mut killed) = watch::channel(false);
+        // 1: every connection is dropped; 2: the process exits (the listener too).
+        let (kill, mut killed) = watch::channel(0u8);
         let kill = Arc::new(kill);
         let d = dialect.clone();
         let accept = tokio::spawn(async move {
@@ -86,7 +89,7 @@ impl Faulty {
                         tokio::spawn(proxy(s, upstream, fault, d, kill));
                     }
                     // The "process" exits: the listener is dropped, new connections refused.
-                    _ = killed.changed() => return,
+                    _ = killed.wait_for(|k| *k == 2) => return,
                 }
             }
         });
@@ -128,7 +131,7 @@ async fn proxy(
     upstream: SocketAddr,
     fault: Fault,
     d: Dialect,
-    kill: Arc<watch::Sender<bool>>,
+    kill: Arc<watch::Sender<u8>>,
 ) {
     let Ok(server) = TcpStream::connect(upstream).await else {
         return;
@@ -138,6 +141,7 @@ async fn proxy(
     let (mut sr, mut sw) = server.into_split();
     let (mut cbuf, mut sbuf) = (Vec::new(), Vec::new());
     let (mut in_mode, mut stop_sent, mut double_enter) = (false, false, false);
+    let mut sender = false;
     let (mut chunk, mut schunk) = ([0u8; 4096], [0u8; 4096]);
     let eol = d.line_ending.as_bytes();
     loop {
@@ -145,11 +149,15 @@ async fn proxy(
             n = cr.read(&mut chunk) => {
                 let Ok(n @ 1..) = n else { return };
                 cbuf.extend_from_slice(&chunk[..n]);
-                if fault == Fault::DiesOnOversized
-                    && cbuf.split(|b| *b == b'\n').any(|l| l.len() > d.max_line + 1)
-                {
-                    let _ = kill.send(true);
+                let oversized = cbuf.split(|b| *b == b'\n').any(|l| l.len() > d.max_line + 1);
+                if oversized && fault == Fault::DiesOnOversized {
+                    let _ = kill.send(2);
                     return;
+                }
+                if oversized && fault == Fault::DropsOthersOnOversized && !sender {
+                    // This connection gets the refusal from the server; the others are cut.
+                    sender = true;
+                    let _ = kill.send(1);
                 }
                 for line in lines(&mut cbuf) {
                     let text = text_of(&line);
@@ -202,7 +210,10 @@ async fn proxy(
                     }
                 }
             }
-            _ = killed.changed() => return,
+            // Every connection is cut, but the one that sent the line.
+            _ = killed.changed() => if !sender || *killed.borrow() == 2 {
+                return;
+            },
         }
     }
 }
@@ -334,19 +345,24 @@ async fn an_error_line_where_the_dialect_ignores_errors_is_s_err() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn under_errors_policy_ignore_the_error_scenarios_run_and_the_reference_passes() {
+    // The whole suite against the reference (a fresh server per scenario) in a dialect that
+    // ignores bad commands: the error scenarios run (silence, unchanged state, a usable
+    // connection), and a correct server passes them.
     let d = ignore_errors();
-    let server = Faulty::start(Fault::MuteRandom, &d).await;
-    // The reference server itself (not behind the proxy) under the ignoring dialect.
-    let target = Target::Server {
-        addr: server._server.local_addr().unwrap().to_string(),
-        control: Some(server.control.to_string()),
-    };
-    let report = run(&options(target, &d, "@S-ERR and not @offline", 1000)).await;
+    let report = run(&options(Target::Reference, &d, "not @offline", 2000)).await;
     let text = conform::render::text(&report);
     assert_eq!(report.status(), Status::Pass, "{text}");
     assert!(report.per_rule()[&RuleId::SErr].passed >= 15, "{text}");
     assert!(
-        !text.contains("ignores bad commands instead of replying"),
+        text.contains("ignores bad commands instead of replying (1):"),
+        "only the oversized-line refusal differs between the policies:\n{text}"
+    );
+    let twin = "in a dialect that ignores errors, an oversized line closes the connection";
+    assert!(
+        report
+            .scenarios
+            .iter()
+            .any(|s| s.name == twin && s.outcome == Outcome::Passed),
         "{text}"
     );
 }
@@ -377,6 +393,41 @@ async fn a_server_that_exits_on_an_oversized_line_is_s_robust_and_the_rest_is_sk
         })
         .count();
     assert!(skipped >= 2, "{text}");
+    // A team that knows its server falls over lists S-ROBUST, and the gate holds.
+    let server = Faulty::start(Fault::DiesOnOversized, &d).await;
+    let mut o = options(server.target(), &d, "@S-ROBUST and not @offline", 400);
+    o.expect_fail = ExpectFail::parse("S-ROBUST").unwrap();
+    let report = run(&o).await;
+    let text = conform::render::text(&report);
+    assert_eq!(report.status(), Status::Pass, "{text}");
+    assert!(report.totals().expected_failures >= 2, "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_drops_other_connections_on_an_oversized_line_is_s_robust() {
+    let d = Dialect::default();
+    let report = assert_reported(
+        Fault::DropsOthersOnOversized,
+        &d,
+        "@S-ROBUST and not @offline",
+        &[RuleId::SRobust],
+    )
+    .await;
+    let text = conform::render::text(&report);
+    let other = report
+        .scenarios
+        .iter()
+        .find(|s| s.name == "an oversized line does not harm other clients")
+        .unwrap();
+    let Outcome::Failed { failure, .. } = &other.outcome else {
+        panic!("{text}");
+    };
+    assert!(
+        failure.message.contains("client B is no longer usable"),
+        "{text}"
+    );
+    // It still accepts connections: nothing else is skipped.
+    assert!(!text.contains("stopped accepting"), "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

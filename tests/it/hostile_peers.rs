@@ -595,7 +595,8 @@ async fn conform_leaves_no_client_process_behind() {
     }
 }
 
-/// `replay --role server --client-cmd` with a client that forks: the child goes too.
+/// `replay --role server --client-cmd` with a client that forks and prints garbage on stderr:
+/// the child goes too, and the garbage is shown escaped.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replay_leaves_no_client_process_behind() {
     let dir = tempfile::tempdir().unwrap();
@@ -604,7 +605,10 @@ async fn replay_leaves_no_client_process_behind() {
     let script = dir.path().join("client.sh");
     let body = forking(
         &pidfile,
-        &format!("exec '{bin}' client --server \"$1\" --interest classified --timeout 2s"),
+        &format!(
+            "printf '\\033[2J\\033]0;pwned\\007garbage\\n' >&2; \
+             exec '{bin}' client --server \"$1\" --interest classified --timeout 2s"
+        ),
     );
     std::fs::write(&script, body).unwrap();
     // replay runs `exec CMD`: a shell that forks, then becomes the client.
@@ -623,6 +627,14 @@ async fn replay_leaves_no_client_process_behind() {
     .await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(matches!(out.status.code(), Some(0 | 1)), "{stdout}");
+    // The client's stderr is shown, escaped, line by line.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("client: \\u{1b}[2J\\u{1b}]0;pwned\\u{7}garbage"),
+        "{stderr}"
+    );
+    assert_no_raw_controls("replay --role server", &out.stdout);
+    assert_no_raw_controls("replay --role server", &out.stderr);
     let started = pids(&pidfile);
     assert!(started.len() >= 2, "{started:?} {stdout}");
     let alive = left_running(&started).await;
@@ -826,4 +838,86 @@ async fn file_names_cannot_forge_report_lines() {
     );
     assert!(stdout.contains("x\\nPASS forged.txt\\u{1b}[2J"), "{stdout}");
     assert_no_raw_controls("replay", &out.stdout);
+
+    // A scenario's name is shown escaped too.
+    let scenario = dir.path().join("s.yaml");
+    std::fs::write(
+        &scenario,
+        "name: \"evil\\nverdict      FAIL\\u001b[2J\"\nduration: 1s\nclients:\n  - { count: 1 }\n",
+    )
+    .unwrap();
+    let out = notifspec(&["simulate", scenario.to_str().unwrap()]).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with("verdict")).count(),
+        1,
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("evil\\nverdict      FAIL\\u{1b}[2J"),
+        "{stdout}"
+    );
+    assert_no_raw_controls("simulate", &out.stdout);
+}
+
+/// `proxy --record` in front of each hostile server: the client gets what the server sent (or
+/// its close), the connection ends when both sides are done, every recording stays under its
+/// limit, and nothing panics.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_in_front_of_hostile_servers() {
+    use notifspec::dialect::Dialect;
+    use notifspec::net::proxy::{self, ProxyConfig, ProxyReport};
+    const LIMIT: u64 = 16 * 1024;
+    for act in PEER_ACTS {
+        let upstream = Hostile::start(act).await;
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = ProxyConfig::new(upstream.addr.to_string(), Dialect::default());
+        cfg.record = Some(dir.path().to_path_buf());
+        cfg.record_limit = LIMIT;
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let sink: proxy::ReportSink = Arc::new(move |r| {
+            let _ = tx.send(r);
+        });
+        let handle = proxy::start("127.0.0.1:0", cfg, sink).await.unwrap();
+        // A reset passed on by the proxy may reach the client before its connect completes.
+        if let Ok(mut client) = TcpStream::connect(handle.local_addr()).await {
+            let _ = client.write_all(b"random?\r\n").await;
+            let mut buf = vec![0u8; 64 * 1024];
+            let mut got = 0usize;
+            // Read what comes for a while (a flood or an endless line: a bounded amount).
+            while got < 512 * 1024 {
+                let read = client.read(&mut buf);
+                match tokio::time::timeout(Duration::from_millis(300), read).await {
+                    Ok(Ok(n)) if n > 0 => got += n,
+                    _ => break,
+                }
+            }
+        }
+        // A server that never reads or never closes keeps its half open, as it would
+        // without the proxy; every other connection ends.
+        if act != Act::StallReads {
+            loop {
+                let r = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+                    .await
+                    .unwrap_or_else(|_| panic!("proxy vs {act:?}: the connection ends"))
+                    .expect("proxy alive");
+                // A reset can also land before the proxy's connect completes.
+                if matches!(
+                    r,
+                    ProxyReport::Closed { .. } | ProxyReport::UpstreamFailed { .. }
+                ) {
+                    break;
+                }
+            }
+        }
+        handle.shutdown().await;
+        for f in std::fs::read_dir(dir.path()).unwrap() {
+            let len = f.unwrap().metadata().unwrap().len();
+            assert!(
+                len < LIMIT + 8 * 1024,
+                "proxy vs {act:?}: {len} bytes recorded"
+            );
+        }
+    }
 }

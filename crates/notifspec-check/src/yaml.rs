@@ -58,7 +58,7 @@ pub fn from_str<T: DeserializeOwned>(text: &str, origin: &str) -> Result<T, Yaml
 }
 
 /// The error for input nested deeper than [`MAX_DEPTH`].
-pub(crate) fn too_deep_message() -> String {
+pub fn too_deep_message() -> String {
     format!(
         "nested more than {MAX_DEPTH} levels deep; notifspec refuses deeper YAML before parsing it"
     )
@@ -70,7 +70,7 @@ pub(crate) fn too_deep_message() -> String {
 /// and each `[`/`{` opened where a value may start; quoted scalars, comments and block
 /// scalars (`|`, `>`) are skipped as the parser skips them, but a quoted scalar never hides
 /// a line indented no deeper than the line that opened it.
-pub(crate) fn too_deep(text: &str, max: usize) -> Option<(usize, usize)> {
+pub fn too_deep(text: &str, max: usize) -> Option<(usize, usize)> {
     let mut indents: Vec<usize> = Vec::new();
     let mut flow = 0usize;
     // The open quote, and the indentation of the line that opened it.
