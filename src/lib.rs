@@ -16,6 +16,7 @@
 //! - [`replay`]: plays a transcript against a server or a client.
 //! - [`sim`]: the deterministic simulator.
 //! - [`conform`]: the conformance suite runner behind `notifspec conform`.
+//! - [`html`]: the self-contained HTML report with sequence diagrams (`--html FILE`).
 //! - [`report`]: verdicts of `check` and `replay` as text and JSON (JUnit: `conform::junit`).
 //! - [`bench`](mod@bench): `notifspec bench`: the reference server measured next to baselines.
 //! - [`yaml`]: YAML files into typed values, errors as `file:line:column`.
@@ -32,6 +33,7 @@ pub mod checker;
 pub mod cmd;
 pub mod conform;
 pub mod dialect;
+pub mod html;
 pub mod net;
 pub mod proto;
 pub mod replay;

@@ -10,6 +10,7 @@ use std::time::Duration;
 use crate::cmd::{OutputFormat, Status, parse_duration};
 use crate::conform::{self, ExpectFail, Options, Suite, Target, junit, render};
 use crate::dialect::{DEFAULT_DIALECT, Dialect};
+use crate::html;
 
 /// Arguments of `notifspec conform`.
 #[derive(Debug, clap::Args)]
@@ -44,6 +45,9 @@ pub struct Args {
     /// Rules known to fail: `RULE-ID,...` or a YAML file (`RULE-ID: reason` lines).
     #[arg(long, value_name = "RULES|FILE.yaml")]
     pub expect_fail: Option<String>,
+    /// The HTML report (`--html FILE`).
+    #[command(flatten)]
+    pub html: crate::html::HtmlArgs,
 }
 
 impl Args {
@@ -94,6 +98,10 @@ pub fn run(args: Args) -> Status {
             return Status::Error;
         }
     };
+    if let Err(e) = args.html.precheck() {
+        eprintln!("notifspec conform: {e}");
+        return Status::Error;
+    }
     let suite = match Suite::embedded() {
         Ok(s) => Arc::new(s),
         Err(e) => {
@@ -119,6 +127,10 @@ pub fn run(args: Args) -> Status {
                     eprintln!("notifspec conform: cannot write {}: {e}", path.display());
                 }
             }
+            let target = conform::runner::describe_target(&options.target);
+            if let Err(e) = args.html.write(|| html::build::unreachable("conform", &target, &e.to_string())) {
+                eprintln!("notifspec conform: {e}");
+            }
             return Status::Error;
         }
     };
@@ -130,6 +142,13 @@ pub fn run(args: Args) -> Status {
         && let Err(e) = std::fs::write(path, junit::junit(&report))
     {
         eprintln!("notifspec conform: cannot write {}: {e}", path.display());
+        return Status::Error;
+    }
+    if let Err(e) = args
+        .html
+        .write(|| html::build::conform(&report, &options.dialect))
+    {
+        eprintln!("notifspec conform: {e}");
         return Status::Error;
     }
     report.status()

@@ -61,6 +61,9 @@ pub struct Args {
     /// summary) or `json` (one JSON object per run, one per line).
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
+    /// The HTML report (`--html FILE`).
+    #[command(flatten)]
+    pub html: crate::html::HtmlArgs,
 }
 
 /// Runs the command: 0 when every transcript passes (or diverges, unless `--strict`), 1 when
@@ -81,6 +84,10 @@ pub fn run(args: Args) -> Status {
             client_cmd: args.client_cmd,
         }),
     };
+    if let Err(e) = args.html.precheck() {
+        eprintln!("notifspec replay: {e}");
+        return Status::Error;
+    }
     if args.timeout.is_zero() {
         eprintln!("notifspec replay: --timeout must be longer than zero");
         return Status::Error;
@@ -98,6 +105,10 @@ pub fn run(args: Args) -> Status {
         args.jobs
     };
     let mut opts = Options::new(target);
+    let dialect = match &args.dialect {
+        Some(d) => crate::dialect::Dialect::load(d, None).unwrap_or_default(),
+        None => crate::dialect::Dialect::default(),
+    };
     opts.dialect = args.dialect;
     opts.strict = args.strict;
     opts.timeout = args.timeout;
@@ -134,6 +145,13 @@ pub fn run(args: Args) -> Status {
     }
     if args.format == OutputFormat::Text {
         let _ = writeln!(out, "{summary}");
+    }
+    if let Err(e) = args
+        .html
+        .write(|| crate::html::build::replay(&results, &summary, &dialect))
+    {
+        eprintln!("notifspec replay: {e}");
+        return Status::Error;
     }
     summary.status()
 }

@@ -36,17 +36,51 @@ pub struct Args {
     /// Output format: `text` (a summary for people) or `json` (one JSON object).
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
+    /// Run for this long instead of the scenario's `duration` (e.g. `30s`: a 10-minute
+    /// scenario against an external server otherwise takes 10 real minutes).
+    #[arg(long, value_name = "D", value_parser = crate::cmd::parse_duration)]
+    pub duration: Option<std::time::Duration>,
+    /// The HTML report (`--html FILE`).
+    #[command(flatten)]
+    pub html: crate::html::HtmlArgs,
 }
 
 /// Runs the command: 0 when no rule was violated, 1 when one was, 2 for bad input.
 pub fn run(args: Args) -> Status {
-    let loaded = match LoadedScenario::from_file(&args.scenario) {
+    let mut loaded = match LoadedScenario::from_file(&args.scenario) {
         Ok(l) => l,
         Err(e) => {
             eprintln!("notifspec simulate: {e}");
             return Status::Error;
         }
     };
+    if let Some(d) = args.duration {
+        if d.is_zero() {
+            eprintln!("notifspec simulate: --duration must be longer than zero");
+            return Status::Error;
+        }
+        loaded.scenario.duration = d;
+    }
+    if let Err(e) = args.html.precheck() {
+        eprintln!("notifspec simulate: {e}");
+        return Status::Error;
+    }
+    // The report draws the violating connections from their saved transcripts: without
+    // --out they are saved in a private folder that is removed afterwards.
+    let scratch = match (&args.html.html, &args.out) {
+        (Some(_), None) => match crate::html::build::ScratchDir::new() {
+            Ok(s) => Some(s),
+            Err(e) => {
+                eprintln!("notifspec simulate: cannot create a folder for --html: {e}");
+                return Status::Error;
+            }
+        },
+        _ => None,
+    };
+    let out = args
+        .out
+        .clone()
+        .or_else(|| scratch.as_ref().map(|s| s.path().to_path_buf()));
     let seed = args.seed.or(loaded.scenario.seed).unwrap_or(0);
     let started = Instant::now();
     let progress = std::io::stderr().is_terminal().then(progress_bar);
@@ -60,14 +94,14 @@ pub fn run(args: Args) -> Status {
                 &loaded,
                 sim::external::Target { server, control },
                 seed,
-                args.out.clone(),
+                out.clone(),
                 args.max_saved,
                 progress,
             ))
         }
         _ => {
             let mut opts = SimOptions::new(seed);
-            opts.out = args.out.clone();
+            opts.out = out.clone();
             opts.max_saved = args.max_saved;
             opts.progress = progress;
             sim::simulate(&loaded, opts)
@@ -79,13 +113,25 @@ pub fn run(args: Args) -> Status {
             started.elapsed().as_secs_f64()
         );
     }
-    let report = match result {
+    let mut report = match result {
         Ok(r) => r,
         Err(e) => {
             eprintln!("notifspec simulate: {e}");
             return Status::Error;
         }
     };
+    if let Err(e) = args
+        .html
+        .write(|| crate::html::build::simulate(&report, &loaded.dialect))
+    {
+        eprintln!("notifspec simulate: {e}");
+        return Status::Error;
+    }
+    if scratch.is_some() {
+        // Saved only for the HTML report: the text and JSON reports stay as without --html.
+        report.saved.clear();
+    }
+    drop(scratch);
     let text = match args.format {
         OutputFormat::Text => report.to_text(),
         OutputFormat::Json => report.to_json() + "\n",

@@ -390,10 +390,27 @@ async fn a_server_without_the_window_fails_s_notif_window() {
     let text = conform::render::text(&report);
     assert!(text.contains("checker: "), "{text}");
     // The conversation interleaves the peers' lines with what was published, in order.
+    // Each line carries its time since the first one.
+    let lines: Vec<&str> = text.lines().collect();
+    let publish = lines
+        .iter()
+        .position(|l| l.ends_with("s ! publish classified First flat"))
+        .unwrap_or_else(|| panic!("{text}"));
+    let next = lines[publish + 1].trim_start();
+    assert!(next.starts_with('+'), "{text}");
+    assert!(next.ends_with("s client A S: notif: classified"), "{text}");
+    // The HTML report draws the conversation with the offending notification in red.
+    let html = notifspec::html::build::conform(&report, &notifspec::Dialect::default()).render();
     assert!(
-        text.contains("! publish classified First flat\n      client A S: notif: classified"),
-        "{text}"
+        html.contains("<g class=\"arrow bad\" data-rule=\"S-NOTIF-WINDOW\">"),
+        "{html}"
     );
+    assert!(html.contains("<tr class=\"bad\" id=\"rule-S-NOTIF-WINDOW\">"));
+    assert!(html.contains("! publish classified First flat"));
+    // `NOTIFSPEC_SAVE_HTML=FILE` keeps it (how docs/report.png was made).
+    if let Ok(path) = std::env::var("NOTIFSPEC_SAVE_HTML") {
+        std::fs::write(path, &html).unwrap();
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -479,6 +496,7 @@ fn the_command_exits_2_on_bad_arguments_or_an_unreachable_target() {
         format: notifspec::cmd::OutputFormat::Text,
         timeout: Duration::from_millis(200),
         expect_fail: None,
+        html: Default::default(),
     };
     let free = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

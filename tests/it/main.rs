@@ -4,6 +4,7 @@ mod bench;
 mod check;
 mod client;
 mod conform;
+mod html;
 mod independence;
 mod pipelining;
 mod proxy;

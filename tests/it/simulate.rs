@@ -350,6 +350,7 @@ fn assert_caught_in(yaml: &str, factory: ServerFactory, rule: RuleId) {
             paths: vec![shrunk.into()],
             format: notifspec::cmd::OutputFormat::Json,
             dialect: None,
+            html: Default::default(),
         });
         assert_eq!(status, Status::Fail);
     }
@@ -463,6 +464,8 @@ fn simulate_command_exit_codes() {
         out: None,
         max_saved: 10,
         format: notifspec::cmd::OutputFormat::Json,
+        duration: None,
+        html: Default::default(),
     };
     let root = env!("CARGO_MANIFEST_DIR");
     assert_eq!(
