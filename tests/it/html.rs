@@ -160,3 +160,98 @@ fn decode_rgb(path: &Path) -> (u32, u32, Vec<u8>) {
         .collect();
     (info.width, info.height, rgb)
 }
+
+fn notifspec(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_notifspec"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("notifspec runs")
+}
+
+#[test]
+fn an_existing_report_is_refused_unless_overwriting_is_asked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = dir.path().join("ok.txt");
+    std::fs::write(&t, "C: random?\nS: 4\n").unwrap();
+    let html = dir.path().join("r.html");
+    std::fs::write(&html, "keep me").unwrap();
+    let (t, h) = (t.to_str().unwrap(), html.to_str().unwrap());
+    let out = notifspec(&["check", t, "--html", h]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--html-overwrite"));
+    assert_eq!(std::fs::read_to_string(&html).unwrap(), "keep me");
+    let out = notifspec(&["check", t, "--html", h, "--html-overwrite"]);
+    assert_eq!(out.status.code(), Some(0));
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains("id=\"verdict\">PASS<"), "{page}");
+    // The passing file is listed, collapsed.
+    assert!(page.contains("<summary>Passed (1)</summary>"), "{page}");
+}
+
+#[test]
+fn replay_draws_a_diverged_conversation_with_the_difference_marked() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = dir.path().join("seven.txt");
+    std::fs::write(&t, "C: random?\nS: seven\nC: classified?\nS: {text}\n").unwrap();
+    let html = dir.path().join("r.html");
+    let out = notifspec(&[
+        "replay",
+        t.to_str().unwrap(),
+        "--html",
+        html.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.starts_with("DIVERGED"), "{stdout}");
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains("<g class=\"arrow diverged\">"), "{page}");
+    assert!(page.contains("<span class=\"line\">line 2</span>"), "{page}");
+    assert!(page.contains("expected `S: seven`"), "{page}");
+    // Lines that happened carry their time.
+    assert!(page.contains("ms</text>"), "{page}");
+}
+
+#[test]
+fn simulate_with_html_reports_the_same_text_and_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let html = dir.path().join("sim.html");
+    let scenario = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/smoke.yaml");
+    let run = |extra: &[&str]| {
+        let mut args = vec!["simulate", scenario, "--format", "json", "--duration", "20s"];
+        args.extend_from_slice(extra);
+        Command::new(env!("CARGO_BIN_EXE_notifspec"))
+            .args(&args)
+            .env("TMPDIR", &tmp)
+            .stdin(Stdio::null())
+            .output()
+            .expect("notifspec runs")
+    };
+    let plain = run(&[]);
+    let with = run(&["--html", html.to_str().unwrap()]);
+    assert_eq!(plain.status.code(), with.status.code());
+    assert_eq!(plain.stdout, with.stdout);
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains("<dt>seed</dt>"), "{page}");
+    // The private folder for the drawn transcripts is gone.
+    assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0);
+}
+
+#[test]
+fn simulate_duration_overrides_the_scenario() {
+    let scenario = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/smoke.yaml");
+    let run = |extra: &[&str]| {
+        let mut args = vec!["simulate", scenario, "--format", "json"];
+        args.extend_from_slice(extra);
+        let out = notifspec(&args);
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["seconds"].as_f64().unwrap()
+    };
+    let full = run(&[]);
+    let short = run(&["--duration", "1s"]);
+    assert!(short < full, "{short} vs {full}");
+    let out = notifspec(&["simulate", scenario, "--duration", "0s"]);
+    assert_eq!(out.status.code(), Some(2));
+}

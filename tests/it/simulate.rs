@@ -310,6 +310,16 @@ fn assert_caught_in(yaml: &str, factory: ServerFactory, rule: RuleId) {
         .collect();
     assert!(!saved.is_empty(), "{}", report.to_text());
     let d = Dialect::default();
+    // The HTML report draws each saved connection with the rule's line in red.
+    let html = notifspec::html::build::simulate(&report, &d).render();
+    assert!(
+        html.contains(&format!(
+            "<g class=\"arrow bad\" data-rule=\"{}\">",
+            rule.as_str()
+        )) || html.contains("<g class=\"note bad\">"),
+        "{html}"
+    );
+    assert!(html.contains(&format!("id=\"rule-{}\"", rule.as_str())));
     for s in saved {
         assert!(s.check_reproduces, "{}", report.to_text());
         let original = check_file(Path::new(&s.original), &d);
