@@ -11,6 +11,7 @@ pub mod proxy;
 pub mod replay;
 pub mod serve;
 pub mod simulate;
+pub mod steps;
 
 /// Exit statuses shared by every command, so a CI script can rely on them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -151,7 +151,11 @@ fn failure_line(f: &Failure) -> String {
 }
 
 fn ids(rules: &[RuleId]) -> String {
-    rules.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")
+    rules
+        .iter()
+        .map(|r| r.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The diagram of a conform conversation (`+0.012s client A C: random?`, `+0.020s ! publish
@@ -184,9 +188,7 @@ pub fn conversation_diagram(
     d.find_crossings(dialect);
     if let Some((mark, failure)) = failure {
         let party = mark.rule.map(RuleId::party);
-        let is_arrow_from = |s: &Step, p: Option<Party>| {
-            matches!(&s.what, What::Arrow(a) if p.is_none_or(|p| a.from == p))
-        };
+        let is_arrow_from = |s: &Step, p: Option<Party>| matches!(&s.what, What::Arrow(a) if p.is_none_or(|p| a.from == p));
         let target = failure
             .got
             .as_deref()
@@ -330,11 +332,7 @@ fn files_page(command: &str, results: &[&FileResult], summary: &Summary, cases: 
         verdict: verdict_word(summary.status()),
         summary: summary.to_string(),
         facts: Vec::new(),
-        rule_columns: vec![
-            "as expected".into(),
-            "unexpected".into(),
-            "missing".into(),
-        ],
+        rule_columns: vec!["as expected".into(), "unexpected".into(), "missing".into()],
         rules,
         coverage: Some(coverage),
         cases,
@@ -419,14 +417,21 @@ pub fn replay_diagram(f: &Findings, dialect: &Dialect) -> Diagram {
     };
     for row in &f.rows {
         let (line, text, style, at) = match row {
-            Row::Same { line, text } => (Some(*line), text.as_str(), ArrowStyle::Sent, time_of(text)),
-            Row::Changed { line, observed, .. } => {
-                (Some(*line), observed.as_str(), ArrowStyle::Sent, time_of(observed))
+            Row::Same { line, text } => {
+                (Some(*line), text.as_str(), ArrowStyle::Sent, time_of(text))
             }
+            Row::Changed { line, observed, .. } => (
+                Some(*line),
+                observed.as_str(),
+                ArrowStyle::Sent,
+                time_of(observed),
+            ),
             Row::Missing { line, expected } => {
                 (Some(*line), expected.as_str(), ArrowStyle::Missing, None)
             }
-            Row::Extra { observed } => (None, observed.as_str(), ArrowStyle::Sent, time_of(observed)),
+            Row::Extra { observed } => {
+                (None, observed.as_str(), ArrowStyle::Sent, time_of(observed))
+            }
         };
         let what = match read::entry(text, lane) {
             Some(What::Arrow(mut a)) => {
@@ -537,7 +542,10 @@ pub fn simulate(r: &SimReport, dialect: &Dialect) -> Page {
         .collect();
     let mut cases = Vec::new();
     for s in &r.saved {
-        let mut c = Case::new(format!("connection {} ({})", s.connection, s.rule), Status::Fail);
+        let mut c = Case::new(
+            format!("connection {} ({})", s.connection, s.rule),
+            Status::Fail,
+        );
         for f in r.findings.iter().filter(|f| f.connection == s.connection) {
             c.messages.push(format!(
                 "{} at {:.3}s ({}): {}",
@@ -555,7 +563,10 @@ pub fn simulate(r: &SimReport, dialect: &Dialect) -> Page {
         if r.saved.iter().any(|s| s.connection == f.connection) {
             continue;
         }
-        let mut c = Case::new(format!("connection {} ({})", f.connection, f.rule), Status::Fail);
+        let mut c = Case::new(
+            format!("connection {} ({})", f.connection, f.rule),
+            Status::Fail,
+        );
         c.messages.push(format!(
             "{} at {:.3}s ({}): {}",
             f.rule, f.at, f.found_by, f.message
@@ -607,10 +618,8 @@ impl ScratchDir {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.subsec_nanos())
             .unwrap_or(0);
-        let path = std::env::temp_dir().join(format!(
-            "notifspec-html-{}-{nanos:09}",
-            std::process::id()
-        ));
+        let path =
+            std::env::temp_dir().join(format!("notifspec-html-{}-{nanos:09}", std::process::id()));
         std::fs::create_dir(&path)?;
         Ok(ScratchDir(path))
     }

@@ -186,10 +186,10 @@ impl Diagram {
         let lane_x = |i: usize| first + gap * i as f64;
         let server_x = lane_x(lanes - 1);
         let height = HEADER + ROW * self.steps.len() as f64 + 12.0;
-        let _ = write!(
+        let _ = writeln!(
             o,
             "<div class=\"diagram\"><svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {WIDTH} {height}\" \
-             role=\"img\" aria-label=\"sequence diagram\" font-family=\"ui-monospace, Menlo, Consolas, monospace\" font-size=\"11\">\n"
+             role=\"img\" aria-label=\"sequence diagram\" font-family=\"ui-monospace, Menlo, Consolas, monospace\" font-size=\"11\">"
         );
         // Lanes: a name box and a lifeline each.
         let names: Vec<String> = if self.clients.is_empty() {
@@ -197,16 +197,21 @@ impl Diagram {
         } else {
             self.clients.clone()
         };
-        for (i, name) in names.iter().chain(std::iter::once(&"server".to_string())).enumerate() {
+        for (i, name) in names
+            .iter()
+            .chain(std::iter::once(&"server".to_string()))
+            .enumerate()
+        {
             let x = lane_x(i);
-            let label = truncate(name, ((gap - 8.0) / CHAR).max(6.0) as usize);
-            let _ = write!(
+            let boxw = (gap - 8.0).min(104.0);
+            let label = truncate(name, ((boxw - 8.0) / CHAR).max(4.0) as usize);
+            let _ = writeln!(
                 o,
                 "<g class=\"lane\"><rect x=\"{:.1}\" y=\"4\" width=\"{:.1}\" height=\"20\" rx=\"4\" fill=\"#eef2f7\" stroke=\"#8a99ad\"/>\
                  <text x=\"{x:.1}\" y=\"18\" text-anchor=\"middle\" fill=\"{INK}\">{}</text>\
-                 <line x1=\"{x:.1}\" y1=\"24\" x2=\"{x:.1}\" y2=\"{:.1}\" stroke=\"#b8c2cf\" stroke-dasharray=\"3 3\"/></g>\n",
-                x - 52.0,
-                104.0,
+                 <line x1=\"{x:.1}\" y1=\"24\" x2=\"{x:.1}\" y2=\"{:.1}\" stroke=\"#b8c2cf\" stroke-dasharray=\"3 3\"/></g>",
+                x - boxw / 2.0,
+                boxw,
                 escape(&label),
                 height - 4.0
             );

@@ -59,10 +59,16 @@ mod tests {
     fn markup_and_invisible_characters_cannot_get_through() {
         let hostile = "<script>alert('x')</script>&\"\u{0}\u{1b}[31m\u{202e}gnp.exe\u{7f}";
         let e = escape(hostile);
-        assert!(!e.contains('<') && !e.contains('>') && !e.contains('"'), "{e}");
+        assert!(
+            !e.contains('<') && !e.contains('>') && !e.contains('"'),
+            "{e}"
+        );
         assert!(!e.contains('\'') && !e.contains('\u{202e}') && !e.contains('\u{1b}'));
         assert!(e.starts_with("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;&quot;"));
-        assert!(e.contains("\u{2400}\u{241b}[31m\\u{202e}gnp.exe\u{2421}"), "{e}");
+        assert!(
+            e.contains("\u{2400}\u{241b}[31m\\u{202e}gnp.exe\u{2421}"),
+            "{e}"
+        );
         assert_eq!(escape("a\r\nb"), "a\u{240d}\nb");
     }
 

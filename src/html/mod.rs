@@ -52,12 +52,12 @@ impl HtmlArgs {
     /// exist unless overwriting was asked for.
     pub fn precheck(&self) -> Result<(), String> {
         match &self.html {
-            Some(p) if !self.html_overwrite && std::fs::symlink_metadata(p).is_ok() => Err(
-                format!(
+            Some(p) if !self.html_overwrite && std::fs::symlink_metadata(p).is_ok() => {
+                Err(format!(
                     "--html {}: the file exists; remove it or add --html-overwrite",
                     p.display()
-                ),
-            ),
+                ))
+            }
             _ => Ok(()),
         }
     }
@@ -296,7 +296,11 @@ impl Page {
     }
 
     fn render_failures(&self, o: &mut String) {
-        let notable: Vec<&Case> = self.cases.iter().filter(|c| c.status.is_notable()).collect();
+        let notable: Vec<&Case> = self
+            .cases
+            .iter()
+            .filter(|c| c.status.is_notable())
+            .collect();
         if !notable.is_empty() {
             let _ = writeln!(
                 o,

@@ -126,7 +126,9 @@ pub(crate) fn entry(line: &str, lane: usize) -> Option<What> {
     } else if line.starts_with('!') {
         Some(What::Note(line.to_string()))
     } else if line == "[...]" {
-        Some(What::Gap("[...] the conversation goes on unrecorded".into()))
+        Some(What::Gap(
+            "[...] the conversation goes on unrecorded".into(),
+        ))
     } else {
         None
     }

@@ -40,7 +40,8 @@ fn failing_case(name: &str, lines: usize) -> Case {
         },
     );
     let mut c = Case::new(name, Status::Fail);
-    c.messages.push("S-RANDOM-INT: the reply is not an integer".into());
+    c.messages
+        .push("S-RANDOM-INT: the reply is not an integer".into());
     c.diagram = Some(d);
     c
 }
@@ -65,8 +66,11 @@ fn page(cases: Vec<Case>) -> Page {
 
 #[test]
 fn a_failure_shows_rule_id_sentence_message_and_a_red_arrow() {
-    let html = page(vec![failing_case("bad.txt", 4), Case::new("good.txt", Status::Pass)])
-        .render();
+    let html = page(vec![
+        failing_case("bad.txt", 4),
+        Case::new("good.txt", Status::Pass),
+    ])
+    .render();
     assert!(html.starts_with("<!DOCTYPE html>"), "{html}");
     assert!(html.contains("<table class=\"rules\">"));
     assert!(html.contains("<tr class=\"bad\" id=\"rule-S-RANDOM-INT\">"));
@@ -185,7 +189,10 @@ fn a_conform_failure_is_marked_on_the_line_it_got() {
         message: failure.message.clone(),
     };
     let d = conversation_diagram(&lines, Some((mark, &failure)), &dialect);
-    assert_eq!(d.clients, vec!["client A".to_string(), "client B".to_string()]);
+    assert_eq!(
+        d.clients,
+        vec!["client A".to_string(), "client B".to_string()]
+    );
     assert_eq!(d.steps[1].marks.len(), 1, "{d:?}");
     assert!(d.loose.is_empty());
     assert_eq!(d.steps[2].what, What::Note("! publish random 5".into()));
@@ -228,7 +235,10 @@ fn the_report_file_is_never_overwritten_silently() {
         html_overwrite: false,
     };
     let e = args.precheck().unwrap_err();
-    assert!(e.contains("exists") && e.contains("--html-overwrite"), "{e}");
+    assert!(
+        e.contains("exists") && e.contains("--html-overwrite"),
+        "{e}"
+    );
     assert!(write_file(&path, "two", false).is_err());
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "one");
     let args = HtmlArgs {
@@ -237,5 +247,9 @@ fn the_report_file_is_never_overwritten_silently() {
     };
     args.precheck().unwrap();
     args.write(|| page(Vec::new())).unwrap();
-    assert!(std::fs::read_to_string(&path).unwrap().starts_with("<!DOCTYPE html>"));
+    assert!(
+        std::fs::read_to_string(&path)
+            .unwrap()
+            .starts_with("<!DOCTYPE html>")
+    );
 }

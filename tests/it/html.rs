@@ -124,10 +124,7 @@ fn chromium_renders_the_failure_with_its_rule_and_a_red_arrow() {
     assert_eq!((width, height), (800, 1000));
     // Not blank: many pixels differ from the background, and some are the report's red.
     let background = &pixels[..3];
-    let differing = pixels
-        .chunks(3)
-        .filter(|p| p != &background)
-        .count();
+    let differing = pixels.chunks(3).filter(|p| p != &background).count();
     assert!(
         differing > pixels.len() / 3 / 50,
         "only {differing} pixels differ from the background"
@@ -154,10 +151,7 @@ fn decode_rgb(path: &Path) -> (u32, u32, Vec<u8>) {
         other => panic!("unexpected colour type {other:?}"),
     };
     assert_eq!(info.bit_depth, png::BitDepth::Eight);
-    let rgb = buf
-        .chunks(channels)
-        .flat_map(|p| p[..3].to_vec())
-        .collect();
+    let rgb = buf.chunks(channels).flat_map(|p| p[..3].to_vec()).collect();
     (info.width, info.height, rgb)
 }
 
@@ -205,7 +199,10 @@ fn replay_draws_a_diverged_conversation_with_the_difference_marked() {
     assert!(stdout.starts_with("DIVERGED"), "{stdout}");
     let page = std::fs::read_to_string(&html).unwrap();
     assert!(page.contains("<g class=\"arrow diverged\">"), "{page}");
-    assert!(page.contains("<span class=\"line\">line 2</span>"), "{page}");
+    assert!(
+        page.contains("<span class=\"line\">line 2</span>"),
+        "{page}"
+    );
     assert!(page.contains("expected `S: seven`"), "{page}");
     // Lines that happened carry their time.
     assert!(page.contains("ms</text>"), "{page}");
@@ -219,7 +216,14 @@ fn simulate_with_html_reports_the_same_text_and_leaves_nothing_behind() {
     let html = dir.path().join("sim.html");
     let scenario = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/smoke.yaml");
     let run = |extra: &[&str]| {
-        let mut args = vec!["simulate", scenario, "--format", "json", "--duration", "20s"];
+        let mut args = vec![
+            "simulate",
+            scenario,
+            "--format",
+            "json",
+            "--duration",
+            "20s",
+        ];
         args.extend_from_slice(extra);
         Command::new(env!("CARGO_BIN_EXE_notifspec"))
             .args(&args)

@@ -6,6 +6,7 @@ mod client;
 mod conform;
 mod html;
 mod independence;
+mod own;
 mod pipelining;
 mod proxy;
 mod replay;

@@ -1,0 +1,169 @@
+//! The user's own cases and the tooling around them, through the command line: `conform
+//! --features/--transcripts/--only-own`, `steps`, `completions`, `man`.
+
+use std::process::{Command, Output, Stdio};
+
+fn notifspec(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_notifspec"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("notifspec runs")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn own_features_and_transcripts_run_in_the_gate_and_count_per_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let feats = dir.path().join("features");
+    std::fs::create_dir(&feats).unwrap();
+    std::fs::write(
+        feats.join("ours.feature"),
+        "Feature: Ours\n  @S-RANDOM-INT\n  Scenario: our random is an integer\n    Given a server\n    And client A is connected\n    When client A sends \"random?\"\n    Then client A receives an integer\n",
+    )
+    .unwrap();
+    let recs = dir.path().join("recs");
+    std::fs::create_dir(&recs).unwrap();
+    std::fs::write(recs.join("fetch.txt"), "C: random?\nS: {int}\n").unwrap();
+    std::fs::write(
+        recs.join("bad.txt"),
+        "---\nexpect: [S-RANDOM-INT]\n---\nC: random?\nS: seven\n",
+    )
+    .unwrap();
+    let (f, r) = (feats.to_str().unwrap(), recs.to_str().unwrap());
+    let out = notifspec(&[
+        "conform",
+        "--features",
+        f,
+        "--transcripts",
+        r,
+        "--only-own",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["totals"]["passed"], 3, "{v}");
+    assert_eq!(v["rules"]["S-RANDOM-INT"]["passed"], 1, "{v}");
+    let names: Vec<&str> = v["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"our random is an integer"), "{names:?}");
+    assert!(
+        names.contains(&format!("{r}/fetch.txt replays against the server").as_str()),
+        "{names:?}"
+    );
+
+    // Without --only-own they join the embedded suite.
+    let all = notifspec(&["conform", "--transcripts", r, "--tags", "@S-RANDOM-INT"]);
+    let out = text(&all.stdout);
+    assert_eq!(all.status.code(), Some(0), "{out}");
+    assert!(
+        out.lines()
+            .last()
+            .unwrap()
+            .starts_with(&format!("{} passed", 1 + count_embedded())),
+        "{out}"
+    );
+
+    // A negative transcript the checker no longer flags fails the gate.
+    std::fs::write(
+        recs.join("wrong.txt"),
+        "---\nexpect: [S-ERR]\n---\nC: random?\nS: 4\n",
+    )
+    .unwrap();
+    let out = notifspec(&["conform", "--transcripts", r, "--only-own"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("wrong.txt"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+/// Scenarios of the embedded suite tagged @S-RANDOM-INT that run against the references.
+fn count_embedded() -> usize {
+    let out = notifspec(&["conform", "--tags", "@S-RANDOM-INT", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["totals"]["passed"].as_u64().unwrap() as usize
+}
+
+#[test]
+fn an_unknown_sentence_in_an_own_feature_names_the_closest_steps() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("typo.feature"),
+        "Feature: Typo\n  @S-RANDOM-INT\n  Scenario: typo\n    Given a server\n    And client A is conected\n",
+    )
+    .unwrap();
+    let out = notifspec(&[
+        "conform",
+        "--features",
+        dir.path().to_str().unwrap(),
+        "--only-own",
+    ]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{stdout}");
+    assert!(stdout.contains("typo.feature:5"), "{stdout}");
+    assert!(
+        stdout.contains("closest: `client {word} is connected`"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn steps_lists_the_vocabulary_and_looks_sentences_up() {
+    let out = notifspec(&["steps"]);
+    assert_eq!(out.status.code(), Some(0));
+    let listing = text(&out.stdout);
+    assert!(
+        listing.contains("Connecting, requests and replies\n  a server\n"),
+        "{listing}"
+    );
+    assert!(
+        listing.contains("      {duration}: a number and a unit"),
+        "{listing}"
+    );
+    assert!(
+        listing.contains("e.g. When client A sends \"OK\""),
+        "{listing}"
+    );
+    let out = notifspec(&["steps", "Then client B receives an integer"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        text(&out.stdout),
+        "matches: client {word} receives an integer\n"
+    );
+    let out = notifspec(&["steps", "client B gets an integer", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["matches"], false);
+    assert_eq!(v["closest"][0], "client {word} receives an integer", "{v}");
+    let out = notifspec(&["steps", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v.as_array().unwrap().len() >= 5);
+    assert!(v[0]["steps"][0]["example"].is_string());
+}
+
+#[test]
+fn completions_and_man_page_cover_every_command() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = notifspec(&["completions", shell]);
+        assert_eq!(out.status.code(), Some(0), "{shell}");
+        let script = text(&out.stdout);
+        for cmd in ["conform", "check", "replay", "simulate", "steps"] {
+            assert!(script.contains(cmd), "{shell}: {cmd}");
+        }
+    }
+    let out = notifspec(&["man"]);
+    assert_eq!(out.status.code(), Some(0));
+    let page = text(&out.stdout);
+    assert!(page.contains(".TH notifspec 1"), "{page}");
+    assert!(page.contains("conform"), "{page}");
+}
