@@ -6,6 +6,7 @@ mod client;
 mod conform;
 mod html;
 mod independence;
+mod junit_schema;
 mod own;
 mod pipelining;
 mod proxy;
