@@ -114,29 +114,31 @@ fn collect(path: &Path) -> Vec<Result<PathBuf, FileResult>> {
     all
 }
 
+/// The transcripts under `dir` (`walkdir`, links not followed so a cycle cannot loop; a link
+/// to a file is taken), and a result for each folder that cannot be read.
 fn walk(dir: &Path, found: &mut Vec<PathBuf>, errors: &mut Vec<FileResult>) {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) => {
-            let shown = dir.display().to_string();
-            let msg = format!("{shown}: {e}");
-            errors.push(FileResult::error(shown, msg.clone(), msg));
-            return;
-        }
-    };
-    for entry in entries.flatten() {
+    for entry in walkdir::WalkDir::new(dir).min_depth(1) {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(e) => {
+                let shown = e.path().unwrap_or(dir).display().to_string();
+                let msg = match e.io_error() {
+                    Some(io) => format!("{shown}: {io}"),
+                    None => format!("{shown}: {e}"),
+                };
+                errors.push(FileResult::error(shown, msg.clone(), msg));
+                continue;
+            }
+        };
         let path = entry.path();
-        // `file_type` does not follow symlinks, so a link cycle cannot make this loop.
-        let Ok(ft) = entry.file_type() else { continue };
-        if ft.is_dir() {
-            walk(&path, found, errors);
-        } else if path.is_file()
+        if !entry.file_type().is_dir()
+            && path.is_file()
             && path
                 .extension()
                 .and_then(|e| e.to_str())
                 .is_some_and(|e| TRANSCRIPT_EXTENSIONS.contains(&e))
         {
-            found.push(path);
+            found.push(path.to_path_buf());
         }
     }
 }
