@@ -1,7 +1,7 @@
 //! `notifspec replay FILE...`: plays transcripts against a server (client role, the default)
 //! or a client (`--role server`) and judges what comes back.
 
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -125,7 +125,11 @@ pub fn run(args: Args) -> Status {
             return Status::Error;
         }
     };
-    let results = rt.block_on(replay::replay_files(&args.files, &opts, jobs));
+    let results = if jobs > 1 && args.files.len() > 1 && std::io::stderr().is_terminal() {
+        rt.block_on(with_progress(&args.files, &opts, jobs))
+    } else {
+        rt.block_on(replay::replay_files(&args.files, &opts, jobs))
+    };
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let mut err = std::io::stderr();
@@ -154,4 +158,23 @@ pub fn run(args: Args) -> Status {
         return Status::Error;
     }
     summary.status()
+}
+
+/// [`replay::replay_files`] with a progress bar on stderr (`indicatif`): many files replayed
+/// at once can take a while, and the verdicts are printed in order only at the end.
+async fn with_progress(files: &[PathBuf], opts: &Options, jobs: usize) -> Vec<replay::Replayed> {
+    use futures::StreamExt as _;
+    let bar = indicatif::ProgressBar::new(files.len() as u64);
+    if let Ok(style) = indicatif::ProgressStyle::with_template("[{bar:20}] {pos}/{len} replayed")
+    {
+        bar.set_style(style.progress_chars("#> "));
+    }
+    let results = futures::stream::iter(files)
+        .map(|p| replay::replay_file(p, opts))
+        .buffered(jobs)
+        .inspect(|_| bar.inc(1))
+        .collect()
+        .await;
+    bar.finish_and_clear();
+    results
 }

@@ -146,19 +146,19 @@ pub fn run(args: Args) -> Status {
     }
 }
 
-/// A one-line progress bar on stderr, redrawn only when the percentage changes.
+/// A progress bar on stderr (`indicatif`, which limits its own redraws); only made when
+/// stderr is a terminal.
 fn progress_bar() -> Box<dyn FnMut(f64)> {
-    let mut last = u32::MAX;
+    let bar = indicatif::ProgressBar::new(1000);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "[{bar:20}] {percent:>3}% simulated, {elapsed} elapsed",
+    ) {
+        bar.set_style(style.progress_chars("#> "));
+    }
     Box::new(move |done: f64| {
-        let pct = (done.clamp(0.0, 1.0) * 100.0) as u32;
-        if pct != last {
-            last = pct;
-            let filled = (pct / 5) as usize;
-            eprint!(
-                "\r[{}{}] {pct:3}% simulated",
-                "#".repeat(filled),
-                " ".repeat(20 - filled)
-            );
+        bar.set_position((done.clamp(0.0, 1.0) * 1000.0) as u64);
+        if done >= 1.0 {
+            bar.finish_and_clear();
         }
     })
 }
