@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::cmd::Status;
+use crate::cmd::{OutputFormat, Status};
 use crate::dialect::{DEFAULT_DIALECT, Dialect};
 use crate::net::proxy::{self, ProxyConfig, ProxyReport};
 
@@ -32,6 +32,9 @@ pub struct Args {
     /// Bound on connecting to the upstream.
     #[arg(long, value_parser = crate::cmd::parse_duration, default_value = "5s")]
     pub connect_timeout: Duration,
+    /// One line per event: `text` (`conn 3: S-NOTIF-WINDOW: ...`) or `json` (one object).
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
 }
 
 /// Runs until Ctrl-C: 0 if no connection broke a rule, 1 if one did, 2 on a setup error.
@@ -63,12 +66,17 @@ pub fn run(args: Args) -> Status {
     };
     let broken = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let seen = broken.clone();
+    let json = args.format == OutputFormat::Json;
     let sink: proxy::ReportSink = Arc::new(move |r: ProxyReport| {
         if matches!(r, ProxyReport::Violation { .. }) {
             seen.store(true, std::sync::atomic::Ordering::Relaxed);
         }
         let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{r}");
+        let _ = if json {
+            writeln!(out, "{}", report_json(&r))
+        } else {
+            writeln!(out, "{r}")
+        };
         let _ = out.flush();
     });
     let started = rt.block_on(async {
@@ -92,5 +100,75 @@ pub fn run(args: Args) -> Status {
         Status::Fail
     } else {
         Status::Pass
+    }
+}
+
+/// One proxy event as JSON: `conn`, `event` (the variant in kebab-case) and its fields.
+pub fn report_json(r: &ProxyReport) -> serde_json::Value {
+    use serde_json::json;
+    match r {
+        ProxyReport::Opened { conn, client } => {
+            json!({"conn": conn, "event": "opened", "client": client.to_string()})
+        }
+        ProxyReport::UpstreamFailed { conn, error } => {
+            json!({"conn": conn, "event": "upstream-failed", "error": error})
+        }
+        ProxyReport::Violation { conn, violation } => json!({
+            "conn": conn, "event": "violation", "rule": violation.rule,
+            "line": violation.line, "message": violation.message,
+        }),
+        ProxyReport::Oversized { conn, from } => {
+            json!({"conn": conn, "event": "oversized", "from": from})
+        }
+        ProxyReport::HalfClosed { conn, by } => {
+            json!({"conn": conn, "event": "half-closed", "by": by})
+        }
+        ProxyReport::Reset { conn, by } => json!({"conn": conn, "event": "reset", "by": by}),
+        ProxyReport::RecordFailed { conn, error } => {
+            json!({"conn": conn, "event": "record-failed", "error": error})
+        }
+        ProxyReport::Closed {
+            conn,
+            violations,
+            recorded,
+        } => json!({
+            "conn": conn, "event": "closed", "violations": violations,
+            "recorded": recorded.as_ref().map(|p| p.display().to_string()),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checker::Violation;
+    use crate::rule::{Party, RuleId};
+
+    #[test]
+    fn events_as_json_name_the_connection_and_the_event() {
+        let v = report_json(&ProxyReport::Violation {
+            conn: 3,
+            violation: Violation {
+                rule: RuleId::SNotifWindow,
+                line: Some(7),
+                message: "m".into(),
+            },
+        });
+        assert_eq!(
+            v,
+            serde_json::json!({"conn": 3, "event": "violation", "rule": "S-NOTIF-WINDOW", "line": 7, "message": "m"})
+        );
+        let v = report_json(&ProxyReport::HalfClosed {
+            conn: 1,
+            by: Party::Server,
+        });
+        assert_eq!(v["by"], "server");
+        let v = report_json(&ProxyReport::Closed {
+            conn: 1,
+            violations: 0,
+            recorded: None,
+        });
+        assert_eq!(v["event"], "closed");
+        assert!(v["recorded"].is_null());
     }
 }

@@ -167,3 +167,31 @@ fn completions_and_man_page_cover_every_command() {
     assert!(page.contains(".TH notifspec 1"), "{page}");
     assert!(page.contains("conform"), "{page}");
 }
+
+#[test]
+fn serve_announces_itself_as_json() {
+    use std::io::BufRead as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_notifspec"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--no-auto-publish", "--format", "json"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("notifspec serve starts");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = std::io::BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx.recv_timeout(std::time::Duration::from_secs(20));
+    let _ = child.kill();
+    let _ = child.wait();
+    let line = line.expect("a ready line within 20 s");
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(v["event"], "listening");
+    assert_eq!(v["dialect"], "seed-session");
+    assert!(v["addr"].as_str().unwrap().starts_with("127.0.0.1:"), "{v}");
+    assert!(v["control"].is_null());
+}
