@@ -32,6 +32,13 @@ pub struct Args {
     /// Bound on connecting to the upstream.
     #[arg(long, value_parser = crate::cmd::parse_duration, default_value = "5s")]
     pub connect_timeout: Duration,
+    /// On exit, write an HTML report of the connections recorded under --record (each
+    /// transcript checked again, failing ones drawn as sequence diagrams).
+    #[arg(long, value_name = "FILE", requires = "record")]
+    pub html: Option<PathBuf>,
+    /// Replace the --html file if it exists.
+    #[arg(long, requires = "html")]
+    pub html_overwrite: bool,
     /// One line per event: `text` (`conn 3: S-NOTIF-WINDOW: ...`) or `json` (one object).
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
@@ -64,12 +71,33 @@ pub fn run(args: Args) -> Status {
             return Status::Error;
         }
     };
+    let html = crate::html::HtmlArgs {
+        html: args.html.clone(),
+        html_overwrite: args.html_overwrite,
+    };
+    if let Err(e) = html.precheck() {
+        eprintln!("notifspec proxy: {e}");
+        return Status::Error;
+    }
+    let recorded = Arc::new(std::sync::Mutex::new(Vec::<PathBuf>::new()));
+    let keep = html.html.is_some().then(|| recorded.clone());
     let broken = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let seen = broken.clone();
     let json = args.format == OutputFormat::Json;
     let sink: proxy::ReportSink = Arc::new(move |r: ProxyReport| {
         if matches!(r, ProxyReport::Violation { .. }) {
             seen.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        if let (
+            Some(keep),
+            ProxyReport::Closed {
+                recorded: Some(p), ..
+            },
+        ) = (&keep, &r)
+            && let Ok(mut list) = keep.lock()
+            && list.len() < MAX_REPORTED
+        {
+            list.push(p.clone());
         }
         let mut out = std::io::stdout().lock();
         let _ = if json {
@@ -96,11 +124,36 @@ pub fn run(args: Args) -> Status {
         eprintln!("notifspec proxy: {}: {e}", args.listen);
         return Status::Error;
     }
+    let files = recorded.lock().map(|l| l.clone()).unwrap_or_default();
+    if let Err(e) = html.write(|| recordings_page(&files, &args.dialect)) {
+        eprintln!("notifspec proxy: {e}");
+        return Status::Error;
+    }
     if broken.load(std::sync::atomic::Ordering::Relaxed) {
         Status::Fail
     } else {
         Status::Pass
     }
+}
+
+/// Most recorded connections the HTML report covers (the first ones; the folder has them all).
+pub const MAX_REPORTED: usize = 10_000;
+
+/// The HTML page of a proxy session: every recorded connection checked again from its file.
+fn recordings_page(files: &[PathBuf], dialect: &str) -> crate::html::Page {
+    let fallback = Dialect::load(dialect, None).unwrap_or_default();
+    let mut summary = crate::report::Summary::default();
+    let results: Vec<_> = files
+        .iter()
+        .map(|f| {
+            let r = crate::cmd::check::check_file(f, &fallback);
+            summary.add(&r);
+            r
+        })
+        .collect();
+    let mut page = crate::html::build::check(&results, &summary, &fallback);
+    page.command = "proxy".into();
+    page
 }
 
 /// One proxy event as JSON: `conn`, `event` (the variant in kebab-case) and its fields.

@@ -165,8 +165,7 @@ pub fn run(args: Args) -> Status {
 async fn with_progress(files: &[PathBuf], opts: &Options, jobs: usize) -> Vec<replay::Replayed> {
     use futures::StreamExt as _;
     let bar = indicatif::ProgressBar::new(files.len() as u64);
-    if let Ok(style) = indicatif::ProgressStyle::with_template("[{bar:20}] {pos}/{len} replayed")
-    {
+    if let Ok(style) = indicatif::ProgressStyle::with_template("[{bar:20}] {pos}/{len} replayed") {
         bar.set_style(style.progress_chars("#> "));
     }
     let results = futures::stream::iter(files)

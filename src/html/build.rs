@@ -410,10 +410,14 @@ pub fn replay_diagram(f: &Findings, dialect: &Dialect) -> Diagram {
     let lane = d.lane("client");
     let observed: Vec<(Duration, String)> = f.observed.iter().map(|o| (o.at, o.line())).collect();
     let mut cursor = 0;
-    let mut time_of = |text: &str| {
-        let i = observed[cursor..].iter().position(|(_, l)| l == text)?;
-        cursor += i + 1;
-        Some(observed[cursor - 1].0)
+    // In order from the last match; a line that happened earlier than the recording has it
+    // (a notification ahead of its publish) is looked up from the start.
+    let mut time_of = |text: &str| match observed[cursor..].iter().position(|(_, l)| l == text) {
+        Some(i) => {
+            cursor += i + 1;
+            Some(observed[cursor - 1].0)
+        }
+        None => observed.iter().find(|(_, l)| l == text).map(|(at, _)| *at),
     };
     for row in &f.rows {
         let (line, text, style, at) = match row {

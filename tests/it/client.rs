@@ -472,7 +472,10 @@ async fn cli_events_as_json_lines() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
         .collect();
-    assert_eq!(lines[0], serde_json::json!({"at": 0.0, "event": "random: 7"}));
+    assert_eq!(
+        lines[0],
+        serde_json::json!({"at": 0.0, "event": "random: 7"})
+    );
     assert_eq!(lines[2]["at"], 0.25);
     assert_eq!(lines[2]["event"], "notif: random -> stop, fetch");
     assert_eq!(lines.last().unwrap()["event"], "random: 8");

@@ -172,7 +172,14 @@ fn completions_and_man_page_cover_every_command() {
 fn serve_announces_itself_as_json() {
     use std::io::BufRead as _;
     let mut child = Command::new(env!("CARGO_BIN_EXE_notifspec"))
-        .args(["serve", "--addr", "127.0.0.1:0", "--no-auto-publish", "--format", "json"])
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--no-auto-publish",
+            "--format",
+            "json",
+        ])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -194,4 +201,119 @@ fn serve_announces_itself_as_json() {
     assert_eq!(v["dialect"], "seed-session");
     assert!(v["addr"].as_str().unwrap().starts_with("127.0.0.1:"), "{v}");
     assert!(v["control"].is_null());
+}
+
+/// Reads lines of a child's stream on a thread; `next` waits for one at most 20 s.
+struct Lines(std::sync::mpsc::Receiver<String>);
+
+impl Lines {
+    fn of(stream: impl std::io::Read + Send + 'static) -> Lines {
+        use std::io::BufRead as _;
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stream)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Lines(rx)
+    }
+
+    fn until(&self, what: impl Fn(&str) -> bool) -> String {
+        loop {
+            let line = self
+                .0
+                .recv_timeout(std::time::Duration::from_secs(20))
+                .expect("a line within 20 s");
+            if what(&line) {
+                return line;
+            }
+        }
+    }
+}
+
+#[test]
+fn proxy_writes_an_html_report_of_its_recordings_on_exit() {
+    use std::io::{Read as _, Write as _};
+    let dir = tempfile::tempdir().unwrap();
+    let spawn = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_notifspec"))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("notifspec starts")
+    };
+    let mut server = spawn(&[
+        "serve",
+        "--addr",
+        "127.0.0.1:0",
+        "--no-auto-publish",
+        "--format",
+        "json",
+    ]);
+    let ready = Lines::of(server.stdout.take().unwrap()).until(|_| true);
+    let v: serde_json::Value = serde_json::from_str(&ready).unwrap();
+    let upstream = v["addr"].as_str().unwrap().to_string();
+    let html = dir.path().join("proxy.html");
+    let rec = dir.path().join("rec");
+    let mut proxy = spawn(&[
+        "proxy",
+        "--listen",
+        "127.0.0.1:0",
+        "--upstream",
+        &upstream,
+        "--record",
+        rec.to_str().unwrap(),
+        "--html",
+        html.to_str().unwrap(),
+    ]);
+    let events = Lines::of(proxy.stdout.take().unwrap());
+    let listening = Lines::of(proxy.stderr.take().unwrap()).until(|l| l.contains("listening on"));
+    let addr = listening
+        .split("listening on ")
+        .nth(1)
+        .and_then(|r| r.split(',').next())
+        .unwrap()
+        .to_string();
+    let mut conn = std::net::TcpStream::connect(&addr).unwrap();
+    conn.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    conn.write_all(b"random?\r\n").unwrap();
+    let mut buf = [0u8; 64];
+    let n = conn.read(&mut buf).unwrap();
+    assert!(n > 0);
+    drop(conn);
+    events.until(|l| l.contains(": closed, "));
+    // Ctrl-C, as a person would stop it.
+    let interrupted = Command::new("kill")
+        .args(["-INT", &proxy.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = proxy.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the proxy did not stop"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(status.code(), Some(0));
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(
+        page.contains("<title>notifspec proxy: PASS</title>"),
+        "{page}"
+    );
+    assert!(page.contains("<summary>Passed (1)</summary>"), "{page}");
 }
