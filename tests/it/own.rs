@@ -168,35 +168,37 @@ fn completions_and_man_page_cover_every_command() {
     assert!(page.contains("conform"), "{page}");
 }
 
-#[test]
-fn serve_announces_itself_as_json() {
-    use std::io::BufRead as _;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_notifspec"))
-        .args([
-            "serve",
-            "--addr",
-            "127.0.0.1:0",
-            "--no-auto-publish",
-            "--format",
-            "json",
-        ])
+/// Starts `notifspec` with piped stdout and stderr (the test kills what it starts).
+fn spawn(args: &[&str]) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_notifspec"))
+        .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
-        .expect("notifspec serve starts");
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = std::io::BufReader::new(stdout).read_line(&mut line);
-        let _ = tx.send(line);
-    });
-    let line = rx.recv_timeout(std::time::Duration::from_secs(20));
-    let _ = child.kill();
-    let _ = child.wait();
-    let line = line.expect("a ready line within 20 s");
-    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        .expect("notifspec starts")
+}
+
+/// Starts the reference server on a free port; returns it and its address.
+fn serve_json() -> (std::process::Child, serde_json::Value) {
+    let mut server = spawn(&[
+        "serve",
+        "--addr",
+        "127.0.0.1:0",
+        "--no-auto-publish",
+        "--format",
+        "json",
+    ]);
+    let ready = Lines::of(server.stdout.take().unwrap()).until(|_| true);
+    let v = serde_json::from_str(&ready).unwrap_or_else(|e| panic!("{e}: {ready}"));
+    (server, v)
+}
+
+#[test]
+fn serve_announces_itself_as_json() {
+    let (mut server, v) = serve_json();
+    let _ = server.kill();
+    let _ = server.wait();
     assert_eq!(v["event"], "listening");
     assert_eq!(v["dialect"], "seed-session");
     assert!(v["addr"].as_str().unwrap().starts_with("127.0.0.1:"), "{v}");
@@ -240,25 +242,7 @@ impl Lines {
 fn proxy_writes_an_html_report_of_its_recordings_on_exit() {
     use std::io::{Read as _, Write as _};
     let dir = tempfile::tempdir().unwrap();
-    let spawn = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_notifspec"))
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("notifspec starts")
-    };
-    let mut server = spawn(&[
-        "serve",
-        "--addr",
-        "127.0.0.1:0",
-        "--no-auto-publish",
-        "--format",
-        "json",
-    ]);
-    let ready = Lines::of(server.stdout.take().unwrap()).until(|_| true);
-    let v: serde_json::Value = serde_json::from_str(&ready).unwrap();
+    let (mut server, v) = serve_json();
     let upstream = v["addr"].as_str().unwrap().to_string();
     let html = dir.path().join("proxy.html");
     let rec = dir.path().join("rec");
