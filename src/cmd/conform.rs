@@ -10,6 +10,7 @@ use std::time::Duration;
 use crate::cmd::{OutputFormat, Status, parse_duration};
 use crate::conform::{self, ExpectFail, Options, Suite, Target, junit, render};
 use crate::dialect::{DEFAULT_DIALECT, Dialect};
+use crate::html;
 
 /// Arguments of `notifspec conform`.
 #[derive(Debug, clap::Args)]
@@ -44,6 +45,20 @@ pub struct Args {
     /// Rules known to fail: `RULE-ID,...` or a YAML file (`RULE-ID: reason` lines).
     #[arg(long, value_name = "RULES|FILE.yaml")]
     pub expect_fail: Option<String>,
+    /// Add your own `.feature` files from this folder (searched recursively): same step
+    /// sentences (`notifspec steps`), tags and rule accounting as the embedded ones.
+    #[arg(long, value_name = "DIR")]
+    pub features: Option<PathBuf>,
+    /// Add your own transcripts from this folder (e.g. `proxy --record` recordings) as
+    /// regression cases: conforming ones are replayed, negative ones must be flagged.
+    #[arg(long, value_name = "DIR")]
+    pub transcripts: Option<PathBuf>,
+    /// Run only your own cases (--features, --transcripts), not the embedded features.
+    #[arg(long)]
+    pub only_own: bool,
+    /// The HTML report (`--html FILE`).
+    #[command(flatten)]
+    pub html: crate::html::HtmlArgs,
 }
 
 impl Args {
@@ -94,10 +109,24 @@ pub fn run(args: Args) -> Status {
             return Status::Error;
         }
     };
-    let suite = match Suite::embedded() {
+    if let Err(e) = args.html.precheck() {
+        eprintln!("notifspec conform: {e}");
+        return Status::Error;
+    }
+    let own = conform::own::OwnCases {
+        features: args.features.clone(),
+        transcripts: args.transcripts.clone(),
+        only_own: args.only_own,
+    };
+    let suite = if own.is_empty() && !own.only_own {
+        Suite::embedded().map_err(|e| format!("the embedded suite is broken: {e}"))
+    } else {
+        own.suite()
+    };
+    let suite = match suite {
         Ok(s) => Arc::new(s),
         Err(e) => {
-            eprintln!("notifspec conform: the embedded suite is broken: {e}");
+            eprintln!("notifspec conform: {e}");
             return Status::Error;
         }
     };
@@ -131,6 +160,13 @@ pub fn run(args: Args) -> Status {
                     eprintln!("notifspec conform: cannot write {}: {e}", path.display());
                 }
             }
+            let target = conform::runner::describe_target(&options.target);
+            if let Err(e) = args
+                .html
+                .write(|| html::build::unreachable("conform", &target, &e.to_string()))
+            {
+                eprintln!("notifspec conform: {e}");
+            }
             return Status::Error;
         }
     };
@@ -143,6 +179,13 @@ pub fn run(args: Args) -> Status {
         && let Err(e) = std::fs::write(path, junit::junit(&report))
     {
         eprintln!("notifspec conform: cannot write {}: {e}", path.display());
+        return Status::Error;
+    }
+    if let Err(e) = args
+        .html
+        .write(|| html::build::conform(&report, &options.dialect))
+    {
+        eprintln!("notifspec conform: {e}");
         return Status::Error;
     }
     report.status()

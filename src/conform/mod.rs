@@ -14,10 +14,12 @@
 //! - [`runner`]: selection, skipping, timeouts, parallelism; [`outcome`]: results and the
 //!   per-rule view; [`render`] and [`junit`]: text, JSON and JUnit output.
 //! - [`expect`]: known failures, as given with `--expect-fail`.
+//! - [`own`]: the user's own features and transcripts (`--features`, `--transcripts`).
 
 pub mod expect;
 pub mod junit;
 pub mod outcome;
+pub mod own;
 pub mod pattern;
 pub mod peer;
 pub mod reference;

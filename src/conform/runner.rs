@@ -4,7 +4,7 @@
 //! bounded waits inside it): a hung implementation becomes a failure naming the step and the
 //! deadline, never a hung CI job.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -253,7 +253,8 @@ pub async fn run(suite: Arc<Suite>, o: &Options) -> Result<RunReport, TargetErro
         .filter(|s| o.tags.as_ref().is_none_or(|t| t.eval(s.tags.iter())))
         .collect();
     let total = selected.len();
-    let show = o.progress && std::io::stderr().is_terminal();
+    // A progress bar (`indicatif`) only on a terminal: logs and pipes get the report alone.
+    let bar = (o.progress && std::io::stderr().is_terminal()).then(|| progress_bar(total));
     let jobs = if o.target.parallel() { PARALLEL } else { 1 };
     let started = Instant::now();
     let mut done = 0usize;
@@ -293,11 +294,10 @@ pub async fn run(suite: Arc<Suite>, o: &Options) -> Result<RunReport, TargetErro
     let mut scenarios = Vec::with_capacity(total);
     while let Some((s, outcome, duration, robust)) = reports.next().await {
         done += 1;
-        if show {
+        if let Some(bar) = &bar {
             let mark = if outcome.is_failure() { "FAIL" } else { "ok" };
-            let mut err = std::io::stderr().lock();
-            let _ = write!(err, "\r\x1b[2K[{done}/{total}] {mark} {}", s.name);
-            let _ = err.flush();
+            bar.set_position(done as u64);
+            bar.set_message(format!("{mark} {}", s.name));
         }
         scenarios.push(ScenarioReport {
             feature: s.feature.clone(),
@@ -311,9 +311,10 @@ pub async fn run(suite: Arc<Suite>, o: &Options) -> Result<RunReport, TargetErro
         });
         scenarios.extend(robust);
     }
-    if show {
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
         eprintln!(
-            "\r\x1b[2K{total} scenarios in {:.1} s",
+            "{total} scenarios in {:.1} s",
             started.elapsed().as_secs_f64()
         );
     }
@@ -363,6 +364,15 @@ fn stopped_accepting(s: &Scenario, e: &TargetError, expect: &ExpectFail) -> Scen
         },
         duration: Duration::ZERO,
     }
+}
+
+fn progress_bar(total: usize) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(total as u64);
+    if let Ok(style) = indicatif::ProgressStyle::with_template("[{bar:20}] {pos}/{len} {wide_msg}")
+    {
+        bar.set_style(style.progress_chars("#> "));
+    }
+    bar
 }
 
 /// The target in words, for reports.

@@ -87,11 +87,14 @@ impl World {
         self.replayed = findings
             .observed
             .iter()
-            .filter_map(|o| match &o.what {
-                Happened::Line(Party::Client, l) => Some(format!("C: {l}")),
-                Happened::Line(Party::Server, l) => Some(format!("S: {l}")),
-                Happened::Note(n) => Some(format!("# {n}")),
-                Happened::Directive(_) => None,
+            .filter_map(|o| {
+                let line = match &o.what {
+                    Happened::Line(Party::Client, l) => format!("C: {l}"),
+                    Happened::Line(Party::Server, l) => format!("S: {l}"),
+                    Happened::Note(n) => format!("# {n}"),
+                    Happened::Directive(_) => return None,
+                };
+                Some(format!("+{:.3}s {line}", o.at.as_secs_f64()))
             })
             .collect();
         if let Some(v) = findings.violations.first() {

@@ -202,7 +202,16 @@ impl World {
             .chain(self.notes.iter())
             .collect();
         all.sort_by_key(|(at, _)| *at);
-        let mut out: Vec<String> = all.into_iter().map(|(_, l)| l.clone()).collect();
+        // Each line carries its time since the first, so a reader (and the HTML report's
+        // sequence diagram) sees how the lines were spaced: a late reply, a crossing.
+        let t0 = all.first().map(|(at, _)| *at);
+        let mut out: Vec<String> = all
+            .into_iter()
+            .map(|(at, l)| {
+                let since = t0.map(|t0| at.duration_since(t0)).unwrap_or_default();
+                format!("+{:.3}s {l}", since.as_secs_f64())
+            })
+            .collect();
         out.extend(self.replayed.iter().cloned());
         out
     }

@@ -11,7 +11,10 @@ mod hostile_peers;
 // Real processes, FIFOs, `ulimit -v` and /proc: Linux only.
 #[cfg(target_os = "linux")]
 mod hostile_files;
+mod html;
 mod independence;
+mod junit_schema;
+mod own;
 mod pipelining;
 mod proxy;
 mod replay;
