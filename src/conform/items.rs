@@ -1,0 +1,451 @@
+//! How items appear on a server under test: through its control port, through a command the
+//! user gives (`--publish-cmd`), or on the server's own timeline (spontaneous mode).
+//!
+//! Real servers rarely have notifspec's control port: they publish when an admin API is
+//! called, a row is inserted, or a timer fires. A publish command covers the first two; the
+//! spontaneous mode covers the last, at a price: notifspec cannot choose what appears or when,
+//! so a scenario that needs a chosen item (a given number, an ad read back by its text) or
+//! needs to know every publish (S-NO-DUP) cannot be concluded and is skipped with that reason,
+//! and a scenario that waits for an item waits up to a bound for the server's own. Safety
+//! rules are judged by each peer's checker on whatever arrives.
+
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::io::AsyncReadExt;
+
+use super::peer::fmt_dur;
+use super::steps::{Expect, Item, Step};
+use super::suite::Scenario;
+use super::target::{Target, TargetError, shell};
+use crate::dialect::ItemKind;
+use crate::rule::RuleId;
+
+/// The default bound of a spontaneous wait for the server's own item.
+pub const DEFAULT_SPONTANEOUS_WAIT: Duration = Duration::from_secs(10);
+
+/// Most bytes of a publish command's stderr quoted in an error.
+const MAX_STDERR: usize = 2048;
+
+/// How long a publish command's stderr is still read after the command exits (a background
+/// process it started may hold the pipe open).
+const STDERR_GRACE: Duration = Duration::from_millis(200);
+
+/// How items are made to appear for scenarios that need one (tagged `@control`).
+#[derive(Debug, Clone, Default)]
+pub enum ItemSource {
+    /// The target's control port (or the embedded reference's); without one, scenarios that
+    /// publish are skipped.
+    #[default]
+    ControlPort,
+    /// A shell command run once per publish.
+    Command(PublishCmd),
+    /// The server publishes on its own; scenarios wait for its items.
+    Spontaneous(Spontaneous),
+}
+
+impl ItemSource {
+    /// Why scenario `s` cannot run with this source against `target`, if it cannot.
+    pub fn skip_reason(&self, target: &Target, s: &Scenario) -> Option<String> {
+        use super::suite::{TAG_CLIENT, TAG_CONTROL, TAG_OFFLINE};
+        let publishes = s.has_tag(TAG_CONTROL);
+        let talks_to_server = !s.has_tag(TAG_CLIENT) && !s.has_tag(TAG_OFFLINE);
+        match self {
+            ItemSource::Spontaneous(sp) if !target.has_control() && talks_to_server => {
+                sp.skip_reason(s, publishes)
+            }
+            _ if publishes && !self.can_publish(target) => {
+                Some("needs a control port to publish items (--control ADDR)".into())
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether items can be published on demand.
+    pub fn can_publish(&self, target: &Target) -> bool {
+        match self {
+            ItemSource::ControlPort | ItemSource::Spontaneous(_) => target.has_control(),
+            ItemSource::Command(_) => target.has_server(),
+        }
+    }
+
+    /// The spontaneous mode, when it is in force for `target`.
+    pub fn spontaneous(&self, target: &Target) -> Option<&Spontaneous> {
+        match self {
+            ItemSource::Spontaneous(sp) if !target.has_control() => Some(sp),
+            _ => None,
+        }
+    }
+
+    /// How much longer than usual a step may take (a spontaneous wait is not the run's
+    /// timeout).
+    pub fn extra_bound(&self) -> Duration {
+        match self {
+            ItemSource::Spontaneous(sp) => sp.wait,
+            _ => Duration::ZERO,
+        }
+    }
+
+    /// A few words for the report's target line.
+    pub fn describe(&self, target: &Target) -> String {
+        match self {
+            ItemSource::Command(c) if target.has_server() => {
+                format!(", items published by `{}`", c.template)
+            }
+            ItemSource::Spontaneous(sp) if !target.has_control() && target.has_server() => {
+                format!(
+                    ", items: the server's own (spontaneous mode, each wait up to {})",
+                    fmt_dur(sp.wait)
+                )
+            }
+            _ => String::new(),
+        }
+    }
+}
+
+/// `--publish-cmd`: a shell command that makes an item appear on the server, run with
+/// `{kind}` (`random` or `classified`) and `{text}` (the ad, the chosen number, or empty)
+/// substituted as single shell words; exit status 0 means published.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishCmd {
+    template: String,
+}
+
+impl PublishCmd {
+    /// Checks the template: without `{kind}` the command could not tell a random number
+    /// from an ad.
+    pub fn new(template: &str) -> Result<PublishCmd, String> {
+        if !template.contains("{kind}") {
+            return Err(format!(
+                "--publish-cmd `{template}` has no `{{kind}}`: the command must be told what to publish"
+            ));
+        }
+        Ok(PublishCmd {
+            template: template.to_string(),
+        })
+    }
+
+    /// The command line for `item`, placeholders replaced by shell-quoted words (so an ad
+    /// such as `'; rm -rf ~ #` stays one argument).
+    pub fn command_line(&self, item: &Item) -> String {
+        let (kind, text) = match item {
+            Item::Random(None) => ("random", String::new()),
+            Item::Random(Some(n)) => ("random", n.to_string()),
+            Item::Classified(t) => ("classified", t.clone()),
+        };
+        let mut out = String::with_capacity(self.template.len() + text.len() + 8);
+        let mut rest = self.template.as_str();
+        while let Some(i) = rest.find('{') {
+            out.push_str(&rest[..i]);
+            let tail = &rest[i..];
+            if let Some(after) = tail.strip_prefix("{kind}") {
+                out.push_str(&shell_quote(kind));
+                rest = after;
+            } else if let Some(after) = tail.strip_prefix("{text}") {
+                out.push_str(&shell_quote(&text));
+                rest = after;
+            } else {
+                out.push('{');
+                rest = &tail[1..];
+            }
+        }
+        out.push_str(rest);
+        out
+    }
+
+    /// Runs the command for `item`, bounded by `wait`: on timeout its whole process group is
+    /// killed. A non-zero exit is a target that cannot be driven, with the command's stderr
+    /// (bounded, control bytes escaped) in the message.
+    pub async fn publish(&self, item: &Item, wait: Duration) -> Result<ItemKind, TargetError> {
+        let kind = match item {
+            Item::Random(_) => ItemKind::Random,
+            Item::Classified(_) => ItemKind::Classified,
+        };
+        let line = self.command_line(item);
+        let err = |reason: String| TargetError::Publish {
+            cmd: line.clone(),
+            reason,
+        };
+        let mut cmd = shell(&line);
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        #[cfg(unix)]
+        cmd.process_group(0);
+        let mut child = cmd.spawn().map_err(|e| err(format!("cannot start: {e}")))?;
+        let pid = child.id();
+        let stderr = child.stderr.take();
+        let collect = tokio::spawn(async move {
+            let mut kept = Vec::new();
+            if let Some(mut s) = stderr {
+                let mut chunk = [0u8; 1024];
+                while let Ok(n) = s.read(&mut chunk).await {
+                    if n == 0 {
+                        break;
+                    }
+                    let room = MAX_STDERR.saturating_sub(kept.len());
+                    kept.extend_from_slice(&chunk[..n.min(room)]);
+                }
+            }
+            kept
+        });
+        let status = tokio::time::timeout(wait, child.wait()).await;
+        let stderr = |collect: tokio::task::JoinHandle<Vec<u8>>| async move {
+            let bytes = match tokio::time::timeout(STDERR_GRACE, collect).await {
+                Ok(Ok(b)) => b,
+                _ => Vec::new(),
+            };
+            describe_stderr(&bytes)
+        };
+        match status {
+            Ok(Ok(s)) if s.success() => {
+                kill_group(pid).await;
+                collect.abort();
+                Ok(kind)
+            }
+            Ok(Ok(s)) => {
+                kill_group(pid).await;
+                Err(err(format!("exited with {s}{}", stderr(collect).await)))
+            }
+            Ok(Err(e)) => {
+                kill_group(pid).await;
+                Err(err(format!("cannot wait for it: {e}")))
+            }
+            Err(_) => {
+                kill_group(pid).await;
+                let _ = child.start_kill();
+                let _ = tokio::time::timeout(STDERR_GRACE, child.wait()).await;
+                Err(err(format!(
+                    "did not finish within {} and was killed{}",
+                    fmt_dur(wait),
+                    stderr(collect).await
+                )))
+            }
+        }
+    }
+}
+
+/// Kills what is left of a publish command's process group (a background process it
+/// started), so nothing it spawned outlives the publish.
+async fn kill_group(pid: Option<u32>) {
+    #[cfg(unix)]
+    if let Some(pid) = pid {
+        let kill = tokio::process::Command::new("kill")
+            .args(["-KILL", "--", &format!("-{pid}")])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        let _ = tokio::time::timeout(Duration::from_secs(2), kill).await;
+    }
+    #[cfg(not(unix))]
+    let _ = pid;
+}
+
+/// `; stderr: …` with control bytes escaped, or nothing when the command wrote nothing.
+fn describe_stderr(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let text = text.trim_end();
+    if text.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("; stderr: ");
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    if bytes.len() >= MAX_STDERR {
+        out.push_str(" [...]");
+    }
+    out
+}
+
+/// Quotes `s` as one POSIX shell word.
+pub fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// The spontaneous mode: its wait bound and what the run has learnt of the server's
+/// timeline so far (shared by all scenarios of a run, which then run one at a time).
+#[derive(Debug, Clone)]
+pub struct Spontaneous {
+    /// The longest a scenario waits for the server's own item.
+    pub wait: Duration,
+    state: Arc<SpontaneousState>,
+}
+
+#[derive(Debug, Default)]
+struct SpontaneousState {
+    /// Some item appeared during a wait.
+    seen: AtomicBool,
+    /// The first wait saw nothing: item scenarios are skipped at once.
+    dry: AtomicBool,
+    /// The longest wait that ended with an item, in milliseconds: how long the server takes.
+    longest_ms: AtomicU64,
+}
+
+impl Spontaneous {
+    /// A spontaneous mode with waits of up to `wait`.
+    pub fn new(wait: Duration) -> Spontaneous {
+        Spontaneous {
+            wait,
+            state: Arc::default(),
+        }
+    }
+
+    /// Whether the first wait of the run saw no item at all.
+    pub fn is_dry(&self) -> bool {
+        self.state.dry.load(Ordering::Relaxed)
+    }
+
+    /// An item arrived after waiting `waited`.
+    pub fn saw(&self, waited: Duration) {
+        self.state.seen.store(true, Ordering::Relaxed);
+        let ms = u64::try_from(waited.as_millis()).unwrap_or(u64::MAX);
+        self.state.longest_ms.fetch_max(ms, Ordering::Relaxed);
+    }
+
+    /// A wait ended with no item. Returns the skip reason: the first time nothing at all
+    /// has been seen, it says so once and marks the run dry.
+    pub fn timed_out(&self, what: &str) -> String {
+        if !self.state.seen.load(Ordering::Relaxed)
+            && !self.state.dry.swap(true, Ordering::Relaxed)
+        {
+            return format!(
+                "no item appeared within {} (spontaneous mode: the server has no control port \
+                 and publish command, and published nothing on its own); the remaining \
+                 scenarios that need an item are skipped at once",
+                fmt_dur(self.wait)
+            );
+        }
+        if self.is_dry() {
+            return DRY.into();
+        }
+        format!(
+            "not concluded: {what} did not come within {} (spontaneous mode: the server \
+             published nothing of that kind meanwhile)",
+            fmt_dur(self.wait)
+        )
+    }
+
+    /// How long a quiet step meant to follow a publish lasts: long enough that the server
+    /// has probably published meanwhile (the longest wait seen so far, with a margin), so
+    /// "nothing arrives" is judged across a publish rather than before one.
+    pub fn quiet_after_publish(&self, asked: Duration) -> Duration {
+        let longest = Duration::from_millis(self.state.longest_ms.load(Ordering::Relaxed));
+        asked.max((longest * 3 / 2).min(self.wait))
+    }
+
+    /// Why scenario `s` cannot be concluded in spontaneous mode, if it cannot.
+    fn skip_reason(&self, s: &Scenario, publishes: bool) -> Option<String> {
+        if publishes && self.is_dry() {
+            return Some(DRY.into());
+        }
+        if !s.rules.is_empty() && s.rules.iter().all(|r| UNCONCLUDED.contains(r)) {
+            let rules: Vec<&str> = s.rules.iter().map(|r| r.as_str()).collect();
+            return Some(format!(
+                "spontaneous mode: {} needs to know every publish, and the server publishes \
+                 on its own without telling (use --control or --publish-cmd)",
+                rules.join(", ")
+            ));
+        }
+        let steps: Vec<&Step> = s.steps.iter().filter_map(|st| st.parsed.as_ref().ok()).collect();
+        let mut ads: Vec<&str> = Vec::new();
+        let mut announced_ad: Vec<&str> = Vec::new();
+        for step in steps {
+            match step {
+                Step::Publish(Item::Random(Some(n))) => {
+                    return Some(format!(
+                        "spontaneous mode: publishes the number {n} and reads it back; the \
+                         server's own numbers cannot be chosen (use --control or --publish-cmd)"
+                    ));
+                }
+                Step::Publish(Item::Classified(text)) => ads.push(text),
+                Step::Receive(p, expect, _) if announces_ad(expect) => announced_ad.push(p),
+                Step::Receive(p, Expect::Exact(text), _)
+                    if ads.contains(&text.as_str()) && !announced_ad.contains(&p.as_str()) =>
+                {
+                    return Some(format!(
+                        "spontaneous mode: reads back the ad `{text}` it publishes, with no \
+                         notification to tell when the server's own ad has appeared (use \
+                         --control or --publish-cmd)"
+                    ));
+                }
+                _ => {}
+            }
+        }
+        None
+    }
+}
+
+/// Said by every item scenario skipped after a first wait that saw nothing.
+pub(super) const DRY: &str = "skipped at once: no item appeared in the first spontaneous wait (see the \
+                   first such scenario)";
+
+/// Rules that cannot be concluded when the server publishes on its own: judging them needs
+/// every publish (a second notification may announce a new item, not repeat one).
+const UNCONCLUDED: &[RuleId] = &[RuleId::SNoDup];
+
+/// Whether `expect` stands for a classified notification (the scenario then learns an ad
+/// is there to read back).
+fn announces_ad(expect: &Expect) -> bool {
+    match expect {
+        Expect::Notification(Some(ItemKind::Classified)) => true,
+        Expect::Exact(line) => line == &crate::dialect::Dialect::default().notifications.classified,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_become_single_quoted_words_and_quotes_cannot_escape() {
+        let c = PublishCmd::new("pub --kind {kind} --text {text} {other}").unwrap();
+        assert_eq!(
+            c.command_line(&Item::Classified("it's {kind}; rm -rf ~".into())),
+            r"pub --kind 'classified' --text 'it'\''s {kind}; rm -rf ~' {other}"
+        );
+        assert_eq!(
+            c.command_line(&Item::Random(None)),
+            "pub --kind 'random' --text '' {other}"
+        );
+        assert_eq!(
+            c.command_line(&Item::Random(Some(42))),
+            "pub --kind 'random' --text '42' {other}"
+        );
+        assert!(PublishCmd::new("curl http://x/publish").is_err());
+    }
+
+    #[test]
+    fn stderr_is_bounded_and_its_control_bytes_escaped() {
+        assert_eq!(describe_stderr(b"bad\x1b[31m\r\nline\n"), "; stderr: bad\\u{1b}[31m\\r\\nline");
+        assert_eq!(describe_stderr(b"  \n"), "");
+        let long = vec![b'x'; MAX_STDERR];
+        assert!(describe_stderr(&long).ends_with(" [...]"));
+    }
+
+    #[test]
+    fn the_first_empty_wait_is_said_once_then_everything_is_skipped_at_once() {
+        let sp = Spontaneous::new(Duration::from_millis(10));
+        let first = sp.timed_out("a notification");
+        assert!(first.contains("no item appeared within 10 ms"), "{first}");
+        assert!(sp.is_dry());
+        assert_eq!(sp.timed_out("a notification"), DRY);
+        let seen = Spontaneous::new(Duration::from_secs(1));
+        seen.saw(Duration::from_millis(300));
+        assert!(seen.timed_out("`notif: classified`").starts_with("not concluded"));
+        assert!(!seen.is_dry());
+        assert_eq!(
+            seen.quiet_after_publish(Duration::from_millis(100)),
+            Duration::from_millis(450)
+        );
+    }
+}
