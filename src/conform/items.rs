@@ -63,6 +63,14 @@ impl ItemSource {
         }
     }
 
+    /// The source for one scenario (what the spontaneous mode must know about it).
+    pub fn for_scenario(&self, s: &Scenario) -> ItemSource {
+        match self {
+            ItemSource::Spontaneous(sp) => ItemSource::Spontaneous(sp.for_scenario(s)),
+            other => other.clone(),
+        }
+    }
+
     /// Whether items can be published on demand.
     pub fn can_publish(&self, target: &Target) -> bool {
         match self {
@@ -277,46 +285,89 @@ pub fn shell_quote(s: &str) -> String {
 pub struct Spontaneous {
     /// The longest a scenario waits for the server's own item.
     pub wait: Duration,
+    /// The scenario being run reads back an ad it published, so it waits for a classified
+    /// notification; otherwise any notification stands for the item it asked for.
+    pub(super) kinds_matter: bool,
     state: Arc<SpontaneousState>,
 }
 
 #[derive(Debug, Default)]
 struct SpontaneousState {
-    /// Some item appeared during a wait.
-    seen: AtomicBool,
-    /// The first wait saw nothing: item scenarios are skipped at once.
-    dry: AtomicBool,
+    /// An item of each kind ([`kind_index`]) appeared during a step.
+    seen: [AtomicBool; 2],
+    /// A wait saw nothing at all, or nothing of that kind: scenarios waiting for one are
+    /// skipped at once. Index 2: nothing at all.
+    dry: [AtomicBool; 3],
     /// The longest wait that ended with an item, in milliseconds: how long the server takes.
     longest_ms: AtomicU64,
 }
+
+fn kind_index(kind: ItemKind) -> usize {
+    match kind {
+        ItemKind::Random => 0,
+        ItemKind::Classified => 1,
+    }
+}
+
+/// Index of "nothing at all" in [`SpontaneousState::dry`].
+const ANY: usize = 2;
 
 impl Spontaneous {
     /// A spontaneous mode with waits of up to `wait`.
     pub fn new(wait: Duration) -> Spontaneous {
         Spontaneous {
             wait,
+            kinds_matter: false,
             state: Arc::default(),
+        }
+    }
+
+    /// The same run, prepared for scenario `s`.
+    pub fn for_scenario(&self, s: &Scenario) -> Spontaneous {
+        Spontaneous {
+            kinds_matter: reads_back_ad(s),
+            ..self.clone()
         }
     }
 
     /// Whether the first wait of the run saw no item at all.
     pub fn is_dry(&self) -> bool {
-        self.state.dry.load(Ordering::Relaxed)
+        self.state.dry[ANY].load(Ordering::Relaxed)
     }
 
-    /// An item arrived after waiting `waited`.
-    pub fn saw(&self, waited: Duration) {
-        self.state.seen.store(true, Ordering::Relaxed);
+    /// Why a wait for a notification of `kind` (any, for `None`) is skipped at once, if it is.
+    pub fn dry_reason(&self, kind: Option<ItemKind>) -> Option<String> {
+        if self.is_dry() {
+            return Some(DRY.into());
+        }
+        match kind {
+            Some(k) if self.state.dry[kind_index(k)].load(Ordering::Relaxed) => Some(format!(
+                "skipped at once: no {k} notification came in an earlier spontaneous wait of {} \
+                 (the server does not seem to publish that kind on its own)",
+                fmt_dur(self.wait)
+            )),
+            _ => None,
+        }
+    }
+
+    /// An item of `kind` reached a client, whether a step waited for it or not.
+    pub fn seen(&self, kind: ItemKind) {
+        self.state.seen[kind_index(kind)].store(true, Ordering::Relaxed);
+    }
+
+    /// A step's wait ended with an item after `waited`.
+    pub fn saw(&self, kind: ItemKind, waited: Duration) {
+        self.seen(kind);
         let ms = u64::try_from(waited.as_millis()).unwrap_or(u64::MAX);
         self.state.longest_ms.fetch_max(ms, Ordering::Relaxed);
     }
 
-    /// A wait ended with no item. Returns the skip reason: the first time nothing at all
-    /// has been seen, it says so once and marks the run dry.
-    pub fn timed_out(&self, what: &str) -> String {
-        if !self.state.seen.load(Ordering::Relaxed)
-            && !self.state.dry.swap(true, Ordering::Relaxed)
-        {
+    /// A wait for `kind` (any, for `None`) ended with nothing. Returns the skip reason: the
+    /// first time nothing at all (or nothing of that kind) has been seen, it says so once and
+    /// marks the run (or the kind) dry.
+    pub fn timed_out(&self, kind: Option<ItemKind>, what: &str) -> String {
+        let seen = |i: usize| self.state.seen[i].load(Ordering::Relaxed);
+        if !seen(0) && !seen(1) && !self.state.dry[ANY].swap(true, Ordering::Relaxed) {
             return format!(
                 "no item appeared within {} (spontaneous mode: the server has no control port \
                  and publish command, and published nothing on its own); the remaining \
@@ -324,8 +375,18 @@ impl Spontaneous {
                 fmt_dur(self.wait)
             );
         }
-        if self.is_dry() {
-            return DRY.into();
+        if let Some(k) = kind
+            && !seen(kind_index(k))
+            && !self.state.dry[kind_index(k)].swap(true, Ordering::Relaxed)
+        {
+            return format!(
+                "no {k} notification came within {}, though other items did (spontaneous \
+                 mode); the remaining scenarios that need one are skipped at once",
+                fmt_dur(self.wait)
+            );
+        }
+        if let Some(reason) = self.dry_reason(kind) {
+            return reason;
         }
         format!(
             "not concluded: {what} did not come within {} (spontaneous mode: the server \
@@ -344,8 +405,8 @@ impl Spontaneous {
 
     /// Why scenario `s` cannot be concluded in spontaneous mode, if it cannot.
     fn skip_reason(&self, s: &Scenario, publishes: bool) -> Option<String> {
-        if publishes && self.is_dry() {
-            return Some(DRY.into());
+        if publishes && let Some(reason) = self.dry_reason(None) {
+            return Some(reason);
         }
         if !s.rules.is_empty() && s.rules.iter().all(|r| UNCONCLUDED.contains(r)) {
             let rules: Vec<&str> = s.rules.iter().map(|r| r.as_str()).collect();
@@ -380,8 +441,28 @@ impl Spontaneous {
                 _ => {}
             }
         }
+        if publishes && reads_back_ad(s) {
+            return self.dry_reason(Some(ItemKind::Classified));
+        }
         None
     }
+}
+
+/// Whether scenario `s` reads back (by its text) an ad it published: it then needs the
+/// server's own ad, announced by a classified notification.
+fn reads_back_ad(s: &Scenario) -> bool {
+    let mut ads: Vec<&str> = Vec::new();
+    s.steps
+        .iter()
+        .filter_map(|st| st.parsed.as_ref().ok())
+        .any(|step| match step {
+            Step::Publish(Item::Classified(text)) => {
+                ads.push(text);
+                false
+            }
+            Step::Receive(_, Expect::Exact(text), _) => ads.contains(&text.as_str()),
+            _ => false,
+        })
 }
 
 /// Said by every item scenario skipped after a first wait that saw nothing.
@@ -435,17 +516,35 @@ mod tests {
     #[test]
     fn the_first_empty_wait_is_said_once_then_everything_is_skipped_at_once() {
         let sp = Spontaneous::new(Duration::from_millis(10));
-        let first = sp.timed_out("a notification");
+        let first = sp.timed_out(None, "a notification");
         assert!(first.contains("no item appeared within 10 ms"), "{first}");
         assert!(sp.is_dry());
-        assert_eq!(sp.timed_out("a notification"), DRY);
-        let seen = Spontaneous::new(Duration::from_secs(1));
-        seen.saw(Duration::from_millis(300));
-        assert!(seen.timed_out("`notif: classified`").starts_with("not concluded"));
-        assert!(!seen.is_dry());
-        assert_eq!(
-            seen.quiet_after_publish(Duration::from_millis(100)),
-            Duration::from_millis(450)
-        );
+        assert_eq!(sp.timed_out(None, "a notification"), DRY);
+        assert_eq!(sp.dry_reason(Some(ItemKind::Random)).as_deref(), Some(DRY));
+    }
+
+    #[test]
+    fn a_kind_never_seen_is_said_once_and_other_kinds_still_wait() {
+        let sp = Spontaneous::new(Duration::from_secs(1));
+        sp.seen(ItemKind::Random);
+        let first = sp.timed_out(Some(ItemKind::Classified), "`notif: classified`");
+        assert!(first.contains("no classified notification came within 1 s"), "{first}");
+        assert!(!sp.is_dry());
+        assert!(sp.dry_reason(Some(ItemKind::Classified)).is_some());
+        assert_eq!(sp.dry_reason(Some(ItemKind::Random)), None);
+        assert_eq!(sp.dry_reason(None), None);
+        let later = sp.timed_out(Some(ItemKind::Random), "`notif: random`");
+        assert!(later.starts_with("not concluded"), "{later}");
+    }
+
+    #[test]
+    fn a_quiet_after_a_publish_spans_the_servers_pace() {
+        let sp = Spontaneous::new(Duration::from_secs(1));
+        let asked = Duration::from_millis(100);
+        assert_eq!(sp.quiet_after_publish(asked), asked);
+        sp.saw(ItemKind::Random, Duration::from_millis(300));
+        assert_eq!(sp.quiet_after_publish(asked), Duration::from_millis(450));
+        sp.saw(ItemKind::Random, Duration::from_secs(5));
+        assert_eq!(sp.quiet_after_publish(asked), Duration::from_secs(1));
     }
 }

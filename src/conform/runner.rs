@@ -128,7 +128,7 @@ pub async fn run_scenario(s: &Scenario, o: &Options, suite: Arc<Suite>) -> Outco
     }
     let mut world = World::new(o.dialect.clone(), o.target.clone(), o.timeout, suite);
     world.quiet_cap = o.quiet_cap;
-    world.items = o.items.clone();
+    world.items = o.items.for_scenario(s);
     for spec in &s.steps {
         let where_ = format!("{} ({}:{})", spec.sentence(), s.file, spec.line);
         let step = match &spec.parsed {

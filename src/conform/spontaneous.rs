@@ -48,23 +48,28 @@ impl World {
         let dialect = self.dialect.clone();
         let expect = self.spontaneous_expect(p, expect)?;
         if let Expect::Notification(kind) = expect {
-            if sp.is_dry() {
-                return Err(StepError::Skipped(super::items::DRY.into()));
+            // The kind a scenario names is incidental unless it reads an ad back: then it
+            // waits for a classified notification.
+            let kind = kind.filter(|_| sp.kinds_matter);
+            if let Some(reason) = sp.dry_reason(kind) {
+                return Err(StepError::Skipped(reason));
             }
             let started = Instant::now();
             let peer = self.peer(p)?;
-            let got = recv_absorbing(peer, &dialect, sp.wait, Some(kind)).await?;
+            let got = recv_absorbing(peer, &dialect, &sp, sp.wait, Some(kind)).await?;
             if got.is_none() {
                 let what = match kind {
                     Some(k) => format!("`{}`", dialect.notification(k)),
                     None => "a notification".into(),
                 };
-                return Err(StepError::Skipped(sp.timed_out(&format!(
-                    "{what} for client {p}"
-                ))));
+                let reason = sp.timed_out(kind, &format!("{what} for client {p}"));
+                return Err(StepError::Skipped(reason));
             }
+            let expect = Expect::Notification(kind);
             let line = check_incoming(peer.name(), &dialect, &expect, sp.wait, got)?;
-            sp.saw(started.elapsed());
+            if let Some(k) = dialect.notification_kind(&line) {
+                sp.saw(k, started.elapsed());
+            }
             self.pending_publish = false;
             if let Some(k) = dialect.notification_kind(&line) {
                 self.announced.retain(|(name, _)| name != p);
@@ -73,7 +78,7 @@ impl World {
             return Ok(line);
         }
         let peer = self.peer(p)?;
-        let got = recv_absorbing(peer, &dialect, wait, None).await?;
+        let got = recv_absorbing(peer, &dialect, &sp, wait, None).await?;
         if expect == Expect::Empty
             && let Some(Incoming::Line(line, _)) = &got
             && !line.is_empty()
@@ -132,7 +137,7 @@ impl World {
         };
         let dialect = self.dialect.clone();
         let peer = self.peer(p)?;
-        match recv_absorbing(peer, &dialect, d, None).await? {
+        match recv_absorbing(peer, &dialect, &sp, d, None).await? {
             None => {
                 peer.quiet(d);
                 Ok(())
@@ -159,6 +164,7 @@ impl World {
 async fn recv_absorbing(
     peer: &mut Peer,
     dialect: &Dialect,
+    sp: &Spontaneous,
     wait: Duration,
     want: Option<Option<ItemKind>>,
 ) -> Result<Option<Incoming>, StepError> {
@@ -173,6 +179,7 @@ async fn recv_absorbing(
         let Some(kind) = dialect.notification_kind(text) else {
             return Ok(got);
         };
+        sp.seen(kind);
         let wanted = match want {
             Some(None) => true,
             Some(Some(k)) => k == kind,

@@ -4,6 +4,7 @@ mod bench;
 mod check;
 mod client;
 mod conform;
+mod conform_items;
 mod independence;
 mod pipelining;
 mod proxy;
