@@ -11,7 +11,7 @@
 
 use std::process::Stdio;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::io::AsyncReadExt;
@@ -298,8 +298,6 @@ struct SpontaneousState {
     /// A wait saw nothing at all, or nothing of that kind: scenarios waiting for one are
     /// skipped at once. Index 2: nothing at all.
     dry: [AtomicBool; 3],
-    /// The longest wait that ended with an item, in milliseconds: how long the server takes.
-    longest_ms: AtomicU64,
 }
 
 fn kind_index(kind: ItemKind) -> usize {
@@ -355,13 +353,6 @@ impl Spontaneous {
         self.state.seen[kind_index(kind)].store(true, Ordering::Relaxed);
     }
 
-    /// A step's wait ended with an item after `waited`.
-    pub fn saw(&self, kind: ItemKind, waited: Duration) {
-        self.seen(kind);
-        let ms = u64::try_from(waited.as_millis()).unwrap_or(u64::MAX);
-        self.state.longest_ms.fetch_max(ms, Ordering::Relaxed);
-    }
-
     /// A wait for `kind` (any, for `None`) ended with nothing. Returns the skip reason: the
     /// first time nothing at all (or nothing of that kind) has been seen, it says so once and
     /// marks the run (or the kind) dry.
@@ -393,14 +384,6 @@ impl Spontaneous {
              published nothing of that kind meanwhile)",
             fmt_dur(self.wait)
         )
-    }
-
-    /// How long a quiet step meant to follow a publish lasts: long enough that the server
-    /// has probably published meanwhile (the longest wait seen so far, with a margin), so
-    /// "nothing arrives" is judged across a publish rather than before one.
-    pub fn quiet_after_publish(&self, asked: Duration) -> Duration {
-        let longest = Duration::from_millis(self.state.longest_ms.load(Ordering::Relaxed));
-        asked.max((longest * 3 / 2).min(self.wait))
     }
 
     /// Why scenario `s` cannot be concluded in spontaneous mode, if it cannot.
@@ -535,16 +518,5 @@ mod tests {
         assert_eq!(sp.dry_reason(None), None);
         let later = sp.timed_out(Some(ItemKind::Random), "`notif: random`");
         assert!(later.starts_with("not concluded"), "{later}");
-    }
-
-    #[test]
-    fn a_quiet_after_a_publish_spans_the_servers_pace() {
-        let sp = Spontaneous::new(Duration::from_secs(1));
-        let asked = Duration::from_millis(100);
-        assert_eq!(sp.quiet_after_publish(asked), asked);
-        sp.saw(ItemKind::Random, Duration::from_millis(300));
-        assert_eq!(sp.quiet_after_publish(asked), Duration::from_millis(450));
-        sp.saw(ItemKind::Random, Duration::from_secs(5));
-        assert_eq!(sp.quiet_after_publish(asked), Duration::from_secs(1));
     }
 }

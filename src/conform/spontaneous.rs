@@ -54,7 +54,6 @@ impl World {
             if let Some(reason) = sp.dry_reason(kind) {
                 return Err(StepError::Skipped(reason));
             }
-            let started = Instant::now();
             let peer = self.peer(p)?;
             let got = recv_absorbing(peer, &dialect, &sp, sp.wait, Some(kind)).await?;
             if got.is_none() {
@@ -68,7 +67,7 @@ impl World {
             let expect = Expect::Notification(kind);
             let line = check_incoming(peer.name(), &dialect, &expect, sp.wait, got)?;
             if let Some(k) = dialect.notification_kind(&line) {
-                sp.saw(k, started.elapsed());
+                sp.seen(k);
             }
             self.pending_publish = false;
             if let Some(k) = dialect.notification_kind(&line) {
@@ -121,7 +120,10 @@ impl World {
     }
 
     /// [`World::nothing`] in spontaneous mode: the server's own notifications that the
-    /// checker accepts are absorbed; after a publish, the quiet spans the server's pace.
+    /// checker accepts are absorbed. A quiet that follows a publish is only concluded when
+    /// an item was in fact published meanwhile, which a witness connection (caught up, in
+    /// notification mode) tells: the quiet lasts until the witness is notified, then the
+    /// step's own duration. When the witness sees nothing, the scenario is not concluded.
     pub(super) async fn nothing_spontaneous(
         &mut self,
         p: &str,
@@ -130,16 +132,34 @@ impl World {
         let Some(sp) = self.spontaneous().cloned() else {
             return Err(StepError::Error("not in spontaneous mode".into()));
         };
-        let d = if std::mem::take(&mut self.pending_publish) {
-            sp.quiet_after_publish(d)
+        let witnessed = if std::mem::take(&mut self.pending_publish) {
+            Some(self.witness_a_publish(&sp).await?)
         } else {
-            d
+            None
+        };
+        self.quiet_spontaneous(p, d, witnessed).await
+    }
+
+    /// Nothing but the server's own notifications (absorbed) for `d`. `witnessed`: whether
+    /// an item was seen published, when the quiet is meant to follow one.
+    pub(super) async fn quiet_spontaneous(
+        &mut self,
+        p: &str,
+        d: Duration,
+        witnessed: Option<bool>,
+    ) -> Result<(), StepError> {
+        let Some(sp) = self.spontaneous().cloned() else {
+            return Err(StepError::Error("not in spontaneous mode".into()));
         };
         let dialect = self.dialect.clone();
         let peer = self.peer(p)?;
         match recv_absorbing(peer, &dialect, &sp, d, None).await? {
             None => {
                 peer.quiet(d);
+                if witnessed == Some(false) {
+                    let what = format!("an item published while client {p} stayed quiet");
+                    return Err(StepError::Skipped(sp.timed_out(None, &what)));
+                }
                 Ok(())
             }
             Some(other) => Err(Failure::new(
@@ -155,7 +175,44 @@ impl World {
             .into()),
         }
     }
+
+    /// Opens a witness connection that has read everything and is in notification mode, and
+    /// waits up to the spontaneous bound for its first notification: whether the server
+    /// published something meanwhile. Its conversation is checked like any other.
+    async fn witness_a_publish(&mut self, sp: &Spontaneous) -> Result<bool, StepError> {
+        if let Some(reason) = sp.dry_reason(None) {
+            return Err(StepError::Skipped(reason));
+        }
+        let witness = format!("{WITNESS}{}", self.peers.len());
+        self.connect(&witness).await?;
+        self.catch_up(&witness).await?;
+        self.in_mode(&witness).await?;
+        let dialect = self.dialect.clone();
+        let peer = self.peer(&witness)?;
+        let got = recv_absorbing(peer, &dialect, sp, sp.wait, Some(None)).await?;
+        let kind = match &got {
+            Some(Incoming::Line(line, _)) => dialect.notification_kind(line),
+            _ => None,
+        };
+        if let Some(k) = kind {
+            sp.seen(k);
+        }
+        peer.close().await;
+        match (got, kind) {
+            (_, Some(_)) => Ok(true),
+            (None, None) => Ok(false),
+            (Some(other), None) => Err(Failure::new(
+                None,
+                format!("{} expected a notification or nothing", peer.name()),
+            )
+            .diff("<a notification>", describe(&other))
+            .into()),
+        }
+    }
 }
+
+/// The name of witness connections (`client witness-1`).
+const WITNESS: &str = "witness-";
 
 /// Receives on `peer` for up to `wait`, absorbing the server's own notifications: those the
 /// checker accepts and that are not what the step waits for (`want`: a notification of

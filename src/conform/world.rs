@@ -316,7 +316,7 @@ impl World {
         Ok(())
     }
 
-    async fn catch_up(&mut self, p: &str) -> Result<(), StepError> {
+    pub(super) async fn catch_up(&mut self, p: &str) -> Result<(), StepError> {
         let (random, classified) = (
             self.dialect.commands.random.clone(),
             self.dialect.commands.classified.clone(),
@@ -343,7 +343,7 @@ impl World {
         .into())
     }
 
-    async fn in_mode(&mut self, p: &str) -> Result<(), StepError> {
+    pub(super) async fn in_mode(&mut self, p: &str) -> Result<(), StepError> {
         let enter = self.dialect.commands.enter.clone();
         let ack = self.dialect.replies.mode_ack.clone();
         self.send(p, &enter, None).await?;
@@ -477,7 +477,11 @@ impl World {
         if *expect == Expect::Error && dialect.errors.policy == ErrorPolicy::Ignore {
             // The dialect answers bad commands with silence.
             let quiet = wait.min(Duration::from_millis(200));
-            return self.nothing(p, quiet).await.map(|_| String::new());
+            let quiet = match self.spontaneous() {
+                Some(_) => self.quiet_spontaneous(p, quiet, None).await,
+                None => nothing_on(self.peer(p)?, quiet).await,
+            };
+            return quiet.map(|_| String::new());
         }
         if self.spontaneous().is_some() {
             return self.receive_spontaneous(p, expect, wait).await;
