@@ -25,12 +25,23 @@ pub struct Args {
     /// Publish items with this shell command instead of a control port: `{kind}` (random or
     /// classified) and `{text}` (the ad, a chosen number, or empty) are replaced by quoted
     /// shell words; exit status 0 means published. E.g.
-    /// `curl -fsS -d kind={kind} -d text={text} http://127.0.0.1:8080/admin/publish`.
-    #[arg(long, value_name = "CMD", requires = "server", conflicts_with = "control")]
+    /// `curl -fsS -d kind={kind} --data-urlencode text={text} http://127.0.0.1:8080/publish`.
+    #[arg(
+        long,
+        value_name = "CMD",
+        requires = "server",
+        conflicts_with = "control"
+    )]
     pub publish_cmd: Option<String>,
     /// With neither --control nor --publish-cmd, the server is assumed to publish on its own
     /// (spontaneous mode): the longest a scenario waits for one of its items.
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "10s",
+        value_parser = parse_duration,
+        conflicts_with_all = ["control", "publish_cmd", "client_cmd"]
+    )]
     pub spontaneous_wait: Duration,
     /// Test a client: a shell command in which `{addr}` is replaced by the address
     /// notifspec listens on, e.g. `./my-client --connect {addr}`.

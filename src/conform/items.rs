@@ -399,7 +399,11 @@ impl Spontaneous {
                 rules.join(", ")
             ));
         }
-        let steps: Vec<&Step> = s.steps.iter().filter_map(|st| st.parsed.as_ref().ok()).collect();
+        let steps: Vec<&Step> = s
+            .steps
+            .iter()
+            .filter_map(|st| st.parsed.as_ref().ok())
+            .collect();
         let mut ads: Vec<&str> = Vec::new();
         let mut announced_ad: Vec<&str> = Vec::new();
         for step in steps {
@@ -490,7 +494,10 @@ mod tests {
 
     #[test]
     fn stderr_is_bounded_and_its_control_bytes_escaped() {
-        assert_eq!(describe_stderr(b"bad\x1b[31m\r\nline\n"), "; stderr: bad\\u{1b}[31m\\r\\nline");
+        assert_eq!(
+            describe_stderr(b"bad\x1b[31m\r\nline\n"),
+            "; stderr: bad\\u{1b}[31m\\r\\nline"
+        );
         assert_eq!(describe_stderr(b"  \n"), "");
         let long = vec![b'x'; MAX_STDERR];
         assert!(describe_stderr(&long).ends_with(" [...]"));
@@ -511,7 +518,10 @@ mod tests {
         let sp = Spontaneous::new(Duration::from_secs(1));
         sp.seen(ItemKind::Random);
         let first = sp.timed_out(Some(ItemKind::Classified), "`notif: classified`");
-        assert!(first.contains("no classified notification came within 1 s"), "{first}");
+        assert!(
+            first.contains("no classified notification came within 1 s"),
+            "{first}"
+        );
         assert!(!sp.is_dry());
         assert!(sp.dry_reason(Some(ItemKind::Classified)).is_some());
         assert_eq!(sp.dry_reason(Some(ItemKind::Random)), None);

@@ -18,9 +18,7 @@ use super::items::ItemSource;
 use super::outcome::{Outcome, RunReport, ScenarioReport};
 use super::peer::fmt_dur;
 use super::steps::Step;
-use super::suite::{
-    Scenario, Suite, TAG_ANSWERS, TAG_CLIENT, TAG_ERRORS, TAG_OFFLINE,
-};
+use super::suite::{Scenario, Suite, TAG_ANSWERS, TAG_CLIENT, TAG_ERRORS, TAG_OFFLINE};
 use super::target::{Target, TargetError, preflight};
 use super::world::{Failure, StepError, World};
 use crate::dialect::{Dialect, ErrorPolicy};

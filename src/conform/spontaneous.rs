@@ -7,13 +7,15 @@
 //!   send it now), is the server's own item: it is *absorbed* (answered with OK when the
 //!   dialect wants answers and the client has not sent its stop), and the step goes on
 //!   waiting for what it asked for. A notification the checker flags is not absorbed: it
-//!   fails the step under the checker's rule.
-//! - A step that waits for a notification waits up to the spontaneous bound for one of the
-//!   kind it names; when none comes, the scenario is *not concluded* (skipped with the
-//!   reason), never passed nor failed. An ad the scenario published is read back as "an ad"
-//!   once a classified notification was seen.
-//! - A quiet step that follows a publish lasts long enough for the server to have published
-//!   meanwhile, so "nothing arrives" is judged across a publish.
+//!   fails the step under the checker's rule, and so does any violation seen during a step
+//!   that could not conclude.
+//! - A step that waits for a notification waits up to the spontaneous bound for one (of the
+//!   kind it names only when the scenario reads an ad back); when none comes, the scenario is
+//!   *not concluded* (skipped with the reason), never passed nor failed. An ad the scenario
+//!   published is read back as "an ad" once a classified notification was seen.
+//! - A quiet step that follows a publish lasts until a witness connection has been notified
+//!   of a real publish, so "nothing arrives" is judged across one; without one, the scenario
+//!   is not concluded.
 
 use std::time::Duration;
 

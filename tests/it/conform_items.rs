@@ -40,7 +40,9 @@ fn target(server: &ServerHandle) -> Target {
 
 async fn run(o: &Options) -> RunReport {
     let suite = Arc::new(Suite::embedded().expect("the suite loads"));
-    conform::run(suite, o).await.expect("the server is reachable")
+    conform::run(suite, o)
+        .await
+        .expect("the server is reachable")
 }
 
 /// Server scenarios of the features (not transcripts, not client ones) that apply to the
@@ -215,7 +217,10 @@ async fn a_publish_command_that_hangs_is_killed_with_its_process_group() {
         .await
         .unwrap_err()
         .to_string();
-    assert!(err.contains("did not finish within 300 ms and was killed"), "{err}");
+    assert!(
+        err.contains("did not finish within 300 ms and was killed"),
+        "{err}"
+    );
     assert!(err.contains("stderr: random"), "{err}");
     let pid = std::fs::read_to_string(&pid_file).unwrap();
     let pid = pid.trim();
@@ -243,7 +248,10 @@ async fn spontaneous_mode_runs_most_scenarios_against_a_server_publishing_on_its
     let r = run(&o).await;
     assert!(not_green(&r).is_empty(), "{:#?}", not_green(&r));
     let (ran, all) = (ran(&r), applicable(&r).len());
-    assert!(ran * 10 >= all * 7, "only {ran} of {all} applicable scenarios ran: {r:#?}");
+    assert!(
+        ran * 10 >= all * 7,
+        "only {ran} of {all} applicable scenarios ran: {r:#?}"
+    );
     assert!(r.target.contains("spontaneous mode"), "{}", r.target);
     // What cannot be concluded is skipped and says why, never passed.
     assert!(
@@ -278,10 +286,17 @@ async fn spontaneous_mode_says_once_that_no_item_came_and_skips_the_rest_at_once
         .filter(|r| r.contains("no item appeared within 300 ms"))
         .count();
     assert_eq!(said, 1, "{reasons:#?}");
-    let at_once = reasons.iter().filter(|r| r.starts_with("skipped at once")).count();
+    let at_once = reasons
+        .iter()
+        .filter(|r| r.starts_with("skipped at once"))
+        .count();
     assert!(at_once >= 10, "{reasons:#?}");
     // One wait, not one per scenario (generous: the machine may be loaded).
-    assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 /// A server that publishes a random number every 50 ms on its own and notifies clients in
