@@ -186,37 +186,44 @@ impl PublishCmd {
         let mut child = cmd.spawn().map_err(|e| err(format!("cannot start: {e}")))?;
         let pid = child.id();
         let stderr = child.stderr.take();
-        let collect = tokio::spawn(async move {
-            let mut kept = Vec::new();
+        // Kept outside the reading task, so what was read is there even if the pipe never
+        // closes (a background process of the command holding it).
+        let kept = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = kept.clone();
+        let mut collect = tokio::spawn(async move {
             if let Some(mut s) = stderr {
                 let mut chunk = [0u8; 1024];
                 while let Ok(n) = s.read(&mut chunk).await {
                     if n == 0 {
                         break;
                     }
+                    let mut kept = sink.lock().unwrap_or_else(|e| e.into_inner());
                     let room = MAX_STDERR.saturating_sub(kept.len());
                     kept.extend_from_slice(&chunk[..n.min(room)]);
                 }
             }
-            kept
         });
         let status = tokio::time::timeout(wait, child.wait()).await;
-        let stderr = |collect: tokio::task::JoinHandle<Vec<u8>>| async move {
-            let bytes = match tokio::time::timeout(STDERR_GRACE, collect).await {
-                Ok(Ok(b)) => b,
-                _ => Vec::new(),
-            };
+        let stderr = async {
+            if tokio::time::timeout(STDERR_GRACE, &mut collect)
+                .await
+                .is_err()
+            {
+                collect.abort();
+            }
+            let bytes = kept.lock().unwrap_or_else(|e| e.into_inner());
             describe_stderr(&bytes)
         };
         match status {
             Ok(Ok(s)) if s.success() => {
                 kill_group(pid).await;
+                drop(stderr);
                 collect.abort();
                 Ok(kind)
             }
             Ok(Ok(s)) => {
                 kill_group(pid).await;
-                Err(err(format!("exited with {s}{}", stderr(collect).await)))
+                Err(err(format!("exited with {s}{}", stderr.await)))
             }
             Ok(Err(e)) => {
                 kill_group(pid).await;
@@ -229,7 +236,7 @@ impl PublishCmd {
                 Err(err(format!(
                     "did not finish within {} and was killed{}",
                     fmt_dur(wait),
-                    stderr(collect).await
+                    stderr.await
                 )))
             }
         }

@@ -89,16 +89,18 @@ fn skip_reason<'a>(r: &'a RunReport, name: &str) -> &'a str {
 /// status 0 means what it must mean (published), with no polling on either side.
 struct FifoPublisher {
     dir: PathBuf,
+    _temp: tempfile::TempDir,
 }
 
 impl FifoPublisher {
     fn start(server: Arc<ServerHandle>) -> FifoPublisher {
-        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let dir =
-            std::env::temp_dir().join(format!("notifspec-publish-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let temp = tempfile::tempdir().unwrap();
+        let dir = temp.path().to_path_buf();
+        assert!(
+            !dir.display().to_string().contains(['\'', ' ', '(']),
+            "the publish command quotes nothing: {}",
+            dir.display()
+        );
         for fifo in ["req", "ack"] {
             let ok = std::process::Command::new("mkfifo")
                 .arg(dir.join(fifo))
@@ -138,7 +140,7 @@ impl FifoPublisher {
                 }
             }
         });
-        FifoPublisher { dir }
+        FifoPublisher { dir, _temp: temp }
     }
 
     fn command(&self) -> String {
@@ -149,13 +151,14 @@ impl FifoPublisher {
 
 impl Drop for FifoPublisher {
     fn drop(&mut self) {
-        if let Ok(mut f) = std::fs::OpenOptions::new()
-            .write(true)
-            .open(self.dir.join("req"))
-        {
-            let _ = writeln!(f, "quit");
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
+        // Opening a FIFO blocks until its reader opens it: tell the thread to stop from a
+        // detached thread, so a reader stuck elsewhere can never hang the test.
+        let req = self.dir.join("req");
+        std::thread::spawn(move || {
+            if let Ok(mut f) = std::fs::OpenOptions::new().write(true).open(req) {
+                let _ = writeln!(f, "quit");
+            }
+        });
     }
 }
 
@@ -203,9 +206,8 @@ async fn a_failing_publish_command_is_an_error_with_its_stderr_escaped() {
 
 #[tokio::test]
 async fn a_publish_command_that_hangs_is_killed_with_its_process_group() {
-    let dir = std::env::temp_dir().join(format!("notifspec-hang-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let pid_file = dir.join("bg.pid");
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("bg.pid");
     let cmd = PublishCmd::new(&format!(
         "sleep 30 & echo $! > {}; echo {{kind}} >&2; wait",
         pid_file.display()
@@ -232,7 +234,6 @@ async fn a_publish_command_that_hangs_is_killed_with_its_process_group() {
         state.is_empty() || state.contains(") Z "),
         "the background process {pid} outlived the publish command: {state}"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 fn spontaneous(o: &mut Options, wait: Duration) {
