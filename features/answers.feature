@@ -38,14 +38,14 @@ Feature: Answering notifications and the one-outstanding window
     When client A sends "OK"
     Then within 1 s client A receives a notification
 
-  @S-ERR @answers-required @errors-reply
+  @S-ERR @answers-required
   Scenario: OK with no notification outstanding is an error, and the mode goes on
     When client A sends "OK"
     Then client A receives an error
     When client A sends "stop_notif"
     Then client A receives "OK"
 
-  @S-ERR @errors-reply
+  @S-ERR
   Scenario: a request in notification mode is an error, and the mode goes on
     When client A sends "random?"
     Then client A receives an error

@@ -48,6 +48,28 @@ Feature: Entering and leaving notification mode
     Then client A receives "will send notifs"
     And within 1 s client A receives "notif: classified"
 
+  @S-ERR @S-NO-NOTIF-AFTER-OK @control
+  Scenario: the enter command sent twice, then a stop: after the OK nothing is announced
+    Given client A is in notification mode
+    When client A sends "_notif_"
+    Then client A receives an error
+    When client A sends "stop_notif"
+    Then client A receives "OK"
+    When an ad "Flat after a double enter" is published
+    And a random number is published
+    Then client A receives nothing for 200 ms
+    And client A is still usable
+
+  @S-ERR @S-STOP-OK
+  Scenario: the enter command sent twice, then a stop: one OK, and requests work again
+    Given client A is in notification mode
+    When client A sends "_notif_"
+    Then client A receives an error
+    When client A sends "stop_notif"
+    Then client A receives "OK"
+    And client A receives nothing for 100 ms
+    And client A is still usable
+
   @S-MODE-ACK
   Scenario: in the seed-session dialect, _notif_ is acknowledged by "will send notifs"
     Given a server in dialect "seed-session"

@@ -6,42 +6,51 @@
 //! answers one question: *does this implementation follow the notif / stop_notif rules?*
 //!
 //! ## Layout
-//! - [`dialect`]: spellings and options, loaded from YAML; built-ins compiled in.
+//! The oracle is its own crate, `notifspec-check` (`crates/notifspec-check`), re-exported here
+//! under the same paths:
 //! - [`rule`]: the rule catalog (stable IDs such as `S-NOTIF-WINDOW`).
+//! - [`dialect`]: spellings and options as plain data, loaded from YAML; built-ins compiled in.
+//! - [`event`]: the event model every conversation becomes before it is judged.
+//! - [`transcript`]: the `C:`/`S:` format: model, parser, writer, the conversion to events.
 //! - [`checker`]: the sans-IO oracle that applies the rules to any conversation.
-//! - [`transcript`]: the `C:`/`S:` format: model, parser, writer.
+//! - [`yaml`]: YAML files into typed values, errors as `file:line:column`.
+//!
+//! The rest of this crate is the reference peers and the harness around them:
+//! - [`escape`]: peer bytes and file names made safe to print on a terminal.
 //! - [`wire`]: sans-IO line framing with the length limit enforced while reading.
 //! - [`proto`]: sans-IO reference peers (server session, client session, availability).
 //! - [`net`]: the tokio shell: listener, connections, control port, client, proxy.
+//! - [`process`]: the client command under test, in a process group killed as a whole.
 //! - [`replay`]: plays a transcript against a server or a client.
 //! - [`sim`]: the deterministic simulator.
 //! - [`conform`]: the conformance suite runner behind `notifspec conform`.
 //! - [`report`]: verdicts of `check` and `replay` as text and JSON (JUnit: `conform::junit`).
 //! - [`bench`](mod@bench): `notifspec bench`: the reference server measured next to baselines.
-//! - [`yaml`]: YAML files into typed values, errors as `file:line:column`.
 //! - [`cmd`]: one module per subcommand (arguments and `run`); `main.rs` only dispatches.
 //!
 //! ## Independence rule
-//! The checker is the oracle. It imports only [`dialect`], [`rule`] and [`transcript`] —
-//! never the reference peers, the framing or the simulator — and classifies lines itself.
-//! The reference server and client are checked *by* it in every test, so a bug has to be
-//! made twice, independently, to hide. `tests/it/independence.rs` enforces this.
+//! The checker is the oracle. Its crate depends on nothing of this one — never the reference
+//! peers, the framing or the simulator — and classifies lines itself; the reference peers read
+//! lines with their own code ([`proto::lines`]). The reference server and client are checked
+//! *by* it in every test, so a bug has to be made twice, independently, to hide. Cargo enforces
+//! the direction; `tests/it/independence.rs` keeps the oracle's dependency list fixed.
 
 pub mod bench;
-pub mod checker;
 pub mod cmd;
 pub mod conform;
-pub mod dialect;
+pub mod escape;
 pub mod net;
+pub mod process;
 pub mod proto;
 pub mod replay;
 pub mod report;
-pub mod rule;
 pub mod sim;
-pub mod transcript;
+pub mod units;
 pub mod wire;
-pub mod yaml;
 
-pub use checker::{Checker, Event, EventKind, Violation};
+pub use notifspec_check::{checker, dialect, event, rule, transcript, yaml};
+
+pub use checker::{Checker, Violation};
 pub use dialect::{Dialect, ItemKind};
+pub use event::{Event, EventKind};
 pub use rule::{Party, RuleId};

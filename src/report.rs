@@ -11,9 +11,25 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use crate::checker::Violation;
-use crate::cmd::Status;
 use crate::rule::RuleId;
 use crate::transcript::Expectation;
+
+/// Exit statuses shared by every command, so a CI script can rely on them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Everything checked passed.
+    Pass = 0,
+    /// A rule was violated (or a run found a failure).
+    Fail = 1,
+    /// Bad input, bad arguments, or the target could not be reached.
+    Error = 2,
+}
+
+impl From<Status> for std::process::ExitCode {
+    fn from(s: Status) -> std::process::ExitCode {
+        std::process::ExitCode::from(s as u8)
+    }
+}
 
 /// At most this many violations are kept per file; a pathological recording can break a rule
 /// millions of times, and the first ones are what a reader needs. The rest are counted.
@@ -31,6 +47,10 @@ pub enum Verdict {
     Error,
     /// Replay only: the peer behaved legally but not as recorded (a failure only when strict).
     Diverged,
+    /// Replay only: the transcript's next line of notifspec's own party would break one of
+    /// that party's rules (a negative example of it), so the replay stopped before it; what
+    /// came before was judged, what follows was not (a failure only when strict).
+    Unreplayable,
 }
 
 impl Verdict {
@@ -41,6 +61,7 @@ impl Verdict {
             Verdict::Fail => "FAIL",
             Verdict::Error => "ERROR",
             Verdict::Diverged => "DIVERGED",
+            Verdict::Unreplayable => "UNREPLAYABLE",
         }
     }
 }
@@ -100,6 +121,10 @@ pub struct FileResult {
     /// Replay only: the conversation as it really happened, as transcript lines.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub observed: Vec<String>,
+    /// Replay only: why the transcript could not be played past a line (`not replayable past
+    /// line N: ...`), for an `UNREPLAYABLE` verdict.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_replayable: Option<String>,
     /// Replay only: where the observed transcript was saved.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub saved_observed: Option<String>,
@@ -143,6 +168,7 @@ impl FileResult {
             error_detail: None,
             divergences: Vec::new(),
             observed: Vec::new(),
+            not_replayable: None,
             saved_observed: None,
             diff: None,
         }
@@ -162,6 +188,7 @@ impl FileResult {
             error_detail: Some(detail),
             divergences: Vec::new(),
             observed: Vec::new(),
+            not_replayable: None,
             saved_observed: None,
             diff: None,
         }
@@ -179,20 +206,27 @@ impl FileResult {
     /// Text form: the verdict line, each violation as `file:line: RULE-ID: sentence`, and for
     /// a failure which expected rules were missing or unexpected. Errors go to `err`, so
     /// stdout stays a clean list of verdicts.
+    /// Control characters from peers and files reach neither stream raw
+    /// ([`crate::escape::terminal`]), and the file name is escaped
+    /// ([`crate::escape::printable`]): a name with a newline must not forge a report line.
     pub fn write_text(&self, out: &mut impl Write, err: &mut impl Write) -> io::Result<()> {
-        writeln!(out, "{} {}", self.verdict.label(), self.file)?;
+        let (mut o, mut e) = (Vec::new(), Vec::new());
+        self.render_text(&mut o, &mut e)?;
+        out.write_all(crate::escape::terminal(&String::from_utf8_lossy(&o)).as_bytes())?;
+        err.write_all(crate::escape::terminal(&String::from_utf8_lossy(&e)).as_bytes())
+    }
+
+    fn render_text(&self, out: &mut Vec<u8>, err: &mut Vec<u8>) -> io::Result<()> {
+        let file = crate::escape::printable(&self.file);
+        writeln!(out, "{} {file}", self.verdict.label())?;
         for v in &self.violations {
             match v.line {
-                Some(line) => writeln!(out, "{}:{}: {}: {}", self.file, line, v.rule, v.message)?,
-                None => writeln!(out, "{}: {}: {}", self.file, v.rule, v.message)?,
+                Some(line) => writeln!(out, "{file}:{line}: {}: {}", v.rule, v.message)?,
+                None => writeln!(out, "{file}: {}: {}", v.rule, v.message)?,
             }
         }
         if self.omitted > 0 {
-            writeln!(
-                out,
-                "{}: ... and {} more violations",
-                self.file, self.omitted
-            )?;
+            writeln!(out, "{file}: ... and {} more violations", self.omitted)?;
         }
         if self.verdict == Verdict::Fail {
             if !self.missing.is_empty() {
@@ -206,6 +240,9 @@ impl FileResult {
                 )?;
             }
         }
+        if let Some(why) = &self.not_replayable {
+            writeln!(out, "  {why}")?;
+        }
         for d in &self.divergences {
             writeln!(out, "  diverged: {d}")?;
         }
@@ -215,7 +252,11 @@ impl FileResult {
             }
         }
         if let Some(saved) = &self.saved_observed {
-            writeln!(out, "  observed transcript: {saved}")?;
+            writeln!(
+                out,
+                "  observed transcript: {}",
+                crate::escape::printable(saved)
+            )?;
         }
         if let Some(detail) = self.error_detail.as_ref().or(self.error.as_ref()) {
             writeln!(err, "{detail}")?;
@@ -249,6 +290,9 @@ pub struct Summary {
     pub errors: usize,
     /// Replay only: inputs replayed legally but not as recorded.
     pub diverged: usize,
+    /// Replay only: inputs not replayable to their end (a line of notifspec's own party
+    /// would break its rules).
+    pub unreplayable: usize,
     /// Replay only: count diverged inputs as failures (`--strict`).
     pub strict: bool,
 }
@@ -261,6 +305,7 @@ impl Summary {
             Verdict::Fail => self.failed += 1,
             Verdict::Error => self.errors += 1,
             Verdict::Diverged => self.diverged += 1,
+            Verdict::Unreplayable => self.unreplayable += 1,
         }
     }
 
@@ -268,7 +313,7 @@ impl Summary {
     pub fn status(&self) -> Status {
         if self.errors > 0 {
             Status::Error
-        } else if self.failed > 0 || (self.strict && self.diverged > 0) {
+        } else if self.failed > 0 || (self.strict && self.diverged + self.unreplayable > 0) {
             Status::Fail
         } else {
             Status::Pass
@@ -282,6 +327,9 @@ impl fmt::Display for Summary {
         write!(f, "{} passed, {} failed", self.passed, self.failed)?;
         if self.diverged > 0 {
             write!(f, ", {} diverged", self.diverged)?;
+        }
+        if self.unreplayable > 0 {
+            write!(f, ", {} not replayable to the end", self.unreplayable)?;
         }
         if self.errors > 0 {
             write!(f, ", {} errors", self.errors)?;

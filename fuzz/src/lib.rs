@@ -166,7 +166,7 @@ pub fn transcript(data: &[u8]) {
         "round trip changed the front matter:\n{written}"
     );
     let mut u = Bytes::new(data);
-    let _ = notifspec::checker::check_transcript(&t, &pick_dialect(&mut u));
+    let _ = notifspec::transcript::check_transcript(&t, &pick_dialect(&mut u));
 }
 
 /// `dialect`: loading arbitrary YAML never panics; a dialect that loads survives a round trip

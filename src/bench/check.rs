@@ -107,7 +107,7 @@ mod tests {
         let t = crate::transcript::parse(&text, "t.txt").expect("parses");
         let dialect = crate::dialect::Dialect::default();
         assert_eq!(
-            crate::checker::check_transcript(&t, &dialect),
+            crate::transcript::check_transcript(&t, &dialect),
             vec![],
             "{text}"
         );

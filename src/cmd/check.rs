@@ -129,7 +129,7 @@ fn walk(dir: &Path, found: &mut Vec<PathBuf>, errors: &mut Vec<FileResult>) {
 /// last line of a file too large to read twice or to buffer. So the checker runs as if the
 /// publishes were known, and a [`SplitLog`] keeps what each answer would report; at the end
 /// the one that matches the file is judged: exactly what
-/// [`check_transcript`](crate::checker::check_transcript) reports on the parsed file.
+/// [`check_transcript`](crate::transcript::check_transcript) reports on the parsed file.
 pub fn check_file(path: &Path, fallback: &Dialect) -> FileResult {
     let shown = path.display().to_string();
     let fail = |summary: String, detail: String| FileResult::error(shown.clone(), summary, detail);

@@ -10,7 +10,7 @@
 //! Exit status: 0 after `--count` notifications (or Ctrl-C), 1 when the server breaks a rule,
 //! 2 when the connection fails (refused, closed, timed out) or the arguments are bad.
 
-use std::borrow::Cow;
+use crate::escape::printable;
 use std::io::Write;
 use std::time::Duration;
 
@@ -76,7 +76,8 @@ pub fn run(args: Args) -> Status {
     match outcome {
         Ok(()) => Status::Pass,
         Err(e) => {
-            eprintln!("error: {e}");
+            // The error may quote the server's line: escaped, like every line shown.
+            eprintln!("error: {}", printable(&e.to_string()));
             exit_status(&e)
         }
     }
@@ -260,34 +261,4 @@ where
         Reply::Classified(None) => log.say(format_args!("classified: (none unread)")),
     }
     Ok(())
-}
-
-/// An ad as the server sent it, with control characters escaped: a server must not be able to
-/// move the cursor or recolour the terminal of the person watching.
-fn printable(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(char::is_control) {
-        return Cow::Borrowed(text);
-    }
-    Cow::Owned(
-        text.chars()
-            .map(|c| {
-                if c.is_control() {
-                    c.escape_debug().to_string()
-                } else {
-                    c.to_string()
-                }
-            })
-            .collect(),
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ads_are_printed_without_terminal_control() {
-        assert_eq!(printable("Vélo, 50 €"), "Vélo, 50 €");
-        assert_eq!(printable("a\u{1b}[2Jb\rc\td"), "a\\u{1b}[2Jb\\rc\\td");
-    }
 }

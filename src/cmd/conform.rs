@@ -140,10 +140,22 @@ pub fn run(args: Args) -> Status {
             return Status::Error;
         }
     };
-    let report = match rt.block_on(conform::run(suite, &options)) {
+    // Ctrl-C and SIGTERM end the client command's process group too (it does not get the
+    // terminal's signal: it runs in a group of its own).
+    let Some(result) = rt.block_on(crate::process::until_interrupted(conform::run(
+        suite, &options,
+    ))) else {
+        eprintln!("notifspec conform: interrupted");
+        std::process::exit(crate::process::INTERRUPTED.into());
+    };
+    let report = match result {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("notifspec conform: {e}");
+            // The reason may quote what the target sent.
+            eprintln!(
+                "notifspec conform: {}",
+                crate::escape::printable(&e.to_string())
+            );
             if let Some(path) = &args.junit {
                 let target = conform::runner::describe_target(&options.target);
                 let xml = junit::unreachable(&target, &e.to_string());
@@ -155,7 +167,8 @@ pub fn run(args: Args) -> Status {
         }
     };
     match args.format {
-        OutputFormat::Text => print!("{}", render::text(&report)),
+        // Peer bytes quoted in findings reach the terminal escaped.
+        OutputFormat::Text => print!("{}", crate::escape::terminal(&render::text(&report))),
         OutputFormat::Json => print!("{}", render::json(&report)),
     }
     if let Some(path) = &args.junit

@@ -23,6 +23,11 @@ pub struct Args {
     /// Write one transcript per connection into this folder.
     #[arg(long, value_name = "DIR")]
     pub record: Option<PathBuf>,
+    /// Most bytes in one recording; a longer conversation is cut there and the file says so
+    /// (the connection is still forwarded and checked).
+    #[arg(long, value_name = "BYTES", default_value_t = proxy::DEFAULT_RECORD_LIMIT,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub record_limit: u64,
     /// Dialect (built-in name or YAML file) spoken through the proxy.
     #[arg(long, default_value = DEFAULT_DIALECT)]
     pub dialect: String,
@@ -34,7 +39,7 @@ pub struct Args {
     pub connect_timeout: Duration,
 }
 
-/// Runs until Ctrl-C: 0 if no connection broke a rule, 1 if one did, 2 on a setup error.
+/// Runs until Ctrl-C or SIGTERM: 0 if no connection broke a rule, 1 if one did, 2 on a setup error.
 pub fn run(args: Args) -> Status {
     let dialect = match Dialect::load(&args.dialect, None) {
         Ok(d) => d,
@@ -52,6 +57,14 @@ pub fn run(args: Args) -> Status {
     let mut cfg = ProxyConfig::new(args.upstream.clone(), dialect);
     cfg.dialect_ref = dialect_ref;
     cfg.record = args.record.clone();
+    cfg.record_limit = args.record_limit;
+    // Named here, so an unusable folder (a file, no permission) is reported as the folder.
+    if let Some(dir) = &args.record
+        && let Err(e) = std::fs::create_dir_all(dir)
+    {
+        eprintln!("notifspec proxy: --record {}: {e}", dir.display());
+        return Status::Error;
+    }
     cfg.max_conns = args.max_conns;
     cfg.connect_timeout = args.connect_timeout;
     let rt = match crate::cmd::runtime() {
@@ -68,10 +81,14 @@ pub fn run(args: Args) -> Status {
             seen.store(true, std::sync::atomic::Ordering::Relaxed);
         }
         let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{r}");
+        // Violations quote the peers' lines: escaped, so their bytes never reach the terminal.
+        let _ = writeln!(out, "{}", crate::escape::printable(&r.to_string()));
         let _ = out.flush();
     });
     let started = rt.block_on(async {
+        // SIGTERM as Ctrl-C: the open recordings are flushed when the runtime drops them
+        // (the default SIGTERM kill left them empty).
+        let stop = crate::process::stop_signals()?;
         let handle = proxy::start(&args.listen, cfg, sink).await?;
         eprintln!(
             "notifspec proxy: listening on {}, forwarding to {}",
@@ -80,7 +97,7 @@ pub fn run(args: Args) -> Status {
         );
         tokio::select! {
             _ = handle.wait() => {}
-            r = tokio::signal::ctrl_c() => { r?; }
+            () = stop => {}
         }
         std::io::Result::Ok(())
     });

@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::cmd::{OutputFormat, Status};
-use crate::replay::{self, ClientTarget, Options, ServerTarget, Target};
+use futures::StreamExt as _;
+
+use crate::replay::{self, ClientTarget, Options, Replayed, ServerTarget, Target};
 use crate::report::Summary;
 
 /// Which side notifspec plays.
@@ -114,26 +116,56 @@ pub fn run(args: Args) -> Status {
             return Status::Error;
         }
     };
-    let results = rt.block_on(replay::replay_files(&args.files, &opts, jobs));
     let stdout = std::io::stdout();
-    let mut out = stdout.lock();
     let mut err = std::io::stderr();
     let mut summary = Summary {
         strict: args.strict,
         ..Summary::default()
     };
-    for r in &results {
+    let format = args.format;
+    let each = |r: Replayed| {
         summary.add(&r.result);
-        let written = match args.format {
+        let mut out = stdout.lock();
+        let written = match format {
             OutputFormat::Text => r.result.write_text(&mut out, &mut err),
             OutputFormat::Json => r.result.write_json(&mut out),
         };
-        if written.is_err() {
-            return Status::Error;
+        written.and_then(|()| out.flush()).is_ok()
+    };
+    // Ctrl-C and SIGTERM end the client command's process group too.
+    let work = replay_each(&args.files, &opts, jobs, each);
+    match rt.block_on(crate::process::until_interrupted(work)) {
+        None => {
+            eprintln!("notifspec replay: interrupted");
+            std::process::exit(crate::process::INTERRUPTED.into());
         }
+        Some(false) => return Status::Error,
+        Some(true) => {}
     }
     if args.format == OutputFormat::Text {
-        let _ = writeln!(out, "{summary}");
+        let _ = writeln!(stdout.lock(), "{summary}");
     }
     summary.status()
+}
+
+/// Replays `files`, at most `jobs` at a time, and hands each result to `each` as soon as it
+/// and every result before it are known (input order), then forgets it: memory stays flat
+/// with the number of files (at most `jobs` results are held), and a long run shows its
+/// verdicts as they come. Stops early when `each` returns `false` (stdout is gone); returns
+/// whether every result was taken.
+pub async fn replay_each(
+    files: &[PathBuf],
+    opts: &Options,
+    jobs: usize,
+    mut each: impl FnMut(Replayed) -> bool,
+) -> bool {
+    let mut results = futures::stream::iter(files)
+        .map(|p| replay::replay_file(p, opts))
+        .buffered(jobs.max(1));
+    while let Some(r) = results.next().await {
+        if !each(r) {
+            return false;
+        }
+    }
+    true
 }

@@ -91,7 +91,8 @@ fn run_inner(args: Args) -> Result<(), String> {
     rt.block_on(async {
         // Watch the signals before announcing the address: whoever reads that line may stop
         // us at once, and must get a graceful exit rather than the default kill.
-        let signal = shutdown_signal()?;
+        let signal = crate::process::stop_signals()
+            .map_err(|e| format!("cannot watch Ctrl-C and SIGTERM: {e}"))?;
         let server = builder.start().await.map_err(|e| e.to_string())?;
         let addr = server
             .local_addr()
@@ -105,37 +106,9 @@ fn run_inner(args: Args) -> Result<(), String> {
             "notifspec serve: listening on {addr} (dialect {}){control}",
             server.dialect().name
         );
-        signal.await?;
+        signal.await;
         tracing::info!("shutting down");
         server.shutdown().await.map_err(|e| e.to_string())
-    })
-}
-
-/// Registers Ctrl-C and (on Unix) SIGTERM handlers now; the future completes on either.
-#[cfg(unix)]
-fn shutdown_signal() -> Result<impl std::future::Future<Output = Result<(), String>>, String> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let watch = |kind: SignalKind, name: &str| {
-        signal(kind).map_err(|e| format!("cannot watch {name}: {e}"))
-    };
-    let mut int = watch(SignalKind::interrupt(), "Ctrl-C")?;
-    let mut term = watch(SignalKind::terminate(), "SIGTERM")?;
-    Ok(async move {
-        tokio::select! {
-            _ = int.recv() => {}
-            _ = term.recv() => {}
-        }
-        Ok(())
-    })
-}
-
-/// Registers the Ctrl-C handler; the future completes on Ctrl-C.
-#[cfg(not(unix))]
-fn shutdown_signal() -> Result<impl std::future::Future<Output = Result<(), String>>, String> {
-    Ok(async {
-        tokio::signal::ctrl_c()
-            .await
-            .map_err(|e| format!("cannot watch Ctrl-C: {e}"))
     })
 }
 

@@ -82,12 +82,16 @@ pub fn run(args: Args) -> Status {
     let report = match result {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("notifspec simulate: {e}");
+            eprintln!(
+                "notifspec simulate: {}",
+                crate::escape::printable(&e.to_string())
+            );
             return Status::Error;
         }
     };
     let text = match args.format {
-        OutputFormat::Text => report.to_text(),
+        // Peer bytes quoted in findings reach the terminal escaped.
+        OutputFormat::Text => crate::escape::terminal(&report.to_text()).into_owned(),
         OutputFormat::Json => report.to_json() + "\n",
     };
     if std::io::stdout().lock().write_all(text.as_bytes()).is_err() {

@@ -9,7 +9,6 @@
 //! and a scenario that waits for an item waits up to a bound for the server's own. Safety
 //! rules are judged by each peer's checker on whatever arrives.
 
-use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -19,8 +18,9 @@ use tokio::io::AsyncReadExt;
 use super::peer::fmt_dur;
 use super::steps::{Expect, Item, Step};
 use super::suite::Scenario;
-use super::target::{Target, TargetError, shell};
+use super::target::{Target, TargetError};
 use crate::dialect::ItemKind;
+use crate::process::ClientGroup;
 use crate::rule::RuleId;
 
 /// The default bound of a spontaneous wait for the server's own item.
@@ -173,19 +173,13 @@ impl PublishCmd {
         };
         let line = self.command_line(item);
         let err = |reason: String| TargetError::Publish {
-            cmd: line.clone(),
+            cmd: crate::escape::printable(&line).into_owned(),
             reason,
         };
-        let mut cmd = shell(&line);
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        #[cfg(unix)]
-        cmd.process_group(0);
-        let mut child = cmd.spawn().map_err(|e| err(format!("cannot start: {e}")))?;
-        let pid = child.id();
-        let stderr = child.stderr.take();
+        // Its own process group, killed whole when `group` ends (any path out of here), so
+        // nothing the command started outlives the publish.
+        let (mut group, stderr) = ClientGroup::spawn_piped_stderr(&line)
+            .map_err(|e| err(format!("cannot start: {e}")))?;
         // Kept outside the reading task, so what was read is there even if the pipe never
         // closes (a background process of the command holding it).
         let kept = Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -203,7 +197,10 @@ impl PublishCmd {
                 }
             }
         });
-        let status = tokio::time::timeout(wait, child.wait()).await;
+        let status = tokio::time::timeout(wait, group.wait()).await;
+        group.kill_group();
+        // Whatever happens below, the reading task ends with the publish.
+        let abort = collect.abort_handle();
         let stderr = async {
             if tokio::time::timeout(STDERR_GRACE, &mut collect)
                 .await
@@ -214,50 +211,20 @@ impl PublishCmd {
             let bytes = kept.lock().unwrap_or_else(|e| e.into_inner());
             describe_stderr(&bytes)
         };
-        match status {
-            Ok(Ok(s)) if s.success() => {
-                kill_group(pid).await;
-                drop(stderr);
-                collect.abort();
-                Ok(kind)
-            }
-            Ok(Ok(s)) => {
-                kill_group(pid).await;
-                Err(err(format!("exited with {s}{}", stderr.await)))
-            }
-            Ok(Err(e)) => {
-                kill_group(pid).await;
-                Err(err(format!("cannot wait for it: {e}")))
-            }
-            Err(_) => {
-                kill_group(pid).await;
-                let _ = child.start_kill();
-                let _ = tokio::time::timeout(STDERR_GRACE, child.wait()).await;
-                Err(err(format!(
-                    "did not finish within {} and was killed{}",
-                    fmt_dur(wait),
-                    stderr.await
-                )))
-            }
-        }
+        let result = match status {
+            Ok(Ok(s)) if s.success() => Ok(kind),
+            Ok(Ok(s)) => Err(err(format!("exited with {s}{}", stderr.await))),
+            Ok(Err(e)) => Err(err(format!("cannot wait for it: {e}"))),
+            Err(_) => Err(err(format!(
+                "did not finish within {} and was killed{}",
+                fmt_dur(wait),
+                stderr.await
+            ))),
+        };
+        abort.abort();
+        group.stop().await;
+        result
     }
-}
-
-/// Kills what is left of a publish command's process group (a background process it
-/// started), so nothing it spawned outlives the publish.
-async fn kill_group(pid: Option<u32>) {
-    #[cfg(unix)]
-    if let Some(pid) = pid {
-        let kill = tokio::process::Command::new("kill")
-            .args(["-KILL", "--", &format!("-{pid}")])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-        let _ = tokio::time::timeout(Duration::from_secs(2), kill).await;
-    }
-    #[cfg(not(unix))]
-    let _ = pid;
 }
 
 /// `; stderr: …` with control bytes escaped, or nothing when the command wrote nothing.
@@ -267,18 +234,12 @@ fn describe_stderr(bytes: &[u8]) -> String {
     if text.is_empty() {
         return String::new();
     }
-    let mut out = String::from("; stderr: ");
-    for c in text.chars() {
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    if bytes.len() >= MAX_STDERR {
-        out.push_str(" [...]");
-    }
-    out
+    let more = if bytes.len() >= MAX_STDERR {
+        " [...]"
+    } else {
+        ""
+    };
+    format!("; stderr: {}{more}", crate::escape::printable(text))
 }
 
 /// Quotes `s` as one POSIX shell word.

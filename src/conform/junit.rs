@@ -1,7 +1,9 @@
-//! JUnit XML, the format CI systems display: one `<testsuite>` per feature, one
+//! JUnit XML, the format CI systems display: one `<testsuite>` per feature (and one more for
+//! its offline checks of shipped transcripts, which do not test the target), one
 //! `<testcase>` per scenario (classname = feature). A broken rule is a `<failure>` (rule ID,
-//! message, diff and conversation), trouble reaching or driving the implementation is an
-//! `<error>`, and a skipped scenario is `<skipped>` with its reason. Written by hand: the
+//! message, diff and conversation; a setup failure says which rules it left unjudged),
+//! trouble reaching or driving the implementation is an `<error>`, and a skipped scenario is
+//! `<skipped>` with its reason. Written by hand: the
 //! format is small, and escaping is the only subtle part.
 
 use std::fmt::Write as _;
@@ -86,10 +88,20 @@ fn testcase(out: &mut String, s: &ScenarioReport) {
                         .collect::<Vec<_>>()
                         .join(",")
                 });
+            let setup = if failure.setup {
+                let blocks: Vec<&str> = failure.blocks.iter().map(|r| r.as_str()).collect();
+                if blocks.is_empty() {
+                    "setup failure: ".to_string()
+                } else {
+                    format!("setup failure (blocks {}): ", blocks.join(", "))
+                }
+            } else {
+                String::new()
+            };
             Some(format!(
                 "      <failure type=\"{}\" message=\"{}\">{}</failure>\n",
                 escape(&rule),
-                escape(&format!("{rule}: {}", failure.message)),
+                escape(&format!("{rule}: {setup}{}", failure.message)),
                 escape(&body(
                     step,
                     &failure.message,
@@ -175,19 +187,30 @@ pub fn junit(r: &RunReport) -> String {
         all.skipped,
         all.time
     );
-    let mut features: Vec<&str> = Vec::new();
+    // Offline checks of the shipped transcripts get testsuites of their own, so a dashboard
+    // never counts them as tests of the target.
+    let mut features: Vec<(&str, bool)> = Vec::new();
     for s in &r.scenarios {
-        if !features.contains(&s.feature.as_str()) {
-            features.push(&s.feature);
+        if !features.contains(&(s.feature.as_str(), s.offline)) {
+            features.push((&s.feature, s.offline));
         }
     }
-    for f in features {
-        let of = || r.scenarios.iter().filter(move |s| s.feature == f);
+    for (f, offline) in features {
+        let of = || {
+            r.scenarios
+                .iter()
+                .filter(move |s| s.feature == f && s.offline == offline)
+        };
         let c = counts(of());
+        let name = if offline {
+            format!("{f} (offline: shipped transcripts, not the target)")
+        } else {
+            f.to_string()
+        };
         let _ = writeln!(
             out,
             "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"{:.3}\">",
-            escape(f),
+            escape(&name),
             c.tests,
             c.failures,
             c.errors,

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::world::Failure;
-use crate::cmd::Status;
+use crate::report::Status;
 use crate::rule::RuleId;
 
 /// What happened to one scenario.
@@ -149,12 +149,14 @@ pub struct RunReport {
     pub scenarios: Vec<ScenarioReport>,
 }
 
-/// Totals for the summary line.
+/// Totals for the summary line. Scenarios that talked to the target and offline checks of
+/// the shipped transcripts (`@offline`) are counted apart: the latter say nothing about the
+/// target, and must not make a run look more thorough than it was.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Totals {
-    /// Passed.
+    /// Passed (scenarios that talked to the target).
     pub passed: usize,
-    /// Failed or errored.
+    /// Failed or errored (scenarios that talked to the target).
     pub failed: usize,
     /// Skipped.
     pub skipped: usize,
@@ -162,6 +164,12 @@ pub struct Totals {
     pub expected_failures: usize,
     /// Passed though expected to fail.
     pub unexpected_passes: usize,
+    /// Failed in a setup step (included in `failed`).
+    pub setup_failures: usize,
+    /// Offline checks of shipped transcripts that passed.
+    pub offline_passed: usize,
+    /// Offline checks of shipped transcripts that failed (a checker bug, or a broken file).
+    pub offline_failed: usize,
 }
 
 impl RunReport {
@@ -169,6 +177,17 @@ impl RunReport {
     pub fn totals(&self) -> Totals {
         let mut t = Totals::default();
         for s in &self.scenarios {
+            if s.offline {
+                match s.outcome {
+                    Outcome::Failed { .. } | Outcome::Errored { .. } => t.offline_failed += 1,
+                    Outcome::Skipped { .. } => t.skipped += 1,
+                    _ => t.offline_passed += 1,
+                }
+                continue;
+            }
+            if setup_blocked(s).is_some() {
+                t.setup_failures += 1;
+            }
             match s.outcome {
                 Outcome::Passed => t.passed += 1,
                 Outcome::Failed { .. } | Outcome::Errored { .. } => t.failed += 1,
@@ -230,6 +249,11 @@ impl RunReport {
                         } else {
                             // The scenario failed on another rule; this one was not judged.
                             row.skipped += 1;
+                            if let Some(why) = setup_blocked(s)
+                                && !row.not_exercised_because.contains(&why)
+                            {
+                                row.not_exercised_because.push(why);
+                            }
                         }
                     }
                 }
@@ -247,9 +271,30 @@ impl RunReport {
     }
 }
 
+/// Why a scenario's rules went unjudged when a setup step failed: the step and the rule it
+/// broke (`None` when the scenario did not fail in its setup).
+pub fn setup_blocked(s: &ScenarioReport) -> Option<String> {
+    match &s.outcome {
+        Outcome::Failed { step, failure, .. } if failure.setup => {
+            let rule = failure.rule.map_or("-", RuleId::as_str);
+            Some(format!("setup step `{step}` failed on {rule}"))
+        }
+        _ => None,
+    }
+}
+
 /// A failed scenario in a few lines: where, what, and the conversation.
 pub fn describe_failure(s: &ScenarioReport) -> String {
     let mut out = format!("{} ({}:{})", s.name, s.file, s.line);
+    if let Outcome::Failed { failure, .. } = &s.outcome
+        && failure.setup
+    {
+        let blocks: Vec<&str> = failure.blocks.iter().map(|r| r.as_str()).collect();
+        out.push_str(" -- setup failure");
+        if !blocks.is_empty() {
+            out.push_str(&format!(", so {} went unjudged", blocks.join(", ")));
+        }
+    }
     let (step, message, conversation, diff) = match &s.outcome {
         Outcome::Failed {
             step,

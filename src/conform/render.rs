@@ -6,7 +6,9 @@ use std::fmt::Write as _;
 use super::outcome::{Outcome, RunReport, describe_failure};
 use crate::rule::RuleId;
 
-/// The human report. The summary line is always last: `N passed, N failed, N skipped`.
+/// The human report. The summary line is always last: `N passed, N failed, N skipped`,
+/// counting the scenarios that talked to the target; offline checks of the shipped
+/// transcripts are counted on the line before.
 pub fn text(r: &RunReport) -> String {
     let mut out = String::new();
     let _ = writeln!(
@@ -54,10 +56,11 @@ pub fn text(r: &RunReport) -> String {
                 .map(|r| r.as_str())
                 .collect::<Vec<_>>()
                 .join(", ");
-            let kind = if matches!(s.outcome, Outcome::Errored { .. }) {
-                "ERROR"
-            } else {
-                "FAIL"
+            let kind = match &s.outcome {
+                Outcome::Errored { .. } => "ERROR",
+                Outcome::Failed { failure, .. } if failure.setup => "FAIL (setup)",
+                _ if s.offline => "FAIL (offline)",
+                _ => "FAIL",
             };
             let _ = writeln!(out, "  {kind} [{rules}] {}", describe_failure(s));
         }
@@ -119,7 +122,7 @@ pub fn text(r: &RunReport) -> String {
     let exercised = rows.values().filter(|r| r.exercised()).count();
     let _ = writeln!(
         out,
-        "\nCoverage: {exercised} of {} rules exercised.",
+        "\nCoverage: {exercised} of {} rules exercised by scenarios that talked to the target.",
         rows.len()
     );
     for (rule, row) in rows.iter().filter(|(_, r)| !r.exercised()) {
@@ -131,11 +134,27 @@ pub fn text(r: &RunReport) -> String {
         );
     }
     let t = r.totals();
+    if t.offline_passed + t.offline_failed > 0 {
+        let _ = writeln!(
+            out,
+            "Offline checks of the shipped transcripts (they judge files, not the target): \
+             {} passed, {} failed.",
+            t.offline_passed, t.offline_failed
+        );
+    }
     let _ = writeln!(out);
+    let setup = if t.setup_failures > 0 {
+        format!(" ({} in setup)", t.setup_failures)
+    } else {
+        String::new()
+    };
     let mut summary = format!(
-        "{} passed, {} failed, {} skipped",
+        "{} passed, {} failed{setup}, {} skipped",
         t.passed, t.failed, t.skipped
     );
+    if t.offline_failed > 0 {
+        let _ = write!(summary, ", {} offline checks failed", t.offline_failed);
+    }
     if t.expected_failures > 0 {
         let _ = write!(summary, ", {} expected failures", t.expected_failures);
     }

@@ -19,9 +19,14 @@ use super::outcome::{Outcome, RunReport, ScenarioReport};
 use super::peer::fmt_dur;
 use super::steps::Step;
 use super::suite::{Scenario, Suite, TAG_ANSWERS, TAG_CLIENT, TAG_ERRORS, TAG_OFFLINE};
-use super::target::{Target, TargetError, preflight};
+use super::target::{ServerSession, Target, TargetError, preflight};
 use super::world::{Failure, StepError, World};
 use crate::dialect::{Dialect, ErrorPolicy};
+use crate::rule::RuleId;
+
+/// A tag for scenarios that only apply when the dialect ignores bad commands (the twin of
+/// `@errors-reply`, for the few scenarios whose shape differs between the two policies).
+pub const TAG_ERRORS_IGNORE: &str = "errors-ignore";
 
 /// Default of [`Options::quiet_cap`].
 pub const DEFAULT_QUIET_CAP: Duration = Duration::from_millis(250);
@@ -104,6 +109,12 @@ fn skip_reason(s: &Scenario, o: &Options) -> Option<String> {
             o.dialect.name
         ));
     }
+    if s.has_tag(TAG_ERRORS_IGNORE) && o.dialect.errors.policy == ErrorPolicy::Error {
+        return Some(format!(
+            "dialect `{}` replies to bad commands instead of ignoring them",
+            o.dialect.name
+        ));
+    }
     None
 }
 
@@ -127,8 +138,14 @@ pub async fn run_scenario(s: &Scenario, o: &Options, suite: Arc<Suite>) -> Outco
     let mut world = World::new(o.dialect.clone(), o.target.clone(), o.timeout, suite);
     world.quiet_cap = o.quiet_cap;
     world.items = o.items.for_scenario(s);
+    let mut setup = true;
     for spec in &s.steps {
         let where_ = format!("{} ({}:{})", spec.sentence(), s.file, spec.line);
+        setup = match spec.keyword.trim() {
+            "Given" => true,
+            "When" | "Then" => false,
+            _ => setup,
+        };
         let step = match &spec.parsed {
             Ok(step) => step,
             Err(why) => {
@@ -161,7 +178,16 @@ pub async fn run_scenario(s: &Scenario, o: &Options, suite: Arc<Suite>) -> Outco
                     conversation: world.conversation(),
                 };
             }
-            Err(StepError::Failed(failure)) => {
+            Err(StepError::Failed(mut failure)) => {
+                if setup {
+                    failure.setup = true;
+                    failure.blocks = s
+                        .rules
+                        .iter()
+                        .copied()
+                        .filter(|r| failure.rule.is_some_and(|f| f != *r))
+                        .collect();
+                }
                 return Outcome::Failed {
                     step: where_,
                     failure,
@@ -235,17 +261,41 @@ pub async fn run(suite: Arc<Suite>, o: &Options) -> Result<RunReport, TargetErro
     let jobs = if o.target.parallel() { PARALLEL } else { 1 };
     let started = Instant::now();
     let mut done = 0usize;
+    // An external server is shared by the whole run (scenarios run one at a time): once it
+    // stops accepting connections, that is a finding (`S-ROBUST`) of the scenario after
+    // which it happened, and the scenarios that need it are skipped at once, saying why.
+    let stopped: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+    let stopped = &stopped;
     let mut reports = futures::stream::iter(selected.iter().map(|s| {
         let suite = suite.clone();
         async move {
             let t0 = Instant::now();
-            let outcome = run_scenario(s, o, suite).await;
-            (s, judge(outcome, s, &o.expect_fail), t0.elapsed())
+            let dead = stopped.lock().map(|g| g.clone()).unwrap_or_default();
+            let outcome = match dead {
+                Some(after) if !s.has_tag(TAG_OFFLINE) => Outcome::Skipped {
+                    reason: format!(
+                        "the server stopped accepting connections after `{after}` (S-ROBUST)"
+                    ),
+                },
+                _ => run_scenario(s, o, suite).await,
+            };
+            let mut robust = None;
+            if matches!(o.target, Target::Server { .. })
+                && outcome.ran()
+                && !s.has_tag(TAG_OFFLINE)
+                && let Err(e) = still_accepting(o).await
+            {
+                if let Ok(mut g) = stopped.lock() {
+                    *g = Some(s.name.clone());
+                }
+                robust = Some(stopped_accepting(s, &e));
+            }
+            (s, judge(outcome, s, &o.expect_fail), t0.elapsed(), robust)
         }
     }))
     .buffered(jobs);
     let mut scenarios = Vec::with_capacity(total);
-    while let Some((s, outcome, duration)) = reports.next().await {
+    while let Some((s, outcome, duration, robust)) = reports.next().await {
         done += 1;
         if show {
             let mark = if outcome.is_failure() { "FAIL" } else { "ok" };
@@ -263,6 +313,7 @@ pub async fn run(suite: Arc<Suite>, o: &Options) -> Result<RunReport, TargetErro
             outcome,
             duration,
         });
+        scenarios.extend(robust);
     }
     if show {
         eprintln!(
@@ -275,6 +326,39 @@ pub async fn run(suite: Arc<Suite>, o: &Options) -> Result<RunReport, TargetErro
         dialect: o.dialect.name.clone(),
         scenarios,
     })
+}
+
+/// Whether the server under test still accepts a connection (opened and closed at once).
+async fn still_accepting(o: &Options) -> Result<(), TargetError> {
+    let session = ServerSession::start(&o.target, &o.dialect).await?;
+    drop(session.connect(o.timeout).await?);
+    Ok(())
+}
+
+/// The finding when the server stopped accepting connections during scenario `s`: a test
+/// case of its own, under `S-ROBUST`, placed right after `s`.
+fn stopped_accepting(s: &Scenario, e: &TargetError) -> ScenarioReport {
+    let failure = Failure::new(
+        Some(RuleId::SRobust),
+        format!(
+            "after this scenario the server no longer accepts connections ({e}): what a client \
+             sent harmed the server; the remaining scenarios that need it are skipped"
+        ),
+    );
+    ScenarioReport {
+        feature: s.feature.clone(),
+        file: s.file.clone(),
+        name: format!("the server still accepts connections after `{}`", s.name),
+        line: s.line,
+        rules: vec![RuleId::SRobust],
+        offline: false,
+        outcome: Outcome::Failed {
+            step: "(a new connection after the scenario)".into(),
+            failure,
+            conversation: Vec::new(),
+        },
+        duration: Duration::ZERO,
+    }
 }
 
 /// The target in words, for reports.

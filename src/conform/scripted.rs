@@ -12,6 +12,7 @@ use tokio::time::Instant;
 use super::peer::{Incoming, Peer, fmt_dur};
 use super::target::{ClientProcess, Target};
 use super::world::{Failure, StepError};
+use crate::checker::LineReading as _;
 use crate::checker::{Party, Terminator};
 use crate::dialect::Dialect;
 use crate::rule::RuleId;

@@ -25,6 +25,7 @@ use super::items::Spontaneous;
 use super::peer::{Incoming, Peer, fmt_dur};
 use super::steps::Expect;
 use super::world::{Failure, StepError, World, check_incoming, describe, translate_server};
+use crate::checker::LineReading as _;
 use crate::dialect::{Dialect, ItemKind};
 
 /// Most notifications one step absorbs before it reports the next one as unexpected: a
@@ -67,7 +68,7 @@ impl World {
                 return Err(StepError::Skipped(reason));
             }
             let expect = Expect::Notification(kind);
-            let line = check_incoming(peer.name(), &dialect, &expect, sp.wait, got)?;
+            let line = check_incoming(peer, &dialect, &expect, sp.wait, got)?;
             if let Some(k) = dialect.notification_kind(&line) {
                 sp.seen(k);
             }
@@ -91,7 +92,7 @@ impl World {
                  server may have published on its own meanwhile"
             )));
         }
-        check_incoming(peer.name(), &dialect, &expect, wait, got)
+        check_incoming(peer, &dialect, &expect, wait, got)
     }
 
     /// What an expectation written for a control port means when the server chooses its

@@ -6,7 +6,6 @@
 //! by side); for an external server it means the same address, used one scenario at a time.
 
 use std::net::SocketAddr;
-use std::process::Stdio;
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -15,6 +14,7 @@ use tokio::task::JoinHandle;
 
 use super::steps::Item;
 use crate::dialect::{Dialect, ItemKind};
+use crate::process::ClientGroup;
 
 /// The implementation under test.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -269,14 +269,15 @@ pub async fn preflight(target: &Target, wait: Duration) -> Result<(), TargetErro
 /// was given our address, and the connection it opened.
 #[derive(Debug)]
 pub struct ClientProcess {
-    child: Option<tokio::process::Child>,
+    /// The client command's process group, killed as a whole when this is dropped.
+    child: Option<ClientGroup>,
     task: Option<JoinHandle<()>>,
 }
 
 impl Drop for ClientProcess {
     fn drop(&mut self) {
         if let Some(child) = &mut self.child {
-            let _ = child.start_kill();
+            child.kill_group();
         }
         if let Some(task) = &self.task {
             task.abort();
@@ -300,16 +301,10 @@ impl ClientProcess {
         let (process, cmd) = match target {
             Target::ClientCmd(cmd) => {
                 let cmd = cmd.replace("{addr}", &addr.to_string());
-                let child = shell(&cmd)
-                    .stdin(Stdio::null())
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .kill_on_drop(true)
-                    .spawn()
-                    .map_err(|e| TargetError::Client {
-                        cmd: cmd.clone(),
-                        reason: format!("cannot start: {e}"),
-                    })?;
+                let child = ClientGroup::spawn(&cmd, false).map_err(|e| TargetError::Client {
+                    cmd: cmd.clone(),
+                    reason: format!("cannot start: {e}"),
+                })?;
                 let process = ClientProcess {
                     child: Some(child),
                     task: None,
@@ -345,18 +340,5 @@ impl ClientProcess {
                 reason: format!("did not connect to {addr} within {wait:?}"),
             }),
         }
-    }
-}
-
-/// A command run through the platform's shell (`sh -c`, or `cmd /C` on Windows).
-pub(super) fn shell(cmd: &str) -> tokio::process::Command {
-    if cfg!(windows) {
-        let mut c = tokio::process::Command::new("cmd");
-        c.arg("/C").arg(cmd);
-        c
-    } else {
-        let mut c = tokio::process::Command::new("sh");
-        c.arg("-c").arg(cmd);
-        c
     }
 }

@@ -4,10 +4,12 @@
 use std::collections::BTreeSet;
 
 use super::world::{Failure, StepError, World};
-use crate::checker::{Party, check_transcript};
+use crate::checker::LineReading as _;
+use crate::checker::Party;
 use crate::dialect::Dialect;
 use crate::replay::{self, ServerTarget, script::Happened};
 use crate::rule::RuleId;
+use crate::transcript::check_transcript;
 use crate::transcript::{Directive, EntryKind, Expectation, Transcript};
 
 impl World {
@@ -114,6 +116,18 @@ impl World {
         }
         if let Some(e) = &findings.error {
             return Err(StepError::Error(format!("{path}: {e}")));
+        }
+        if !findings.reached_end {
+            // The server legally went another way; what follows was not exercised, and a
+            // replay not played to its end is never a pass.
+            let why = findings
+                .stopped
+                .clone()
+                .or_else(|| findings.divergences.last().map(|d| d.message.clone()))
+                .unwrap_or_else(|| "the replay stopped before the end".into());
+            return Err(StepError::Skipped(format!(
+                "{path} was not replayed to its end: {why}"
+            )));
         }
         Ok(())
     }

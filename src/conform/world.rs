@@ -13,6 +13,7 @@ use super::scripted::Scripted;
 use super::steps::{Expect, Item, Step};
 use super::suite::Suite;
 use super::target::{ServerSession, Target, TargetError};
+use crate::checker::LineReading as _;
 use crate::checker::{Party, Terminator, Violation};
 use crate::dialect::{Dialect, ErrorPolicy, ItemKind};
 use crate::rule::RuleId;
@@ -45,6 +46,13 @@ pub struct Failure {
     pub expected: Option<String>,
     /// What was observed instead.
     pub got: Option<String>,
+    /// Whether the step that failed was a setup step (the Background, or a `Given`): the
+    /// scenario never reached what it checks.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub setup: bool,
+    /// For a setup failure: the scenario's rules that went unjudged because of it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub blocks: Vec<RuleId>,
 }
 
 impl Failure {
@@ -55,6 +63,8 @@ impl Failure {
             message: message.into(),
             expected: None,
             got: None,
+            setup: false,
+            blocks: Vec::new(),
         }
     }
 
@@ -82,8 +92,14 @@ impl From<TargetError> for StepError {
 }
 
 impl From<super::peer::PeerIoError> for StepError {
+    /// A write on a connection the implementation had accepted failed: it dropped the
+    /// connection (or stopped reading). That is its behaviour, judged under the scenario's
+    /// rules, not trouble reaching it.
     fn from(e: super::peer::PeerIoError) -> StepError {
-        StepError::Error(e.to_string())
+        StepError::Failed(Failure::new(
+            None,
+            format!("the connection broke while sending: {e}"),
+        ))
     }
 }
 
@@ -150,14 +166,14 @@ impl World {
         let outcome = self.exec(step).await;
         let found = self.take_violations();
         match (outcome, found.into_iter().next()) {
-            // The step saw something wrong without knowing the rule; the checker names it.
-            (Err(StepError::Failed(f)), Some(v)) if f.rule.is_none() => {
-                Err(StepError::Failed(Failure {
-                    rule: Some(v.rule),
-                    message: format!("{} (checker: {})", f.message, v.message),
-                    ..f
-                }))
-            }
+            // The step saw something wrong; the checker, which judged every line in its
+            // context, names the rule (a close after an oversized line is `S-ROBUST`, an
+            // error line in reply to `random?` is `S-ERR`, whatever the step expected).
+            (Err(StepError::Failed(f)), Some(v)) => Err(StepError::Failed(Failure {
+                rule: Some(v.rule),
+                message: format!("{} (checker: {})", f.message, v.message),
+                ..f
+            })),
             // A step that could not conclude (spontaneous mode) still fails on what the checker
             // saw: safety rules are judged on whatever arrived.
             (Err(StepError::Skipped(_)), Some(v)) if self.spontaneous().is_some() => {
@@ -235,13 +251,7 @@ impl World {
             Step::Nothing(p, d) => self.nothing(p, *d).await,
             Step::StopOkAfterCrossing(p) => self.stop_ok_after_crossing(p).await,
             Step::ClosedByServer(p) => self.closed_by_server(p).await,
-            Step::StillUsable(p) => {
-                let random = self.dialect.commands.random.clone();
-                self.send(p, &random, None).await?;
-                self.receive(p, &Expect::Integer, self.timeout)
-                    .await
-                    .map(|_| ())
-            }
+            Step::StillUsable(p) => self.still_usable(p).await,
             Step::Replay(path) => self.replay(path).await,
             Step::Flagged(path) => self.flagged(path),
             Step::ClientConnects => self.client_connects().await,
@@ -313,7 +323,19 @@ impl World {
         if self.peers.iter().any(|p| p.name() == full) {
             return Err(StepError::Error(format!("{full} is already connected")));
         }
-        let peer = self.open(full).await?;
+        let peer = match self.open(full.clone()).await {
+            Ok(peer) => peer,
+            // The server accepted this scenario's earlier connections: refusing one now is
+            // its behaviour (it stopped accepting), judged under the scenario's rules.
+            Err(StepError::Error(e)) if !self.peers.is_empty() => {
+                return Err(Failure::new(
+                    None,
+                    format!("{full} could not connect although earlier clients did: {e}"),
+                )
+                .into());
+            }
+            Err(e) => return Err(e),
+        };
         self.peers.push(peer);
         Ok(())
     }
@@ -491,6 +513,26 @@ impl World {
         receive_on(self.peer(p)?, &dialect, expect, wait).await
     }
 
+    /// A request still gets its reply. A connection that was dropped (or a reply that does
+    /// not come) breaks the rule the scenario checks (`S-ERR`: the connection stays usable;
+    /// `S-ROBUST`: other clients are unharmed), unless the checker names another.
+    async fn still_usable(&mut self, p: &str) -> Result<(), StepError> {
+        let random = self.dialect.commands.random.clone();
+        let checked = async {
+            self.send(p, &random, None).await?;
+            self.receive(p, &Expect::Integer, self.timeout).await
+        };
+        match checked.await {
+            Ok(_) => Ok(()),
+            Err(StepError::Failed(f)) => Err(StepError::Failed(Failure {
+                rule: None,
+                message: format!("client {p} is no longer usable: {}", f.message),
+                ..f
+            })),
+            Err(e) => Err(e),
+        }
+    }
+
     async fn nothing(&mut self, p: &str, d: Duration) -> Result<(), StepError> {
         if self.spontaneous().is_some() {
             return self.nothing_spontaneous(p, d).await;
@@ -568,13 +610,20 @@ pub(super) fn describe(incoming: &Incoming) -> String {
     }
 }
 
-/// The rule an expectation stands for, when a mismatch has one obvious culprit.
-fn rule_of(expect: &Expect) -> Option<RuleId> {
+/// The rule an expectation stands for, when a mismatch has one obvious culprit (the
+/// checker's judgement, when it has one, takes precedence: see [`World::run`]).
+fn rule_of(dialect: &Dialect, expect: &Expect) -> Option<RuleId> {
     match expect {
         Expect::Integer => Some(RuleId::SRandomInt),
         Expect::Empty | Expect::Ad => Some(RuleId::SClassifiedLine),
         Expect::Error => Some(RuleId::SErr),
         Expect::Notification(_) => Some(RuleId::SLiveness),
+        Expect::Exact(s) if translate_server(dialect, s) == dialect.replies.mode_ack => {
+            Some(RuleId::SModeAck)
+        }
+        Expect::Exact(s) if translate_server(dialect, s) == dialect.replies.stop_ok => {
+            Some(RuleId::SStopOk)
+        }
         Expect::Exact(_) | Expect::Any => None,
     }
 }
@@ -618,23 +667,29 @@ pub(super) async fn receive_on(
     wait: Duration,
 ) -> Result<String, StepError> {
     let got = peer.recv(wait).await;
-    check_incoming(peer.name(), dialect, expect, wait, got)
+    check_incoming(peer, dialect, expect, wait, got)
 }
 
 /// Checks what a peer received (`None`: nothing within `wait`) against `expect`.
 pub(super) fn check_incoming(
-    name: &str,
+    peer: &mut Peer,
     dialect: &Dialect,
     expect: &Expect,
     wait: Duration,
     got: Option<Incoming>,
 ) -> Result<String, StepError> {
+    let name = peer.name().to_string();
     let want = describe_expect(dialect, expect);
     let (line, terminator) = match got {
         Some(Incoming::Line(line, t)) => (line, t),
         None => {
+            // The quiet period goes to the checker, which knows what was owed: the rule
+            // requiring the missing line (`S-STOP-OK` for a stop, `S-MODE-ACK` for the enter
+            // command, `S-FRAMING` for a request ended by a bare LF, ...) is the finding.
+            peer.quiet(wait);
+            let rule = rule_of(dialect, expect).or(Some(RuleId::SReplyOne));
             return Err(Failure::new(
-                rule_of(expect).or(Some(RuleId::SReplyOne)),
+                rule,
                 format!(
                     "{name} waited {} for {want} and nothing arrived (deadline passed)",
                     fmt_dur(wait)
@@ -645,7 +700,7 @@ pub(super) fn check_incoming(
         }
         Some(other) => {
             return Err(
-                Failure::new(rule_of(expect), format!("{name} expected {want}"))
+                Failure::new(rule_of(dialect, expect), format!("{name} expected {want}"))
                     .diff(want, describe(&other))
                     .into(),
             );
@@ -666,7 +721,7 @@ pub(super) fn check_incoming(
     }
     if !fits(dialect, expect, &line) {
         return Err(Failure::new(
-            rule_of(expect),
+            rule_of(dialect, expect),
             format!("{name} expected {want}, got `{line}`"),
         )
         .diff(want, line)

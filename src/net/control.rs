@@ -7,8 +7,9 @@
 use std::sync::Arc;
 
 use futures::{SinkExt as _, StreamExt as _};
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _};
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio_util::codec::{FramedRead, FramedWrite};
 
 use crate::dialect::LineEnding;
@@ -53,13 +54,34 @@ pub fn parse_control_line(line: &str) -> Result<ControlCommand, String> {
     Err(format!("cannot publish `{rest}`; {USAGE}"))
 }
 
-/// Accepts control connections until shutdown.
+/// Control connections served at once. The control port has its own limit, apart from
+/// `--max-conns`: 400 idle control connections once used up the descriptors and locked
+/// protocol clients out. One publisher needs one connection; a few dozen tools at once
+/// are plenty.
+pub const MAX_CONTROL_CONNS: usize = 64;
+
+/// The line an extra control connection gets before it is closed.
+pub const TOO_MANY_CONTROL: &str = "ERR too many control connections";
+
+/// Accepts control connections until shutdown, at most [`MAX_CONTROL_CONNS`] at once; an
+/// extra one is told so and closed.
 pub(crate) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, guard: ShutdownGuard) {
+    let limit = Arc::new(Semaphore::new(MAX_CONTROL_CONNS));
     super::server::accept_until_shutdown(listener, &guard, |stream, peer| {
+        let Ok(permit) = limit.clone().try_acquire_owned() else {
+            tracing::info!(%peer, "control connection refused: too many control connections");
+            tokio::spawn(async move {
+                let mut stream = stream;
+                let line = format!("{TOO_MANY_CONTROL}\r\n");
+                let _ = tokio::time::timeout(REFUSE_WAIT, stream.write_all(line.as_bytes())).await;
+            });
+            return true;
+        };
         tracing::info!(%peer, "control connection opened");
         let shared = shared.clone();
         let guard = guard.clone();
         tokio::spawn(async move {
+            let _permit = permit;
             if let Err(e) = serve_control(stream, &shared, &guard).await {
                 tracing::info!(%peer, error = %e, "control connection failed");
             }
@@ -69,6 +91,9 @@ pub(crate) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, guar
     })
     .await;
 }
+
+/// How long a refused control connection gets to receive its `ERR` line.
+const REFUSE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Serves one control connection (any byte stream).
 pub(crate) async fn serve_control<S>(

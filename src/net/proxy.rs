@@ -11,6 +11,7 @@ use std::fmt;
 use std::io::BufWriter;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -49,10 +50,19 @@ pub struct ProxyConfig {
     pub connect_timeout: Duration,
     /// Connections proxied at once; further clients wait in the listen backlog.
     pub max_conns: usize,
+    /// Most bytes written to one recording; past it the recording is marked truncated and
+    /// closed (the connection is still forwarded and checked). A flooding peer must not fill
+    /// the disk: without a limit one wrote 287 MB in 8 s.
+    pub record_limit: u64,
 }
 
+/// Default [`ProxyConfig::record_limit`]: far above any real conversation of this protocol,
+/// far below a full disk.
+pub const DEFAULT_RECORD_LIMIT: u64 = 4 * 1024 * 1024;
+
 impl ProxyConfig {
-    /// Defaults: no recording, 5 s connect timeout, [`DEFAULT_MAX_CONNS`].
+    /// Defaults: no recording, 5 s connect timeout, [`DEFAULT_MAX_CONNS`],
+    /// [`DEFAULT_RECORD_LIMIT`].
     pub fn new(upstream: impl Into<String>, dialect: Dialect) -> ProxyConfig {
         ProxyConfig {
             upstream: upstream.into(),
@@ -61,6 +71,7 @@ impl ProxyConfig {
             record: None,
             connect_timeout: Duration::from_secs(5),
             max_conns: DEFAULT_MAX_CONNS,
+            record_limit: DEFAULT_RECORD_LIMIT,
         }
     }
 }
@@ -374,7 +385,10 @@ struct Tap {
     checker: Checker,
     codecs: [(LineCodec, BytesMut); 2],
     sink: ReportSink,
-    recorder: Option<(TranscriptWriter<BufWriter<std::fs::File>>, PathBuf)>,
+    recorder: Option<Recorder>,
+    /// Where the recording went (kept when it was cut at the limit).
+    recorded: Option<PathBuf>,
+    record_limit: u64,
     first_close: Option<Party>,
     violations: usize,
 }
@@ -390,12 +404,17 @@ impl Tap {
             codecs: [codec(), codec()],
             sink,
             recorder: None,
+            recorded: None,
+            record_limit: cfg.record_limit,
             first_close: None,
             violations: 0,
         };
         if let Some(dir) = &cfg.record {
             match open_recording(dir, conn, &cfg.dialect_ref, peers) {
-                Ok(r) => tap.recorder = Some(r),
+                Ok(r) => {
+                    tap.recorded = Some(r.path.clone());
+                    tap.recorder = Some(r);
+                }
                 Err(e) => tap.record_failed(e),
             }
         }
@@ -495,16 +514,37 @@ impl Tap {
     }
 
     /// Writes to the recording with a timestamp first; a failure stops the recording only.
-    fn record(
-        &mut self,
-        f: impl FnOnce(&mut TranscriptWriter<BufWriter<std::fs::File>>) -> std::io::Result<()>,
-    ) {
+    /// Once the recording holds `record_limit` bytes it is marked truncated and closed.
+    fn record(&mut self, f: impl FnOnce(&mut RecordWriter) -> std::io::Result<()>) {
         let at = self.start.elapsed();
-        let Some((w, _)) = &mut self.recorder else {
+        let Some(r) = &mut self.recorder else {
             return;
         };
-        if let Err(e) = w.timestamp(at).and_then(|()| f(w)) {
+        if r.written.load(Ordering::Relaxed) >= self.record_limit {
+            let limit = self.record_limit;
+            let marked =
+                r.w.comment(&format!(
+                    "{TRUNCATED_MARK} at {limit} bytes (--record-limit): the connection went on, \
+                     forwarded and checked, but the rest is not recorded"
+                ))
+                .and_then(|()| r.w.flush());
             self.recorder = None;
+            let error = match marked {
+                Ok(()) => format!(
+                    "the recording reached --record-limit ({limit} bytes) and was cut there \
+                     (marked in the file); forwarding and checking go on"
+                ),
+                Err(e) => e.to_string(),
+            };
+            (self.sink)(ProxyReport::RecordFailed {
+                conn: self.conn,
+                error,
+            });
+            return;
+        }
+        if let Err(e) = r.w.timestamp(at).and_then(|()| f(&mut r.w)) {
+            self.recorder = None;
+            self.recorded = None;
             self.record_failed(e);
         }
     }
@@ -528,16 +568,13 @@ impl Tap {
             };
             self.record(|w| w.directive(&d));
         }
-        let recorded = match self.recorder.take() {
-            Some((mut w, path)) => match w.flush() {
-                Ok(()) => Some(path),
-                Err(e) => {
-                    self.record_failed(e);
-                    None
-                }
-            },
-            None => None,
-        };
+        if let Some(mut r) = self.recorder.take()
+            && let Err(e) = r.w.flush()
+        {
+            self.recorded = None;
+            self.record_failed(e);
+        }
+        let recorded = self.recorded.take();
         ProxyReport::Closed {
             conn: self.conn,
             violations: self.violations,
@@ -546,12 +583,43 @@ impl Tap {
     }
 }
 
+/// The comment that ends a recording cut at the size limit (`check` and people can look for it).
+pub const TRUNCATED_MARK: &str = "notifspec proxy: recording truncated";
+
+/// A recording being written, and where.
+struct Recorder {
+    w: RecordWriter,
+    path: PathBuf,
+    /// Bytes written so far (shared with the [`Counted`] inside `w`).
+    written: Arc<AtomicU64>,
+}
+
+type RecordWriter = TranscriptWriter<Counted<BufWriter<std::fs::File>>>;
+
+/// Counts the bytes written through it, for the recording size limit.
+struct Counted<W> {
+    inner: W,
+    written: Arc<AtomicU64>,
+}
+
+impl<W: std::io::Write> std::io::Write for Counted<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.written.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 fn open_recording(
     dir: &Path,
     conn: u64,
     dialect_ref: &str,
     peers: &str,
-) -> std::io::Result<(TranscriptWriter<BufWriter<std::fs::File>>, PathBuf)> {
+) -> std::io::Result<Recorder> {
     let now = SystemTime::now();
     let stamp = now
         .duration_since(SystemTime::UNIX_EPOCH)
@@ -564,11 +632,16 @@ fn open_recording(
         dialect: Some(dialect_ref.to_string()),
         ..FrontMatter::default()
     };
-    let mut w = TranscriptWriter::new(BufWriter::new(file), &front)?;
+    let written = Arc::new(AtomicU64::new(0));
+    let out = Counted {
+        inner: BufWriter::new(file),
+        written: written.clone(),
+    };
+    let mut w = TranscriptWriter::new(out, &front)?;
     w.comment(&format!(
         "recorded by notifspec proxy at {}",
         humantime::format_rfc3339_seconds(now)
     ))?;
     w.comment(peers)?;
-    Ok((w, path))
+    Ok(Recorder { w, path, written })
 }

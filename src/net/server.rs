@@ -111,7 +111,7 @@ impl FromStr for PublishSchedule {
                     "`{part}` is not KIND=DURATION; try `random=3s,classified=10s`"
                 ));
             };
-            let period = crate::cmd::parse_duration(period.trim())?;
+            let period = crate::units::parse_duration(period.trim())?;
             if period.is_zero() {
                 return Err(format!("`{part}`: the period must be greater than zero"));
             }

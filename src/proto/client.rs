@@ -11,6 +11,7 @@
 
 use std::fmt;
 
+use super::lines;
 use crate::dialect::{Dialect, ItemKind};
 use crate::rule::RuleId;
 
@@ -256,7 +257,7 @@ impl ClientSession {
     }
 
     fn unsolicited(&self, line: &str) -> ProtocolError {
-        if self.dialect.notification_kind(line).is_some() {
+        if lines::announced_kind(&self.dialect, line).is_some() {
             if self.mode_completed {
                 return broke(
                     RuleId::SNoNotifAfterOk,
@@ -278,13 +279,13 @@ impl ClientSession {
     }
 
     fn on_reply(&mut self, kind: ItemKind, line: &str) -> Result<ClientEvent, ProtocolError> {
-        if self.dialect.is_error_line(line) {
+        if lines::is_error_reply(&self.dialect, line) {
             self.state = State::Idle;
             return Ok(ClientEvent::Refused(line.to_string()));
         }
         let reply = match kind {
             ItemKind::Random => {
-                if self.dialect.notification_kind(line).is_some() {
+                if lines::announced_kind(&self.dialect, line).is_some() {
                     return Err(self.unsolicited(line));
                 }
                 if line.is_empty() || !line.bytes().all(|b| b.is_ascii_digit()) {
@@ -298,7 +299,7 @@ impl ClientSession {
             }
             ItemKind::Classified => {
                 let d = &self.dialect;
-                if d.notification_kind(line).is_some() || line == d.replies.mode_ack {
+                if lines::announced_kind(d, line).is_some() || line == d.replies.mode_ack {
                     return Err(broke(
                         RuleId::SClassifiedLine,
                         line,
@@ -326,12 +327,12 @@ impl ClientSession {
             self.mode_completed = false;
             return Ok(ClientEvent::ModeEntered);
         }
-        if self.dialect.is_error_line(line) {
+        if lines::is_error_reply(&self.dialect, line) {
             self.state = State::Idle;
             return Ok(ClientEvent::Refused(line.to_string()));
         }
         let ack = &self.dialect.replies.mode_ack;
-        let message = if self.dialect.notification_kind(line).is_some() {
+        let message = if lines::announced_kind(&self.dialect, line).is_some() {
             format!("a notification before the mode acknowledgement `{ack}`")
         } else {
             format!("expected the mode acknowledgement `{ack}`")
@@ -344,7 +345,7 @@ impl ClientSession {
         outstanding: Option<ItemKind>,
         line: &str,
     ) -> Result<ClientEvent, ProtocolError> {
-        let Some(kind) = self.dialect.notification_kind(line) else {
+        let Some(kind) = lines::announced_kind(&self.dialect, line) else {
             if line == self.dialect.replies.stop_ok {
                 return Err(broke(
                     RuleId::SStopOk,
@@ -385,7 +386,7 @@ impl ClientSession {
             self.mode_completed = true;
             return Ok(ClientEvent::Stopped { crossed });
         }
-        let Some(kind) = self.dialect.notification_kind(line) else {
+        let Some(kind) = lines::announced_kind(&self.dialect, line) else {
             return Err(broke(
                 RuleId::SStopOk,
                 line,

@@ -6,6 +6,7 @@
 
 pub mod availability;
 pub mod client;
+pub mod lines;
 pub mod server;
 
 pub use availability::{Feed, Items, ItemsView};

@@ -309,15 +309,9 @@ enum Command {
 /// sent, and show a NUL or a stray CR rather than hide it.
 fn printable(line: &str) -> String {
     const MAX: usize = 64;
-    let mut out = String::with_capacity(line.len().min(MAX));
-    for c in line.chars().take(MAX) {
-        if c.is_control() {
-            out.extend(c.escape_debug());
-        } else {
-            out.push(c);
-        }
-    }
-    if line.chars().count() > MAX {
+    let end = line.char_indices().nth(MAX).map_or(line.len(), |(i, _)| i);
+    let mut out = crate::escape::printable(&line[..end]).into_owned();
+    if end < line.len() {
         out.push_str("...");
     }
     out

@@ -110,6 +110,13 @@ pub async fn replay_file(path: &Path, opts: &Options) -> Replayed {
             };
         }
     };
+    if let Err(why) = valid_in(&transcript, &dialect, &dialect.name) {
+        let msg = format!("{file}{why}");
+        return Replayed {
+            result: FileResult::error(file, msg.clone(), msg),
+            findings: None,
+        };
+    }
     let findings = replay_transcript(&transcript, &dialect, opts).await;
     let mut result = judge(file, &transcript.front.expect, &findings);
     if let Some(dir) = &opts.save_observed {
@@ -131,6 +138,37 @@ pub async fn replay_file(path: &Path, opts: &Options) -> Replayed {
         result,
         findings: Some(findings),
     }
+}
+
+/// Whether `t` is what it claims to be in `dialect` (conforming, or breaking exactly its
+/// `expect:` rules), by the checker. A transcript that is not (another dialect's spelling,
+/// say) would only wait out a timeout at its first foreign line, so it is refused at once
+/// with the checker's reason: `:LINE: not valid in dialect ...`, to follow the file name.
+fn valid_in(t: &Transcript, dialect: &Dialect, name: &str) -> Result<(), String> {
+    let found = crate::transcript::check_transcript(t, dialect);
+    let expected: std::collections::BTreeSet<crate::rule::RuleId> = match &t.front.expect {
+        Expectation::Pass => Default::default(),
+        Expectation::Violates(rules) => rules.iter().copied().collect(),
+    };
+    let reported: std::collections::BTreeSet<crate::rule::RuleId> =
+        found.iter().map(|v| v.rule).collect();
+    if reported == expected {
+        return Ok(());
+    }
+    let first = found.iter().find(|v| !expected.contains(&v.rule)).map(|v| {
+        let at = v.line.map(|l| format!(":{l}")).unwrap_or_default();
+        format!(
+            "{at}: not valid in dialect `{name}`: {}: {}",
+            v.rule, v.message
+        )
+    });
+    Err(first.unwrap_or_else(|| {
+        let missing: Vec<&str> = expected.difference(&reported).map(|r| r.as_str()).collect();
+        format!(
+            ": not valid in dialect `{name}`: it expects {} but does not break it there",
+            missing.join(", ")
+        )
+    }))
 }
 
 /// Replays many files, at most `jobs` at a time (each on its own connection, and with the
@@ -249,23 +287,53 @@ fn load_dialect(
 }
 
 /// The verdict: `FAIL` if the party under test broke a rule, else `ERROR` if the replay could
-/// not finish, else `DIVERGED` if anything differed from the recording, else `PASS`.
+/// not be carried out, else `UNREPLAYABLE` if a negative transcript's own line stopped it,
+/// else `DIVERGED` if anything differed from the recording or the replay stopped short of
+/// the end, else `PASS` (which needs the transcript played to its end).
 pub fn judge(file: String, expect: &Expectation, f: &Findings) -> FileResult {
     let mut divergences: Vec<String> = f.divergences.iter().map(|d| d.message.clone()).collect();
-    if *expect == Expectation::Pass {
-        for v in &f.own_violations {
-            let at = v.line.map(|l| format!("line {l}: ")).unwrap_or_default();
-            divergences.push(format!(
-                "{at}notifspec's own line would break {} here ({}): the conversation no longer \
-                 fits the recording, replay stopped",
+    let mut not_replayable = None;
+    match (&f.not_sent, f.own_violations.first()) {
+        (Some((line, text)), Some(v)) if *expect != Expectation::Pass => {
+            not_replayable = Some(format!(
+                "not replayable past line {line}: `{text}` would break {} ({}), so it was not \
+                 sent; the lines before it were judged, the rest was not",
                 v.rule, v.message
             ));
         }
+        _ if *expect == Expectation::Pass => {
+            // A conforming transcript: its line became illegal because the peer went
+            // another (legal) way.
+            for v in &f.own_violations {
+                let at = v.line.map(|l| format!("line {l}: ")).unwrap_or_default();
+                divergences.push(format!(
+                    "{at}notifspec's own line would break {} here ({}): the conversation no \
+                     longer fits the recording, replay stopped",
+                    v.rule, v.message
+                ));
+            }
+        }
+        // A negative example of our own party played to its end: its violation is the
+        // point of the file, and the peer was judged throughout.
+        _ => {}
+    }
+    if let Some(why) = &f.stopped {
+        divergences.push(why.clone());
+    }
+    if !f.reached_end
+        && divergences.is_empty()
+        && not_replayable.is_none()
+        && f.error.is_none()
+        && f.violations.is_empty()
+    {
+        divergences.push("the replay stopped before the end of the transcript".into());
     }
     let verdict = if !f.violations.is_empty() {
         Verdict::Fail
     } else if f.error.is_some() {
         Verdict::Error
+    } else if not_replayable.is_some() {
+        Verdict::Unreplayable
     } else if !divergences.is_empty() {
         Verdict::Diverged
     } else {
@@ -275,6 +343,7 @@ pub fn judge(file: String, expect: &Expectation, f: &Findings) -> FileResult {
     result.error = f.error.clone();
     result.error_detail = f.error.clone();
     result.violations = f.violations.clone();
+    result.not_replayable = not_replayable;
     result.divergences = divergences;
     result.observed = f.observed.iter().map(|o| o.line()).collect();
     result.diff = Some(diff::render(&f.rows)).filter(|d| !d.is_empty());

@@ -36,6 +36,19 @@ pub fn render(source: &Transcript, path: &Path, dialect: &str, f: &Findings) -> 
         if f.truncated {
             let _ = w.comment("the conversation went on; only the first lines were kept");
         }
+        // What was not done is said, never written as if it happened.
+        if let Some((line, text)) = &f.not_sent {
+            let rule = f
+                .own_violations
+                .first()
+                .map_or(String::new(), |v| format!(" (it would break {})", v.rule));
+            let _ = w.comment(&format!(
+                "not sent: source line {line} `{text}`{rule}; the replay stopped before it"
+            ));
+        }
+        if let Some(why) = &f.stopped {
+            let _ = w.comment(why);
+        }
     }
     String::from_utf8_lossy(&out).into_owned()
 }

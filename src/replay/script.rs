@@ -10,6 +10,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
+use crate::checker::LineReading as _;
 use crate::checker::{
     Checker, Event, EventKind, Options as CheckerOptions, Party, Terminator, Violation,
 };
@@ -181,6 +182,16 @@ pub struct Findings {
     pub truncated: bool,
     /// Whether the replay reached a `! close`/`! expect close` at the end of the transcript.
     pub complete: bool,
+    /// Whether the replay played the transcript to its end (or to its `[...]`): only then can
+    /// it pass.
+    pub reached_end: bool,
+    /// The line notifspec did not send because it would have broken a rule of its own party,
+    /// as `(transcript line, text)`: the replay stopped before it, and it is not part of the
+    /// observed conversation.
+    pub not_sent: Option<(usize, String)>,
+    /// Why the replay stopped before the end, when the peer legally did not go on as recorded
+    /// (it did not send an expected line that no rule requires, or it closed the connection).
+    pub stopped: Option<String>,
 }
 
 /// Knobs of one replay.
@@ -310,6 +321,7 @@ impl Engine {
                 Waiting::Nothing => {}
             }
             let Some(entry) = self.entries.get(self.pos).cloned() else {
+                self.findings.reached_end = true;
                 self.end(self.transcript_complete);
                 return Step::Done;
             };
@@ -324,8 +336,11 @@ impl Engine {
                 }
                 (EntryKind::Client(m), Role::Client) | (EntryKind::Server(m), Role::Server) => {
                     let text = m.literal().map_or_else(|| m.sample(), str::to_string);
+                    if !self.sent(&text, entry.line, now) {
+                        // Not sent: the replay stops before this line.
+                        return Step::Done;
+                    }
                     self.pos += 1;
-                    self.sent(&text, entry.line, now);
                     if self.done {
                         return Step::Done;
                     }
@@ -338,6 +353,7 @@ impl Engine {
                 }
                 (EntryKind::Unrecorded, _) => {
                     self.same(entry.line, "[...]".into());
+                    self.findings.reached_end = true;
                     self.end(false);
                     return Step::Done;
                 }
@@ -431,14 +447,22 @@ impl Engine {
     /// The control port confirmed (or refused) a publish.
     pub fn published(&mut self, result: Result<(), String>) {
         if let Err(e) = result {
-            self.failed(format!("publishing through the control port failed: {e}"));
+            self.fail_with_error(format!("publishing through the control port failed: {e}"));
         }
     }
 
     /// The shell could not carry out a step (a write failed, a peer stopped reading): the
-    /// replay ends with an error.
+    /// replay ends with an error, unless the peer had closed the connection, which is its
+    /// behaviour (judged like any close), not trouble driving it.
     pub fn failed(&mut self, message: String) {
-        self.fail_with_error(message);
+        if self.peer_closed {
+            let peer = self.cfg.role.peer();
+            self.stop(format!(
+                "{message}: the {peer} had closed the connection; the replay stopped there"
+            ));
+        } else {
+            self.fail_with_error(message);
+        }
     }
 
     /// The wait asked for by the last step ran out.
@@ -453,9 +477,36 @@ impl Engine {
                 self.waiting = Waiting::Nothing;
                 let what = self.expected_text(self.pos);
                 let line = self.entries.get(self.pos).map_or(0, |e| e.line);
-                self.fail_with_error(format!(
-                    "timed out after {} waiting for line {line}: `{what}`",
-                    humantime::format_duration(self.cfg.timeout)
+                self.push_row(Row::Missing {
+                    line,
+                    expected: what.clone(),
+                });
+                // The checker knows what was owed: a missing reply is a violation of the rule
+                // requiring it (`S-STOP-OK`, `S-MODE-ACK`, `S-REPLY-ONE`, `S-FRAMING`, ...).
+                // A line no rule requires (a notification of an item the server need not
+                // have) is a legal difference from the recording.
+                let before = self.findings.violations.len();
+                let entry_line = self.entries.get(self.pos).map(|e| e.line);
+                self.feed(
+                    now,
+                    entry_line,
+                    EventKind::Quiet {
+                        duration: self.cfg.timeout,
+                    },
+                );
+                let waited = humantime::format_duration(self.cfg.timeout);
+                if self.findings.violations.len() == before {
+                    self.diverge(
+                        Some(line),
+                        format!(
+                            "line {line}: the {} did not send `{what}` within {waited}, and no \
+                             rule requires it",
+                            self.cfg.role.peer()
+                        ),
+                    );
+                }
+                self.stop(format!(
+                    "waited {waited} for line {line} `{what}`; the replay stopped there"
                 ));
             }
             Waiting::Quiet { length, .. } => {
@@ -622,14 +673,18 @@ impl Engine {
                 return;
             }
             Arrival::Closed => {
+                // What the close left owed is judged when the engine finishes (a closed
+                // connection is a finished conversation); the close itself breaks no rule.
                 let expected = self.expected_text(self.pos);
                 self.push_row(Row::Missing {
                     line,
                     expected: expected.clone(),
                 });
-                self.fail_with_error(format!(
+                let message = format!(
                     "the {peer} closed the connection while line {line} `{expected}` was expected"
-                ));
+                );
+                self.diverge(Some(line), format!("line {line}: {message}"));
+                self.stop(format!("{message}; the replay stopped there"));
                 return;
             }
         };
@@ -822,8 +877,31 @@ impl Engine {
         }
     }
 
-    fn sent(&mut self, text: &str, line: usize, now: Duration) {
+    /// Our own line, judged by the checker before it goes out: when it would break a rule
+    /// of our own party (the transcript is a negative example of that party, or the
+    /// conversation no longer fits the recording), it is not sent and the replay ends
+    /// (`false`). Otherwise it is recorded as sent (`true`).
+    fn sent(&mut self, text: &str, line: usize, now: Duration) -> bool {
         let own = self.cfg.role.own();
+        let terminator = match self.dialect.line_ending {
+            LineEnding::Crlf => Terminator::CrLf,
+            LineEnding::Lf => Terminator::Lf,
+        };
+        let own_before = self.findings.own_violations.len();
+        self.feed(
+            now,
+            Some(line),
+            EventKind::Line {
+                from: own,
+                text: text.to_string(),
+                terminator,
+            },
+        );
+        if self.findings.own_violations.len() > own_before {
+            self.findings.not_sent = Some((line, message_line(own, text)));
+            self.end(false);
+            return false;
+        }
         if own == Party::Client {
             if text == self.dialect.commands.stop {
                 self.stop_sent = true;
@@ -834,21 +912,9 @@ impl Engine {
                 self.pending_request = Some(ItemKind::Classified);
             }
         }
-        let terminator = match self.dialect.line_ending {
-            LineEnding::Crlf => Terminator::CrLf,
-            LineEnding::Lf => Terminator::Lf,
-        };
         self.same(line, message_line(own, text));
         self.observe(now, Happened::Line(own, text.to_string()));
-        self.feed(
-            now,
-            Some(line),
-            EventKind::Line {
-                from: own,
-                text: text.to_string(),
-                terminator,
-            },
-        );
+        true
     }
 
     fn published_event(&mut self, kind: ItemKind, line: Option<usize>, now: Duration) {
@@ -902,6 +968,14 @@ impl Engine {
         if self.findings.divergences.len() < MAX_OBSERVED {
             self.findings.divergences.push(Divergence { line, message });
         }
+    }
+
+    /// The peer legally did not go on as recorded: the replay ends here, short of the end.
+    fn stop(&mut self, message: String) {
+        if self.findings.stopped.is_none() {
+            self.findings.stopped = Some(message);
+        }
+        self.end(false);
     }
 
     fn fail_with_error(&mut self, message: String) {
@@ -1109,13 +1183,52 @@ mod tests {
     }
 
     #[test]
-    fn a_silent_peer_times_out_naming_the_line() {
+    fn a_silent_peer_fails_the_rule_requiring_the_line_it_did_not_send() {
         let f = run("C: random?\nS: 1\n", config(Role::Client, false), &[]).2;
-        let err = f.error.unwrap();
         assert!(
-            err.contains("timed out after 2s waiting for line 2: `S: 1`"),
-            "{err}"
+            f.error.is_none(),
+            "a silent server is a finding, not an error: {f:?}"
         );
+        assert_eq!(f.violations[0].rule, RuleId::SReplyOne, "{f:?}");
+        let stopped = f.stopped.unwrap();
+        assert!(stopped.contains("waited 2s for line 2 `S: 1`"), "{stopped}");
+        assert!(!f.reached_end);
+        let text = "C: _notif_\nS: will send notifs\nC: stop_notif\nS: OK\n";
+        let f = run(text, config(Role::Client, false), &["will send notifs"]).2;
+        assert_eq!(f.violations[0].rule, RuleId::SStopOk, "{f:?}");
+        assert_eq!(f.violations[0].line, Some(4), "{f:?}");
+        let f = run(text, config(Role::Client, false), &[]).2;
+        assert_eq!(f.violations[0].rule, RuleId::SModeAck, "{f:?}");
+    }
+
+    #[test]
+    fn a_notification_no_rule_requires_is_a_divergence_when_it_does_not_come() {
+        let text = "C: _notif_\nS: will send notifs\nS: notif: random\nC: OK\n";
+        let mut cfg = config(Role::Client, false);
+        cfg.control = false;
+        let f = run(text, cfg, &["will send notifs"]).2;
+        assert!(f.violations.is_empty() && f.error.is_none(), "{f:?}");
+        assert!(
+            f.divergences[0]
+                .message
+                .contains("did not send `S: notif: random`"),
+            "{:?}",
+            f.divergences
+        );
+        assert!(!f.reached_end);
+    }
+
+    #[test]
+    fn a_line_that_would_break_our_own_rules_is_not_sent_nor_observed() {
+        // C-ONE-AT-A-TIME: the second request goes out before the first reply.
+        let text = "C: random?\nC: classified?\nS: 1\nS:\n";
+        let (sent, _, f) = run(text, config(Role::Client, false), &["1"]);
+        assert_eq!(sent, ["random?"]);
+        assert_eq!(f.not_sent, Some((2, "C: classified?".to_string())));
+        assert_eq!(f.own_violations[0].rule, RuleId::COneAtATime);
+        let lines: Vec<String> = f.observed.iter().map(Observed::line).collect();
+        assert!(!lines.contains(&"C: classified?".to_string()), "{lines:?}");
+        assert!(!f.reached_end);
     }
 
     #[test]

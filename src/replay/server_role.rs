@@ -1,15 +1,14 @@
 //! Server role: notifspec listens, plays the `S:` lines to the client that connects (one it
 //! starts itself with `--client-cmd`, or any other), and judges the client's lines.
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::process::{Child, Command};
 
 use super::script::{Engine, Findings};
 use super::shell::drive;
 use crate::dialect::Dialect;
+use crate::process::ClientGroup;
 
 /// The client under test.
 #[derive(Debug, Clone)]
@@ -19,9 +18,6 @@ pub struct ClientTarget {
     /// A shell command that starts the client; `{addr}` is replaced by the listening address.
     pub client_cmd: Option<String>,
 }
-
-/// How long a started client gets to exit after it is told to stop.
-const STOP_GRACE: Duration = Duration::from_secs(2);
 
 /// Replays against the first client that connects within `timeout`.
 pub async fn run(
@@ -68,48 +64,29 @@ pub async fn run(
         }
         Err(e) => engine.abandon(e),
     };
+    // The whole group goes, whatever the client forked (also when this future is dropped).
     if let Some(child) = child {
-        stop(child).await;
+        child.stop().await;
     }
     findings
 }
 
-/// Starts `cmd` through `sh -c` with `{addr}` substituted; `exec` makes the client itself the
-/// process we stop at the end, not a shell in front of it.
-fn spawn(cmd: &str, addr: &str) -> Result<Child, String> {
+/// Starts `cmd` through `sh -c` with `{addr}` substituted, in a process group of its own
+/// (see [`crate::process`]); `exec` makes the client itself the group's leader, not a shell in
+/// front of it.
+fn spawn(cmd: &str, addr: &str) -> Result<ClientGroup, String> {
     let line = cmd.replace("{addr}", addr);
-    Command::new("sh")
-        .arg("-c")
-        .arg(format!("exec {line}"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
+    ClientGroup::spawn(&format!("exec {line}"), true)
         .map_err(|e| format!("cannot start the client command `{line}`: {e}"))
 }
 
 /// Resolves when the child exits; never, if there is none.
-async fn wait_child(child: &mut Option<Child>) -> String {
+async fn wait_child(child: &mut Option<ClientGroup>) -> String {
     match child {
         Some(c) => match c.wait().await {
             Ok(status) => status.to_string(),
             Err(e) => e.to_string(),
         },
         None => std::future::pending().await,
-    }
-}
-
-/// Stops a started client: a kill, then a bounded wait so it is reaped.
-async fn stop(mut child: Child) {
-    if let Ok(Some(_)) = child.try_wait() {
-        return;
-    }
-    let _ = child.start_kill();
-    if tokio::time::timeout(STOP_GRACE, child.wait())
-        .await
-        .is_err()
-    {
-        tracing::warn!("the client command did not exit within {STOP_GRACE:?} after a kill");
     }
 }

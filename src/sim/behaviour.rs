@@ -304,7 +304,7 @@ impl Actor {
             self.drop_connection(out);
             return;
         };
-        if self.expect_err > 0 && dialect.is_error_line(text) {
+        if self.expect_err > 0 && crate::proto::lines::is_error_reply(dialect, text) {
             self.expect_err -= 1;
             if self.expect_err == 0 && matches!(self.session.state(), State::Idle) {
                 self.give_up_at = None;

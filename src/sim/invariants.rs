@@ -8,6 +8,7 @@
 //! connection, updated from the same server-side view the checker is fed, so both judge the
 //! same conversation and a saved transcript shows what both saw.
 
+use crate::checker::LineReading as _;
 use crate::dialect::{Dialect, ItemKind};
 use crate::rule::RuleId;
 

@@ -223,10 +223,10 @@ fn every_judgeable_rule_has_a_negative_transcript() {
 /// the violations `check_transcript` finds on the parsed file, messages and order included.
 #[test]
 fn one_pass_check_reports_what_check_transcript_reports() {
-    use notifspec::checker::check_transcript;
     use notifspec::cmd::check::check_file;
     use notifspec::dialect::Dialect;
     use notifspec::transcript::Transcript;
+    use notifspec::transcript::check_transcript;
 
     fn copy_tree(from: &Path, to: &Path, files: &mut Vec<std::path::PathBuf>) {
         std::fs::create_dir_all(to).unwrap();
@@ -285,11 +285,11 @@ fn one_pass_check_reports_what_check_transcript_reports() {
 /// and counted as if the file had been read knowing it from the start.
 #[test]
 fn a_late_publish_judges_the_whole_recording() {
-    use notifspec::checker::check_transcript;
     use notifspec::cmd::check::check_file;
     use notifspec::dialect::Dialect;
     use notifspec::report::MAX_KEPT_VIOLATIONS;
     use notifspec::transcript::Transcript;
+    use notifspec::transcript::check_transcript;
 
     let mut text = String::from("C: _notif_\nS: will send notifs\n");
     for _ in 0..1_500 {

@@ -812,7 +812,7 @@ impl<S> Tap<S> {
         let text = self.transcript();
         let parsed = notifspec::transcript::parse(&text, "tap").expect("recording parses");
         let dialect = Dialect::builtin(dialect).expect("built-in");
-        let violations = notifspec::checker::check_transcript(&parsed, &dialect);
+        let violations = notifspec::transcript::check_transcript(&parsed, &dialect);
         assert!(violations.is_empty(), "{violations:#?}\n{text}");
     }
 }

@@ -5,6 +5,10 @@ mod check;
 mod client;
 mod conform;
 mod conform_items;
+mod faults;
+// Real processes, `ulimit -d`, bash's /dev/tcp and /proc: Linux only.
+#[cfg(target_os = "linux")]
+mod hostile_peers;
 mod independence;
 mod pipelining;
 mod proxy;

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use notifspec::checker::{Party, check_transcript};
+use notifspec::checker::Party;
 use notifspec::cmd::client::{Args as ClientArgs, watch};
 use notifspec::dialect::{Dialect, ItemKind};
 use notifspec::net::proxy::{self, ProxyConfig, ProxyHandle, ProxyReport};
@@ -14,6 +14,7 @@ use notifspec::replay::{self, Options, Target};
 use notifspec::report::Verdict;
 use notifspec::rule::RuleId;
 use notifspec::transcript::Transcript;
+use notifspec::transcript::check_transcript;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;

@@ -99,7 +99,7 @@ impl Classifier {
                 ServerClass::Other
             };
         }
-        if let Some(kind) = d.notification_kind(line) {
+        if let Some(kind) = super::lines::notification_kind(d, line) {
             ServerClass::Notif(kind)
         } else if self.is_error_line(d, line) {
             ServerClass::Error
@@ -113,11 +113,12 @@ impl Classifier {
         }
     }
 
-    /// [`Dialect::is_error_line`], without a string comparison for the usual line that does
+    /// [`super::is_error_line`], without a string comparison for the usual line that does
     /// not even start with the error prefix's first byte.
     fn is_error_line(&self, d: &Dialect, line: &str) -> bool {
         let prefix = d.errors.prefix.as_bytes();
-        (prefix.is_empty() || line.as_bytes().first() == prefix.first()) && d.is_error_line(line)
+        (prefix.is_empty() || line.as_bytes().first() == prefix.first())
+            && super::lines::is_error_line(d, line)
     }
 }
 

@@ -377,13 +377,6 @@ impl Dialect {
         }
     }
 
-    /// Which kind a server line announces, if it is a notification.
-    pub fn notification_kind(&self, line: &str) -> Option<ItemKind> {
-        ItemKind::ALL
-            .into_iter()
-            .find(|k| self.notification(*k) == line)
-    }
-
     /// The request that fetches `kind`.
     pub fn request(&self, kind: ItemKind) -> &str {
         match kind {
@@ -398,14 +391,6 @@ impl Dialect {
             ErrorPolicy::Error => Some(format!("{} {}", self.errors.prefix, reason)),
             ErrorPolicy::Ignore => None,
         }
-    }
-
-    /// Whether `line` is an error reply of this dialect (`ERR` alone or `ERR <reason>`).
-    pub fn is_error_line(&self, line: &str) -> bool {
-        line == self.errors.prefix
-            || line
-                .strip_prefix(self.errors.prefix.as_str())
-                .is_some_and(|rest| rest.starts_with(' '))
     }
 
     /// Whether notifications must be answered (the one-outstanding window applies).
@@ -467,14 +452,7 @@ mod tests {
             d.error_line("unknown command").unwrap(),
             "ERR unknown command"
         );
-        assert!(d.is_error_line("ERR x"));
-        assert!(d.is_error_line("ERR"));
-        assert!(!d.is_error_line("ERRx"));
-        assert_eq!(
-            d.notification_kind("notif: classified"),
-            Some(ItemKind::Classified)
-        );
-        assert_eq!(d.notification_kind("notif: OK"), None);
+        assert_eq!(d.notification(ItemKind::Classified), "notif: classified");
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! `! quiet <duration>`, `[...]` (stop; not complete). Complete iff the last line is a close.
 //! Any publish makes items known; the liveness bound is zero, as for transcripts.
 
-use super::transcript::transcript_options;
+use super::offline::transcript_options;
 use super::{Checker, Event, EventKind, Party, Terminator, Violation};
 use crate::dialect::{Dialect, ItemKind};
 use crate::rule::RuleId;

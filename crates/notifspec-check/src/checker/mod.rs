@@ -17,21 +17,22 @@
 //!   `S-NOTIF-WINDOW`, `S-NOTIF-KIND`, `C-ACK`, `C-ACK-ONLY-NOTIF`, `C-NO-ACK-AFTER-STOP`);
 //! - `availability`: what may and must be announced (`S-PROMISE`, `S-NO-DUP`, `S-LIVENESS`);
 //! - `errors`: bad lines (`S-ERR`, `S-ROBUST`);
-//! - `transcript`: [`check_transcript`], a transcript turned into events.
+//! - `offline`: the options a transcript implies (`crate::transcript::check_transcript` feeds it).
 //!
 //! Memory is O(1) per conversation whatever is fed: counters, flags and a reply queue of at
 //! most [`MAX_PENDING`] entries (requests pipelined beyond it are counted, not stored).
 //!
-//! Independence rule: this module imports only `crate::dialect`, `crate::rule` and
-//! `crate::transcript` — never the reference peers, the wire framing or the simulator.
+//! Independence rule: this crate (`notifspec-check`) depends on nothing of the reference peers,
+//! the wire framing or the simulator; Cargo enforces it.
 
 mod availability;
 mod classify;
 mod errors;
 mod framing;
+mod lines;
 mod mode;
+mod offline;
 mod requests;
-mod transcript;
 mod window;
 
 #[cfg(test)]
@@ -39,76 +40,19 @@ mod testkit;
 
 use std::time::Duration;
 
-use crate::dialect::{Dialect, ErrorPolicy, ItemKind};
+use crate::dialect::{Dialect, ErrorPolicy};
+pub use crate::event::{Event, EventKind, Terminator};
 pub use crate::rule::{Party, RuleId};
 
 use availability::Availability;
 pub use availability::ITEMS_KNOWN_RULES;
 use classify::Classifier;
 use errors::Robust;
+pub use lines::{LineReading, is_error_line, notification_kind};
 pub use requests::MAX_PENDING;
 use requests::Replies;
-pub use transcript::check_transcript;
+
 use window::Window;
-
-/// How a line observed on the wire was terminated. `Unknown` for transcripts, which do not
-/// record terminators.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Terminator {
-    /// `\n`.
-    Lf,
-    /// `\r\n`.
-    CrLf,
-    /// The stream ended before a terminator.
-    Missing,
-    /// Not recorded.
-    Unknown,
-}
-
-/// What happened in a conversation.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum EventKind {
-    /// A complete line from one party (text without terminator; invalid UTF-8 replaced).
-    Line {
-        /// Who sent it.
-        from: Party,
-        /// Its content.
-        text: String,
-        /// How it ended.
-        terminator: Terminator,
-    },
-    /// A line longer than the dialect's limit (its content is not kept).
-    Oversized {
-        /// Who sent it.
-        from: Party,
-    },
-    /// One party closed its side (or the connection dropped).
-    Closed {
-        /// Who closed.
-        by: Party,
-    },
-    /// An item of this kind was published (control port, `! publish`, in-process API).
-    Published {
-        /// What was published.
-        kind: ItemKind,
-    },
-    /// Nothing arrived from either party for this long (`! quiet`, or a live timer).
-    Quiet {
-        /// How long.
-        duration: Duration,
-    },
-}
-
-/// One event, with where it came from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Event {
-    /// Time since the conversation started, when known.
-    pub at: Option<Duration>,
-    /// Transcript line number (1-based), when the event comes from a file.
-    pub source_line: Option<usize>,
-    /// What happened.
-    pub kind: EventKind,
-}
 
 /// A broken rule.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

@@ -3,20 +3,55 @@
 
 use super::parse::LineKind;
 use super::{Directive, Entry, EntryKind, Message};
-use crate::checker::{Checker, Event, EventKind, Party, Terminator, Violation};
+use crate::checker::{Checker, Violation};
 use crate::dialect::ItemKind;
+use crate::event::{Event, EventKind, Terminator};
+use crate::rule::Party;
 
 impl Entry {
     /// The checker event this entry stands for; `None` for `[...]` (the recording stops).
     /// A message with placeholders is judged through [`Message::sample`].
     pub fn to_event(&self) -> Option<Event> {
-        let kind = match &self.kind {
-            EntryKind::Client(m) => line_event(Party::Client, message_text(m)),
-            EntryKind::Server(m) => line_event(Party::Server, message_text(m)),
-            EntryKind::Directive(d) => d.event_kind(),
-            EntryKind::Unrecorded => return None,
+        let mut e = event(self.line, EventKind::Closed { by: Party::Client });
+        self.fill_event(&mut e).then_some(e)
+    }
+
+    /// Makes `event` the one this entry stands for, reusing its text buffer when it already
+    /// holds a line, so a long transcript costs no allocation per line; `false` for `[...]`
+    /// (the recording stops). The one conversion behind [`Entry::to_event`] and
+    /// [`super::check_transcript`].
+    pub(crate) fn fill_event(&self, event: &mut Event) -> bool {
+        match &self.kind {
+            EntryKind::Client(m) => set_line(&mut event.kind, Party::Client, m),
+            EntryKind::Server(m) => set_line(&mut event.kind, Party::Server, m),
+            EntryKind::Directive(d) => event.kind = d.event_kind(),
+            EntryKind::Unrecorded => return false,
+        }
+        event.source_line = Some(self.line);
+        true
+    }
+}
+
+/// Makes `kind` the line `m` from `from`, reusing its text buffer when it already is a line.
+fn set_line(kind: &mut EventKind, from: Party, m: &Message) {
+    if let EventKind::Line {
+        from: f,
+        text,
+        terminator,
+    } = kind
+    {
+        *f = from;
+        *terminator = Terminator::Unknown;
+        text.clear();
+        m.sample_into(text);
+    } else {
+        let mut text = String::new();
+        m.sample_into(&mut text);
+        *kind = EventKind::Line {
+            from,
+            text,
+            terminator: Terminator::Unknown,
         };
-        Some(event(self.line, kind))
     }
 }
 

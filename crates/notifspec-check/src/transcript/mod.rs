@@ -20,11 +20,13 @@ use std::time::Duration;
 
 use crate::rule::RuleId;
 
+mod check;
 mod events;
 mod generate;
 mod parse;
 mod write;
 
+pub use check::check_transcript;
 pub use generate::generate_conforming;
 #[cfg(test)]
 use parse::parse_bytes;

@@ -8,11 +8,11 @@
 //! arrives"). `[...]` stops the check there; a transcript is complete only when its last
 //! entry is `! close` or `! expect close`.
 
-use std::time::Duration;
-
-use super::{Checker, Event, EventKind, Options, Party, Terminator, Violation};
+use super::{Directive, EntryKind, Transcript};
+use crate::checker::{Checker, Violation};
 use crate::dialect::Dialect;
-use crate::transcript::{Directive, EntryKind, Message, Transcript};
+use crate::event::{Event, EventKind};
+use crate::rule::Party;
 
 /// Checks a whole transcript in `dialect`; violations come in transcript order.
 pub fn check_transcript(t: &Transcript, dialect: &Dialect) -> Vec<Violation> {
@@ -38,65 +38,21 @@ pub fn check_transcript(t: &Transcript, dialect: &Dialect) -> Vec<Violation> {
         kind: EventKind::Closed { by: Party::Client },
     };
     for entry in &t.entries {
-        match &entry.kind {
-            EntryKind::Client(m) => set_line(&mut event.kind, Party::Client, m),
-            EntryKind::Server(m) => set_line(&mut event.kind, Party::Server, m),
-            EntryKind::Directive(d) => event.kind = d.event_kind(),
-            EntryKind::Unrecorded => break,
+        if !entry.fill_event(&mut event) {
+            break;
         }
-        event.source_line = Some(entry.line);
         out.extend(checker.feed(&event));
     }
     out.extend(checker.finish(complete));
     out
 }
 
-impl Checker {
-    /// A checker configured for a transcript, for callers that stream entries themselves
-    /// (`notifspec check` on huge files) and must judge exactly like [`check_transcript`]:
-    /// `items_known` says the transcript has at least one `! publish` directive.
-    pub fn for_transcript(dialect: Dialect, items_known: bool) -> Checker {
-        Checker::with_options(dialect, transcript_options(items_known))
-    }
-}
-
-/// The options a transcript implies: publishes known iff it has publish directives; any
-/// quiet period long enough to judge liveness.
-pub(super) fn transcript_options(items_known: bool) -> Options {
-    Options {
-        items_known,
-        liveness_bound: Duration::ZERO,
-    }
-}
-
-/// Makes `kind` the line `m` from `from`, reusing its text buffer when it already is a line.
-fn set_line(kind: &mut EventKind, from: Party, m: &Message) {
-    if let EventKind::Line {
-        from: f,
-        text,
-        terminator,
-    } = kind
-    {
-        *f = from;
-        *terminator = Terminator::Unknown;
-        text.clear();
-        m.sample_into(text);
-    } else {
-        let mut text = String::new();
-        m.sample_into(&mut text);
-        *kind = EventKind::Line {
-            from,
-            text,
-            terminator: Terminator::Unknown,
-        };
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::rule::RuleId;
-    use crate::transcript::{Entry, Segment};
+    use crate::transcript::{Entry, Message, Segment};
+    use std::time::Duration;
 
     fn msg(segments: Vec<Segment>) -> Message {
         Message {

@@ -19,7 +19,7 @@ pub struct YamlError {
 }
 
 /// Deserializes `text`; `origin` names the source in errors.
-pub(crate) fn from_str<T: DeserializeOwned>(text: &str, origin: &str) -> Result<T, YamlError> {
+pub fn from_str<T: DeserializeOwned>(text: &str, origin: &str) -> Result<T, YamlError> {
     serde_yaml::from_str(text).map_err(|e| {
         let (line, column) = e
             .location()
@@ -39,7 +39,7 @@ pub(crate) fn from_str<T: DeserializeOwned>(text: &str, origin: &str) -> Result<
 }
 
 /// Decodes a file's bytes; `what` (e.g. `a dialect`) hints at what the file should have been.
-pub(crate) fn decode(bytes: Vec<u8>, origin: &str, what: &str) -> Result<String, YamlError> {
+pub fn decode(bytes: Vec<u8>, origin: &str, what: &str) -> Result<String, YamlError> {
     String::from_utf8(bytes).map_err(|e| {
         let (line, column) = line_col(e.as_bytes(), e.utf8_error().valid_up_to());
         YamlError {

@@ -453,9 +453,17 @@ impl Checker {
                         "no reply to {what} {within}; it ended with a bare LF, which a server must accept as a line terminator"
                     ),
                 ),
-                Expect::Random | Expect::Classified | Expect::Ack => {
+                Expect::Random | Expect::Classified => {
                     (RuleId::SReplyOne, format!("no reply to {what} {within}"))
                 }
+                // The rule that requires the acknowledgement is the finding.
+                Expect::Ack => (
+                    RuleId::SModeAck,
+                    format!(
+                        "{what} was not acknowledged with {} {within}",
+                        quote(&self.dialect.replies.mode_ack)
+                    ),
+                ),
                 Expect::StopOk => (
                     RuleId::SStopOk,
                     format!(
@@ -494,6 +502,9 @@ mod tests {
     fn missing_and_extra_replies() {
         assert_eq!(rules("C: random?\n! quiet 1s"), vec![(SReplyOne, 2)]);
         assert_eq!(rules("C: random?\n! close"), vec![(SReplyOne, 1)]);
+        // A missing acknowledgement is a finding of the rule requiring it.
+        assert_eq!(rules("C: _notif_\n! quiet 1s"), vec![(SModeAck, 2)]);
+        assert_eq!(rules("C~ _notif_\n! quiet 1s"), vec![(SFraming, 2)]);
         assert_eq!(rules("C: random?\n[...]"), vec![]);
         assert_eq!(rules("C: random?\nS: 1\nS: 2"), vec![(SReplyOne, 3)]);
         assert_eq!(rules("S: hello"), vec![(SReplyOne, 1)]);

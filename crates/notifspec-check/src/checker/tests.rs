@@ -6,6 +6,7 @@ use rand::{RngExt as _, SeedableRng};
 
 use super::testkit::{check, rules};
 use super::*;
+use crate::dialect::ItemKind;
 
 /// For every rule: a conversation that breaks it (and only it, at the given line) and a
 /// close variant that conforms.

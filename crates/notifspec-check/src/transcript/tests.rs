@@ -18,7 +18,7 @@ fn err(text: &str) -> ParseError {
     parse(text, "t.txt").expect_err("should not parse")
 }
 
-const SEED: &str = include_str!("../../transcripts/seed-example.txt");
+const SEED: &str = include_str!("../../../../transcripts/seed-example.txt");
 
 #[test]
 fn seed_example_parses_as_it_stands() {
@@ -594,7 +594,7 @@ fn generated_transcripts_conform_on_both_paths() {
         assert_eq!(bytes.iter().filter(|b| **b == b'\n').count(), lines);
         let t = parse(std::str::from_utf8(&bytes).unwrap(), "gen").unwrap();
         assert_eq!(t.front.expect, Expectation::Pass);
-        let whole = crate::checker::check_transcript(&t, &crate::dialect::Dialect::default());
+        let whole = crate::transcript::check_transcript(&t, &crate::dialect::Dialect::default());
         assert_eq!(whole, vec![], "{lines} lines");
         let mut reader = Reader::new(&bytes[..], "gen").unwrap();
         let mut checker = crate::checker::Checker::for_transcript(Default::default(), false);
