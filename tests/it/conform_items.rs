@@ -204,6 +204,7 @@ async fn a_failing_publish_command_is_an_error_with_its_stderr_escaped() {
     assert_eq!(r.status(), notifspec::cmd::Status::Error);
 }
 
+#[cfg(target_os = "linux")]
 #[tokio::test]
 async fn a_publish_command_that_hangs_is_killed_with_its_process_group() {
     let dir = tempfile::tempdir().unwrap();
@@ -227,12 +228,20 @@ async fn a_publish_command_that_hangs_is_killed_with_its_process_group() {
     let pid = std::fs::read_to_string(&pid_file).unwrap();
     let pid = pid.trim();
     assert!(!pid.is_empty());
-    // The background `sleep` was in the command's process group: it is gone (or a zombie
-    // about to be reaped by init), not sleeping on.
-    let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The background `sleep` was in the command's process group: SIGKILLed, it goes (a
+    // bounded wait for the kernel to end it, as the other process tests do).
+    let pid: u32 = pid.parse().unwrap();
+    let mut gone = false;
+    for _ in 0..300 {
+        if !notifspec::process::is_running(pid) {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     assert!(
-        state.is_empty() || state.contains(") Z "),
-        "the background process {pid} outlived the publish command: {state}"
+        gone,
+        "the background process {pid} outlived the publish command"
     );
 }
 
@@ -271,7 +280,6 @@ async fn spontaneous_mode_says_once_that_no_item_came_and_skips_the_rest_at_once
     let mut o = Options::new(target(&server));
     spontaneous(&mut o, Duration::from_millis(300));
     o.tags = Some("@control".parse().unwrap());
-    let started = std::time::Instant::now();
     let r = run(&o).await;
     let reasons: Vec<&str> = r
         .scenarios
@@ -287,17 +295,18 @@ async fn spontaneous_mode_says_once_that_no_item_came_and_skips_the_rest_at_once
         .filter(|r| r.contains("no item appeared within 300 ms"))
         .count();
     assert_eq!(said, 1, "{reasons:#?}");
+    // Every other one is skipped before any wait: "skipped at once" is only said without
+    // waiting, and the static reasons of the spontaneous mode need no wait either.
     let at_once = reasons
         .iter()
         .filter(|r| r.starts_with("skipped at once"))
         .count();
+    let static_ = reasons
+        .iter()
+        .filter(|r| r.starts_with("spontaneous mode:"))
+        .count();
     assert!(at_once >= 10, "{reasons:#?}");
-    // One wait, not one per scenario (generous: the machine may be loaded).
-    assert!(
-        started.elapsed() < Duration::from_secs(4),
-        "{:?}",
-        started.elapsed()
-    );
+    assert_eq!(said + at_once + static_, reasons.len(), "{reasons:#?}");
 }
 
 /// A server that publishes a random number every 50 ms on its own and notifies clients in
