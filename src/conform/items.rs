@@ -79,10 +79,11 @@ impl ItemSource {
         }
     }
 
-    /// The spontaneous mode, when it is in force for `target`.
+    /// The spontaneous mode, when it is in force for `target` (a server without a control
+    /// port).
     pub fn spontaneous(&self, target: &Target) -> Option<&Spontaneous> {
         match self {
-            ItemSource::Spontaneous(sp) if !target.has_control() => Some(sp),
+            ItemSource::Spontaneous(sp) if !target.has_control() && target.has_server() => Some(sp),
             _ => None,
         }
     }
@@ -100,7 +101,10 @@ impl ItemSource {
     pub fn describe(&self, target: &Target) -> String {
         match self {
             ItemSource::Command(c) if target.has_server() => {
-                format!(", items published by `{}`", c.template)
+                format!(
+                    ", items published by `{}`",
+                    crate::escape::printable(&c.template)
+                )
             }
             ItemSource::Spontaneous(sp) if !target.has_control() && target.has_server() => {
                 format!(
