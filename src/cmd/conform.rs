@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cmd::{OutputFormat, Status, parse_duration};
+use crate::conform::items::{ItemSource, PublishCmd, Spontaneous};
 use crate::conform::{self, ExpectFail, Options, Suite, Target, junit, render};
 use crate::dialect::{DEFAULT_DIALECT, Dialect};
 use crate::html;
@@ -22,6 +23,27 @@ pub struct Args {
     /// The server's control port (host:port), needed by scenarios that publish items.
     #[arg(long, value_name = "ADDR", requires = "server")]
     pub control: Option<String>,
+    /// Publish items with this shell command instead of a control port: `{kind}` (random or
+    /// classified) and `{text}` (the ad, a chosen number, or empty) are replaced by quoted
+    /// shell words; exit status 0 means published. E.g.
+    /// `curl -fsS -d kind={kind} --data-urlencode text={text} http://127.0.0.1:8080/publish`.
+    #[arg(
+        long,
+        value_name = "CMD",
+        requires = "server",
+        conflicts_with = "control"
+    )]
+    pub publish_cmd: Option<String>,
+    /// With neither --control nor --publish-cmd, the server is assumed to publish on its own
+    /// (spontaneous mode): the longest a scenario waits for one of its items.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "10s",
+        value_parser = parse_duration,
+        conflicts_with_all = ["control", "publish_cmd", "client_cmd"]
+    )]
+    pub spontaneous_wait: Duration,
     /// Test a client: a shell command in which `{addr}` is replaced by the address
     /// notifspec listens on, e.g. `./my-client --connect {addr}`.
     #[arg(long, value_name = "CMD")]
@@ -95,6 +117,16 @@ impl Args {
         if let Some(e) = &self.expect_fail {
             o.expect_fail = ExpectFail::parse(e).map_err(|e| e.to_string())?;
         }
+        o.items = if let Some(cmd) = &self.publish_cmd {
+            ItemSource::Command(PublishCmd::new(cmd)?)
+        } else if self.server.is_some() && self.control.is_none() {
+            if self.spontaneous_wait.is_zero() {
+                return Err("--spontaneous-wait must be more than 0".into());
+            }
+            ItemSource::Spontaneous(Spontaneous::new(self.spontaneous_wait))
+        } else {
+            ItemSource::ControlPort
+        };
         o.progress = true;
         Ok(o)
     }

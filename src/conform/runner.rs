@@ -14,12 +14,11 @@ use futures::StreamExt;
 use tokio::time::Instant;
 
 use super::expect::ExpectFail;
+use super::items::ItemSource;
 use super::outcome::{Outcome, RunReport, ScenarioReport};
 use super::peer::fmt_dur;
 use super::steps::Step;
-use super::suite::{
-    Scenario, Suite, TAG_ANSWERS, TAG_CLIENT, TAG_CONTROL, TAG_ERRORS, TAG_OFFLINE,
-};
+use super::suite::{Scenario, Suite, TAG_ANSWERS, TAG_CLIENT, TAG_ERRORS, TAG_OFFLINE};
 use super::target::{ServerSession, Target, TargetError, preflight};
 use super::world::{Failure, StepError, World};
 use crate::dialect::{Dialect, ErrorPolicy};
@@ -55,6 +54,9 @@ pub struct Options {
     /// catch the same stray line, and the gate stays fast. `Duration::MAX` keeps them as
     /// written.
     pub quiet_cap: Duration,
+    /// How scenarios make items appear: the control port, a publish command, or the
+    /// server's own publishing (spontaneous mode).
+    pub items: ItemSource,
 }
 
 impl Options {
@@ -68,6 +70,7 @@ impl Options {
             expect_fail: ExpectFail::none(),
             progress: false,
             quiet_cap: DEFAULT_QUIET_CAP,
+            items: ItemSource::default(),
         }
     }
 }
@@ -91,8 +94,8 @@ fn skip_reason(s: &Scenario, o: &Options) -> Option<String> {
             o.dialect.name
         ));
     }
-    if s.has_tag(TAG_CONTROL) && !o.target.has_control() {
-        return Some("needs a control port to publish items (--control ADDR)".into());
+    if let Some(reason) = o.items.skip_reason(&o.target, s) {
+        return Some(reason);
     }
     if s.has_tag(TAG_ANSWERS) && !o.dialect.answers_required() {
         return Some(format!(
@@ -134,6 +137,7 @@ pub async fn run_scenario(s: &Scenario, o: &Options, suite: Arc<Suite>) -> Outco
     }
     let mut world = World::new(o.dialect.clone(), o.target.clone(), o.timeout, suite);
     world.quiet_cap = o.quiet_cap;
+    world.items = o.items.for_scenario(s);
     let mut setup = true;
     for spec in &s.steps {
         let where_ = format!("{} ({}:{})", spec.sentence(), s.file, spec.line);
@@ -152,7 +156,7 @@ pub async fn run_scenario(s: &Scenario, o: &Options, suite: Arc<Suite>) -> Outco
                 };
             }
         };
-        let bound = step_bound(step, o.timeout);
+        let bound = step_bound(step, o.timeout) + o.items.extra_bound();
         let result = match tokio::time::timeout(bound, world.run(step)).await {
             Ok(r) => r,
             Err(_) => Err(StepError::Failed(Failure::new(
@@ -319,7 +323,7 @@ pub async fn run(suite: Arc<Suite>, o: &Options) -> Result<RunReport, TargetErro
         );
     }
     Ok(RunReport {
-        target: describe_target(&o.target),
+        target: describe_target(&o.target) + &o.items.describe(&o.target),
         dialect: o.dialect.name.clone(),
         scenarios,
     })

@@ -71,9 +71,25 @@ impl World {
                  that server), which a replay cannot make every server do"
             )));
         }
+        if self.spontaneous().is_some() {
+            let commands = &dialect.commands;
+            let exposed = t.entries.iter().any(|e| match &e.kind {
+                EntryKind::Client(m) => m
+                    .literal()
+                    .is_some_and(|l| l == commands.enter || l == commands.classified),
+                _ => false,
+            });
+            if needs_control || exposed {
+                return Err(StepError::Skipped(format!(
+                    "{path} enters notification mode or reads ads, and the server publishes on \
+                     its own (spontaneous mode): its items would interleave with the recording"
+                )));
+            }
+        }
         if needs_control && !self.target.has_control() {
             return Err(StepError::Skipped(format!(
-                "{path} publishes items or expects notifications, which needs a control port"
+                "{path} publishes items or expects notifications, which needs a control port \
+                 (replay does not use --publish-cmd)"
             )));
         }
         let session = self.server().await?;

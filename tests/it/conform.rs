@@ -490,6 +490,8 @@ fn the_command_exits_2_on_bad_arguments_or_an_unreachable_target() {
     let args = |server: Option<&str>, tags: Option<&str>| notifspec::cmd::conform::Args {
         server: server.map(str::to_string),
         control: None,
+        publish_cmd: None,
+        spontaneous_wait: Duration::from_secs(1),
         client_cmd: None,
         dialect: "seed-session".into(),
         tags: tags.map(str::to_string),
