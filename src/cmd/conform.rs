@@ -44,6 +44,10 @@ pub struct Args {
     /// Rules known to fail: `RULE-ID,...` or a YAML file (`RULE-ID: reason` lines).
     #[arg(long, value_name = "RULES|FILE.yaml")]
     pub expect_fail: Option<String>,
+    /// With no --server or --client-cmd: the legal alternatives the embedded reference server
+    /// takes where the seed leaves the behaviour open (as `serve --choice`).
+    #[arg(long, value_name = "SPEC", default_value = "", conflicts_with_all = ["server", "client_cmd"])]
+    pub choice: crate::proto::Choices,
 }
 
 impl Args {
@@ -65,6 +69,7 @@ impl Args {
             (None, None) => Target::Reference,
         };
         let mut o = Options::new(target);
+        o.choices = self.choice;
         o.dialect = Dialect::load(&self.dialect, None).map_err(|e| e.to_string())?;
         o.tags = match &self.tags {
             None => None,

@@ -9,6 +9,7 @@ use crate::cmd::{Status, parse_duration};
 use crate::dialect::{DEFAULT_DIALECT, Dialect};
 use crate::net::server::{DEFAULT_ADDR, DEFAULT_MAX_CONNS, PublishSchedule, ServerBuilder};
 use crate::proto::availability::Feed;
+use crate::proto::choices::Choices;
 
 /// Arguments of `notifspec serve`.
 #[derive(Debug, clap::Args)]
@@ -44,6 +45,12 @@ pub struct Args {
     /// Close a connection, silently, after this long without a line from its client.
     #[arg(long, value_parser = parse_duration)]
     pub idle_timeout: Option<Duration>,
+    /// Where the seed leaves the behaviour open, which legal alternative to take, e.g.
+    /// `classified-order=newest,when-none=repeat` (keys: connect-random=seen|available,
+    /// classified-order=oldest|newest, when-none=empty|repeat, ads-behind=each|one,
+    /// random=newest|draw; the first value is the default). See docs/protocol.md, 8.1.
+    #[arg(long, value_name = "SPEC", default_value = "")]
+    pub choice: Choices,
 }
 
 /// Runs the command.
@@ -63,6 +70,7 @@ fn builder(args: &Args) -> Result<ServerBuilder, String> {
     let mut b = ServerBuilder::new()
         .dialect(dialect)
         .addr(args.addr)
+        .choices(args.choice)
         .max_conns(args.max_conns);
     if let Some(path) = &args.feed {
         b = b.feed(Feed::from_file(path, max_line).map_err(|e| e.to_string())?);

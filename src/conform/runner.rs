@@ -50,6 +50,9 @@ pub struct Options {
     /// catch the same stray line, and the gate stays fast. `Duration::MAX` keeps them as
     /// written.
     pub quiet_cap: Duration,
+    /// What the embedded reference server chooses where the seed leaves the behaviour open
+    /// (only used with [`Target::Reference`]).
+    pub choices: crate::proto::Choices,
 }
 
 impl Options {
@@ -63,6 +66,7 @@ impl Options {
             expect_fail: ExpectFail::none(),
             progress: false,
             quiet_cap: DEFAULT_QUIET_CAP,
+            choices: crate::proto::Choices::default(),
         }
     }
 }
@@ -122,6 +126,7 @@ pub async fn run_scenario(s: &Scenario, o: &Options, suite: Arc<Suite>) -> Outco
         return Outcome::Skipped { reason };
     }
     let mut world = World::new(o.dialect.clone(), o.target.clone(), o.timeout, suite);
+    world.choices = o.choices;
     world.quiet_cap = o.quiet_cap;
     for spec in &s.steps {
         let where_ = format!("{} ({}:{})", spec.sentence(), s.file, spec.line);

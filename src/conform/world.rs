@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::peer::{Incoming, Peer, fmt_dur};
 use super::scripted::Scripted;
-use super::steps::{Expect, Item, Step};
+use super::steps::{Expect, Item, PeerName, Step};
 use super::suite::Suite;
 use super::target::{ServerSession, Target, TargetError};
 use crate::checker::{Party, Terminator, Violation};
@@ -111,6 +111,11 @@ pub struct World {
     /// Publishes, as `! publish ...` lines, for the conversation report (bounded: a scenario
     /// has a fixed number of steps).
     pub(super) notes: Vec<(tokio::time::Instant, String)>,
+    /// What the embedded reference server chooses where the seed leaves the behaviour open.
+    pub(super) choices: crate::proto::Choices,
+    /// Ads each peer has read (received as replies that are ads), to recognise a repeated one
+    /// as the answer to `classified?` with nothing unread. Bounded by the scenario's steps.
+    pub(super) read_ads: Vec<(PeerName, String)>,
 }
 
 impl World {
@@ -128,6 +133,8 @@ impl World {
             peers: Vec::new(),
             crowd: Vec::new(),
             scripted: None,
+            choices: crate::proto::Choices::default(),
+            read_ads: Vec::new(),
         }
     }
 
@@ -197,6 +204,8 @@ impl World {
             Step::Dialect(name) => self.require_dialect(name),
             Step::Connect(p) => self.connect(p).await,
             Step::CatchUp(p) => self.catch_up(p).await,
+            Step::ReadAds(p, ads) => self.read_ads(p, ads).await,
+            Step::AnswerAll(p, d) => self.answer_all(p, *d).await,
             Step::InMode(p) => self.in_mode(p).await,
             Step::Send { peer, line, crlf } => self.send(peer, line, *crlf).await,
             Step::SendPipelined(p, lines) => self.send_pipelined(p, lines).await,
@@ -260,7 +269,7 @@ impl World {
         }
         let session = match self.server.take() {
             Some(s) => s,
-            None => ServerSession::start(&self.target, &self.dialect).await?,
+            None => ServerSession::start(&self.target, &self.dialect, self.choices).await?,
         };
         Ok(self.server.insert(session))
     }
@@ -300,6 +309,9 @@ impl World {
         Ok(())
     }
 
+    /// Fetches the random number and every unread ad. With nothing unread a server answers
+    /// `classified?` with an empty line or with an ad already read (the seed does not say
+    /// which), so reading stops at either: an ad read twice means nothing is unread.
     async fn catch_up(&mut self, p: &str) -> Result<(), StepError> {
         let (random, classified) = (
             self.dialect.commands.random.clone(),
@@ -310,14 +322,83 @@ impl World {
         for _ in 0..MAX_CATCH_UP {
             self.send(p, &classified, None).await?;
             let got = self.receive(p, &Expect::Any, self.timeout).await?;
-            if got.is_empty() {
+            if got.is_empty() || self.has_read(p, &got) {
                 return Ok(());
             }
+            self.read_ads.push((p.to_string(), got));
         }
         Err(Failure::new(
             Some(RuleId::SClassifiedLine),
-            format!("client {p} read {MAX_CATCH_UP} ads and the server still had unread ones"),
+            format!(
+                "client {p} read {MAX_CATCH_UP} different ads and the server still had unread ones"
+            ),
         )
+        .into())
+    }
+
+    fn has_read(&self, p: &str, ad: &str) -> bool {
+        self.read_ads.iter().any(|(q, a)| q == p && a == ad)
+    }
+
+    /// Answers each notification with OK until `quiet` passes without one (at most
+    /// [`MAX_CATCH_UP`] of them: a server announcing more is flooding), then hands the quiet to
+    /// the checker.
+    async fn answer_all(&mut self, p: &str, quiet: Duration) -> Result<(), StepError> {
+        let ok = self.dialect.answers.ok.clone();
+        let ending = self.ending(None);
+        let dialect = self.dialect.clone();
+        let peer = self.peer(p)?;
+        for _ in 0..MAX_CATCH_UP {
+            match peer.recv(quiet).await {
+                None => {
+                    peer.quiet(quiet);
+                    return Ok(());
+                }
+                Some(Incoming::Line(line, _)) if dialect.notification_kind(&line).is_some() => {
+                    peer.send(&ok, ending).await?;
+                }
+                Some(other) => {
+                    return Err(Failure::new(
+                        None,
+                        format!("client {p} expected notifications or nothing"),
+                    )
+                    .diff("<a notification, or nothing>", describe(&other))
+                    .into());
+                }
+            }
+        }
+        Err(Failure::new(
+            Some(RuleId::SNoDup),
+            format!("client {p} answered {MAX_CATCH_UP} notifications and more kept coming"),
+        )
+        .into())
+    }
+
+    /// Reads as many ads as `ads` holds and checks they are those, in whatever order.
+    async fn read_ads(&mut self, p: &str, ads: &[String]) -> Result<(), StepError> {
+        let classified = self.dialect.commands.classified.clone();
+        let mut got = Vec::with_capacity(ads.len());
+        for _ in ads {
+            self.send(p, &classified, None).await?;
+            let line = self.receive(p, &Expect::Any, self.timeout).await?;
+            self.read_ads.push((p.to_string(), line.clone()));
+            got.push(line);
+        }
+        let (mut want_sorted, mut got_sorted) = (ads.to_vec(), got.clone());
+        want_sorted.sort();
+        got_sorted.sort();
+        if want_sorted == got_sorted {
+            return Ok(());
+        }
+        Err(Failure::new(
+            Some(RuleId::SClassifiedLine),
+            format!(
+                "client {p} expected the ads {} in either order, got {}",
+                ads.join(" / "),
+                got.join(" / ")
+            ),
+        )
+        .diff(ads.join("\n"), got.join("\n"))
         .into())
     }
 
@@ -437,7 +518,28 @@ impl World {
             let quiet = wait.min(Duration::from_millis(200));
             return nothing_on(peer, quiet).await.map(|_| String::new());
         }
-        receive_on(peer, &dialect, expect, wait).await
+        if *expect == Expect::NoneUnread {
+            let got = receive_on(peer, &dialect, &Expect::Any, wait).await?;
+            if got.is_empty() || self.has_read(p, &got) {
+                return Ok(got);
+            }
+            return Err(Failure::new(
+                Some(RuleId::SClassifiedLine),
+                format!(
+                    "client {p} had read every ad, and expected an empty line or an ad it had read; got `{got}`"
+                ),
+            )
+            .diff(describe_expect(&dialect, expect), got)
+            .into());
+        }
+        let got = receive_on(peer, &dialect, expect, wait).await?;
+        if matches!(expect, Expect::Ad | Expect::Exact(_))
+            && fits(&dialect, &Expect::Ad, &got)
+            && !self.has_read(p, &got)
+        {
+            self.read_ads.push((p.to_string(), got.clone()));
+        }
+        Ok(got)
     }
 
     async fn nothing(&mut self, p: &str, d: Duration) -> Result<(), StepError> {
@@ -518,7 +620,7 @@ pub(super) fn describe(incoming: &Incoming) -> String {
 fn rule_of(expect: &Expect) -> Option<RuleId> {
     match expect {
         Expect::Integer => Some(RuleId::SRandomInt),
-        Expect::Empty | Expect::Ad => Some(RuleId::SClassifiedLine),
+        Expect::Empty | Expect::Ad | Expect::NoneUnread => Some(RuleId::SClassifiedLine),
         Expect::Error => Some(RuleId::SErr),
         Expect::Notification(_) => Some(RuleId::SLiveness),
         Expect::Exact(_) | Expect::Any => None,
@@ -530,6 +632,7 @@ fn describe_expect(dialect: &Dialect, expect: &Expect) -> String {
         Expect::Exact(s) => s.clone(),
         Expect::Integer => "<an integer>".into(),
         Expect::Empty => "<an empty line>".into(),
+        Expect::NoneUnread => "<an empty line, or an ad already read>".into(),
         Expect::Ad => "<an ad: a non-empty line>".into(),
         Expect::Error => format!("<an error line: `{} ...`>", dialect.errors.prefix),
         Expect::Notification(None) => "<a notification>".into(),
@@ -543,6 +646,8 @@ fn fits(dialect: &Dialect, expect: &Expect, line: &str) -> bool {
         Expect::Exact(s) => translate_server(dialect, s) == line,
         Expect::Integer => !line.is_empty() && line.bytes().all(|b| b.is_ascii_digit()),
         Expect::Empty => line.is_empty(),
+        // Judged by `World::receive`, which knows what the peer has read.
+        Expect::NoneUnread => true,
         Expect::Ad => {
             !line.is_empty()
                 && dialect.notification_kind(line).is_none()

@@ -479,6 +479,7 @@ fn the_command_exits_2_on_bad_arguments_or_an_unreachable_target() {
         format: notifspec::cmd::OutputFormat::Text,
         timeout: Duration::from_millis(200),
         expect_fail: None,
+        choice: Default::default(),
     };
     let free = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

@@ -11,3 +11,4 @@ mod replay;
 mod robustness;
 mod server;
 mod simulate;
+mod variants;
