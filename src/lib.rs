@@ -11,6 +11,8 @@
 //! - [`checker`]: the sans-IO oracle that applies the rules to any conversation.
 //! - [`transcript`]: the `C:`/`S:` format: model, parser, writer.
 //! - [`wire`]: sans-IO line framing with the length limit enforced while reading.
+//! - [`choices`]: where the seed leaves a server's behaviour open, the legal alternatives
+//!   (the reference server takes any, by `--choice`; the checker accepts all).
 //! - [`proto`]: sans-IO reference peers (server session, client session, availability).
 //! - [`net`]: the tokio shell: listener, connections, control port, client, proxy.
 //! - [`replay`]: plays a transcript against a server or a client.
@@ -29,6 +31,7 @@
 
 pub mod bench;
 pub mod checker;
+pub mod choices;
 pub mod cmd;
 pub mod conform;
 pub mod dialect;

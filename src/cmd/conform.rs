@@ -47,7 +47,7 @@ pub struct Args {
     /// With no --server or --client-cmd: the legal alternatives the embedded reference server
     /// takes where the seed leaves the behaviour open (as `serve --choice`).
     #[arg(long, value_name = "SPEC", default_value = "", conflicts_with_all = ["server", "client_cmd"])]
-    pub choice: crate::proto::Choices,
+    pub choice: crate::choices::Choices,
 }
 
 impl Args {

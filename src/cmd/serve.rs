@@ -5,11 +5,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::choices::Choices;
 use crate::cmd::{Status, parse_duration};
 use crate::dialect::{DEFAULT_DIALECT, Dialect};
 use crate::net::server::{DEFAULT_ADDR, DEFAULT_MAX_CONNS, PublishSchedule, ServerBuilder};
 use crate::proto::availability::Feed;
-use crate::proto::choices::Choices;
 
 /// Arguments of `notifspec serve`.
 #[derive(Debug, clap::Args)]

@@ -6,10 +6,10 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::target::TargetError;
+use crate::choices::Choices;
 use crate::dialect::{Dialect, ItemKind};
 use crate::net::client::{Client, ClientOptions};
 use crate::net::{ServerBuilder, ServerHandle};
-use crate::proto::Choices;
 
 /// A reference server started for one scenario; it stops when dropped.
 #[derive(Debug)]

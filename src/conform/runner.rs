@@ -52,7 +52,7 @@ pub struct Options {
     pub quiet_cap: Duration,
     /// What the embedded reference server chooses where the seed leaves the behaviour open
     /// (only used with [`Target::Reference`]).
-    pub choices: crate::proto::Choices,
+    pub choices: crate::choices::Choices,
 }
 
 impl Options {
@@ -66,7 +66,7 @@ impl Options {
             expect_fail: ExpectFail::none(),
             progress: false,
             quiet_cap: DEFAULT_QUIET_CAP,
-            choices: crate::proto::Choices::default(),
+            choices: crate::choices::Choices::default(),
         }
     }
 }

@@ -153,7 +153,7 @@ impl ServerSession {
     pub async fn start(
         target: &Target,
         dialect: &Dialect,
-        choices: crate::proto::Choices,
+        choices: crate::choices::Choices,
     ) -> Result<ServerSession, TargetError> {
         match target {
             Target::Reference => {

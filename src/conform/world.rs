@@ -112,7 +112,7 @@ pub struct World {
     /// has a fixed number of steps).
     pub(super) notes: Vec<(tokio::time::Instant, String)>,
     /// What the embedded reference server chooses where the seed leaves the behaviour open.
-    pub(super) choices: crate::proto::Choices,
+    pub(super) choices: crate::choices::Choices,
     /// Ads each peer has read (received as replies that are ads), to recognise a repeated one
     /// as the answer to `classified?` with nothing unread. Bounded by the scenario's steps.
     pub(super) read_ads: Vec<(PeerName, String)>,
@@ -133,7 +133,7 @@ impl World {
             peers: Vec::new(),
             crowd: Vec::new(),
             scripted: None,
-            choices: crate::proto::Choices::default(),
+            choices: crate::choices::Choices::default(),
             read_ads: Vec::new(),
         }
     }

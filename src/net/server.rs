@@ -23,9 +23,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio_util::codec::FramedWrite;
 
+use crate::choices::Choices;
 use crate::dialect::{Dialect, ErrorPolicy};
 use crate::proto::availability::{DEFAULT_AD_CAPACITY, Feed, Items, validate_ad};
-use crate::proto::choices::Choices;
 use crate::wire::LineCodec;
 
 use super::connection;

@@ -5,10 +5,8 @@
 //! They deliberately do not share code with [`crate::checker`]: the checker judges them.
 
 pub mod availability;
-pub mod choices;
 pub mod client;
 pub mod server;
 
 pub use availability::{Feed, Items, ItemsView};
-pub use choices::Choices;
 pub use server::{Mode, ServerSession};

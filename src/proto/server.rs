@@ -19,7 +19,7 @@ use std::sync::Arc;
 use crate::dialect::{Dialect, ErrorPolicy, ItemKind};
 
 use super::availability::ItemsView;
-use super::choices::{AdsBehind, Choices, ClassifiedOrder, ConnectRandom, RandomReply, WhenNone};
+use crate::choices::{AdsBehind, Choices, ClassifiedOrder, ConnectRandom, RandomReply, WhenNone};
 
 /// Where the connection is in the protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,9 +7,9 @@
 
 use std::sync::Arc;
 
+use crate::choices::Choices;
 use crate::dialect::{Dialect, ItemKind};
 use crate::proto::availability::Items;
-use crate::proto::choices::Choices;
 use crate::proto::server::ServerSession;
 
 /// Connection number, dense from 0 in the order connections are opened.

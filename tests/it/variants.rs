@@ -8,9 +8,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use notifspec::choices::Choices;
 use notifspec::conform::{self, Options, Suite, Target, render};
 use notifspec::dialect::{self, Dialect};
-use notifspec::proto::Choices;
 use notifspec::sim::{LoadedScenario, ReferenceServer, SimOptions, simulate};
 
 /// The defaults, every single alternative, and combinations covering every pair.

@@ -3,7 +3,9 @@
 //!
 //! The checker accepts every alternative; the reference server takes one of each, chosen here,
 //! so that a test can run the whole conformance suite against every legal reading and prove the
-//! suite has no false positive (`tests/it/variants.rs`). The defaults are the reading the
+//! suite has no false positive (`tests/it/variants.rs`). Plain configuration, outside
+//! [`crate::proto`], so the conformance suite's own peers can pass it on without touching the
+//! reference peers. The defaults are the reading the
 //! reference server always had. The spelling is the one of `notifspec serve --choice`:
 //! `key=value` pairs separated by commas, e.g. `classified-order=newest,when-none=repeat`.
 
