@@ -219,15 +219,9 @@ impl Watch {
                 self.outstanding = false;
                 let owed = [random_version > self.seen_random, self.unread_ads > 0];
                 self.credit = [u64::from(owed[0] || self.connect_random), self.unread_ads];
-                for i in 0..2 {
-                    if owed[i] {
-                        self.owed_since[i] = Some(now);
-                        self.first_unannounced[i] = Some(now);
-                    } else {
-                        self.owed_since[i] = None;
-                        self.first_unannounced[i] = None;
-                    }
-                }
+                let since = owed.map(|o| o.then_some(now));
+                self.owed_since = since;
+                self.first_unannounced = since;
                 None
             }
             ServerLine::Notification(kind) if self.in_mode => {
