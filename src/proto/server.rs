@@ -10,8 +10,14 @@
 //! it announced last, and compares with the store when it can send. So 10,000 random numbers
 //! published while a notification is unanswered cost nothing and produce exactly one more
 //! notification once the answer arrives (only the newest number counts); 10,000 ads are 10,000
-//! items, announced one per answer, from two counters. State per connection is a handful of
-//! integers.
+//! items, announced one per answer (or, under `ads-behind=one`, all with one), from two
+//! counters. State per connection is a handful of integers (plus, under
+//! `classified-order=newest`, the ranges of older ads left unread, bounded by the store's
+//! capacity).
+//!
+//! Where the seed leaves the behaviour open the session takes the alternative its
+//! [`Choices`] name (docs/protocol.md, section 8.1): the session is the one place those
+//! decisions are made, for TCP, the simulator and the conformance suite alike.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
