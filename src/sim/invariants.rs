@@ -100,6 +100,9 @@ pub(crate) struct Watch {
     awaiting: Option<ItemKind>,
     /// Global random version the client last saw (at connect: the current one).
     seen_random: u64,
+    /// The number current at connect is neither fetched nor superseded: a server may count it
+    /// as available (a choice point, docs/protocol.md 8.1), so it may be announced, unowed.
+    connect_random: bool,
     /// Ads this client has not read (the newest one is unread at connect).
     unread_ads: u64,
     /// Items of each kind that may still be announced in this notification session.
@@ -128,6 +131,7 @@ impl Watch {
             outstanding: false,
             awaiting: None,
             seen_random: random_version,
+            connect_random: true,
             unread_ads: 1,
             credit: [0; 2],
             owed_since: [None; 2],
@@ -172,6 +176,8 @@ impl Watch {
     pub(crate) fn on_publish(&mut self, now: Tick, kind: ItemKind) {
         if kind == ItemKind::Classified {
             self.unread_ads += 1;
+        } else {
+            self.connect_random = false;
         }
         if self.in_mode && !self.stopping {
             let i = idx(kind);
@@ -212,19 +218,11 @@ impl Watch {
                 self.in_mode = true;
                 self.stopping = false;
                 self.outstanding = false;
-                self.credit = [
-                    u64::from(random_version > self.seen_random),
-                    self.unread_ads,
-                ];
-                for i in 0..2 {
-                    if self.credit[i] > 0 {
-                        self.owed_since[i] = Some(now);
-                        self.first_unannounced[i] = Some(now);
-                    } else {
-                        self.owed_since[i] = None;
-                        self.first_unannounced[i] = None;
-                    }
-                }
+                let owed = [random_version > self.seen_random, self.unread_ads > 0];
+                self.credit = [u64::from(owed[0] || self.connect_random), self.unread_ads];
+                let since = owed.map(|o| o.then_some(now));
+                self.owed_since = since;
+                self.first_unannounced = since;
                 None
             }
             ServerLine::Notification(kind) if self.in_mode => {
@@ -265,7 +263,10 @@ impl Watch {
             }
             _ => {
                 match self.awaiting.take() {
-                    Some(ItemKind::Random) => self.seen_random = random_version,
+                    Some(ItemKind::Random) => {
+                        self.seen_random = random_version;
+                        self.connect_random = false;
+                    }
                     Some(ItemKind::Classified) if text.is_empty() => {
                         if self.promised {
                             out.push(Broken {
