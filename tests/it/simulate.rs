@@ -350,6 +350,7 @@ fn assert_caught_in(yaml: &str, factory: ServerFactory, rule: RuleId) {
             paths: vec![shrunk.into()],
             format: notifspec::cmd::OutputFormat::Json,
             dialect: None,
+            jobs: 1,
         });
         assert_eq!(status, Status::Fail);
     }
