@@ -91,7 +91,9 @@ where
             }
         }
         if session.is_closing() {
-            close_gracefully(reader.into_inner(), writer).await;
+            // Boxed: its 4 KiB discard buffer would otherwise sit in every connection's
+            // future, idle or not (docs/performance.md, memory).
+            Box::pin(close_gracefully(reader.into_inner(), writer)).await;
             return Ok(CloseReason::Protocol);
         }
         // Biased: a fixed order keeps runs reproducible (the simulator relies on it), and
