@@ -14,7 +14,7 @@ use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite};
 use tokio::time::Instant;
 use tokio_util::codec::{FramedRead, FramedWrite};
 
-use crate::proto::server::ServerSession;
+use crate::proto::server::{Mode, ServerSession};
 use crate::wire::{Frame, LineCodec};
 
 use super::server::Shared;
@@ -22,8 +22,8 @@ use super::shutdown::ShutdownGuard;
 
 /// Read buffer per connection while no long line arrives: any request in one read.
 const READ_CAPACITY: usize = 64;
-/// Initial write buffer per connection: none. It is allocated for the lines to send and
-/// released once they are flushed, so an idle connection holds no write buffer.
+/// Initial write buffer per connection: none. It is allocated for the lines to send, and
+/// released once they are flushed in notification mode, so an idle subscriber holds none.
 const WRITE_CAPACITY: usize = 0;
 
 /// Why a connection ended, for the close log line.
@@ -91,8 +91,11 @@ where
                 _ = idle_expired(deadline) => return Ok(CloseReason::Idle),
                 r = write => r?,
             }
-            // Flushed: release the buffer rather than keep it while the connection idles.
-            if writer.write_buffer().is_empty() {
+            // Flushed, and in notification mode, where a connection mostly idles: release the
+            // buffer rather than keep it while waiting. A connection doing round trips keeps
+            // it (an allocation per reply cost ≈ 5% more instructions per round trip).
+            let notifying = matches!(session.mode(), Mode::Notifying { .. });
+            if notifying && writer.write_buffer().is_empty() {
                 *writer.write_buffer_mut() = bytes::BytesMut::new();
             }
         }
