@@ -1,9 +1,10 @@
 //! `notifspec bench`: the reference server measured side by side with baselines, on loopback.
 //!
-//! Five measurements, one file each — [`rr`] (request/response against a floor server),
+//! Six measurements, one file each — [`rr`] (request/response against a floor server),
 //! [`fanout`] (notification delivery against Redis pub/sub), [`memory`] (resident memory per
-//! idle connection against Redis), [`check`] (`notifspec check` against `wc -l`) and
-//! [`replay`]. Each runs several times and reports medians, with the ratio to its baseline
+//! idle connection against Redis), [`check`] (`notifspec check` against `wc -l`),
+//! [`replay`], and [`proxy`] (round trips through `notifspec proxy` against haproxy). Each
+//! runs several times and reports medians, with the ratio to its baseline
 //! and the target from issue 7. Targets are printed, never enforced: on a shared 2-core
 //! machine a benchmark informs, and the machinery is tested on tiny plans only.
 //!
@@ -17,6 +18,7 @@ pub mod fanout;
 pub mod floor;
 pub mod memory;
 pub mod process;
+pub mod proxy;
 pub mod redis;
 pub mod replay;
 pub mod rr;
@@ -83,16 +85,19 @@ pub enum Which {
     Check,
     /// Transcripts replayed per second.
     Replay,
+    /// Round trips through `notifspec proxy` against haproxy.
+    Proxy,
 }
 
 impl Which {
     /// All measurements in the order they run.
-    pub const ALL: [Which; 5] = [
+    pub const ALL: [Which; 6] = [
         Which::Rr,
         Which::Fanout,
         Which::Memory,
         Which::Check,
         Which::Replay,
+        Which::Proxy,
     ];
 }
 
@@ -104,6 +109,8 @@ pub struct Plan {
     pub exe: PathBuf,
     /// `redis-server`, when installed; `None` skips the Redis columns.
     pub redis: Option<PathBuf>,
+    /// `haproxy`, when installed; `None` skips the haproxy rows.
+    pub haproxy: Option<PathBuf>,
     /// Runs per figure; medians are reported.
     pub runs: usize,
     /// Which measurements to make.
@@ -118,6 +125,8 @@ pub struct Plan {
     pub check: check::CheckPlan,
     /// Replay throughput.
     pub replay: replay::ReplayPlan,
+    /// Round trips through the proxies.
+    pub proxy: proxy::ProxyPlan,
 }
 
 impl Plan {
@@ -126,6 +135,7 @@ impl Plan {
         Plan {
             exe,
             redis: process::on_path("redis-server"),
+            haproxy: process::on_path("haproxy"),
             runs: 5,
             only: Which::ALL.to_vec(),
             rr: rr::RrPlan {
@@ -160,6 +170,11 @@ impl Plan {
                 transcripts: 1_000,
                 jobs: 8,
             },
+            proxy: proxy::ProxyPlan {
+                conns: vec![10, 100],
+                duration: Duration::from_secs(1),
+                max_per_conn: 1_000_000,
+            },
         }
     }
 
@@ -186,6 +201,10 @@ impl Plan {
                 transcripts: 100,
                 jobs: 4,
             },
+            proxy: proxy::ProxyPlan {
+                duration: Duration::from_millis(500),
+                ..full.proxy
+            },
             ..full
         }
     }
@@ -207,6 +226,7 @@ pub async fn run(plan: &Plan) -> (Vec<Table>, bool) {
             Which::Memory => ("memory", memory::TITLE, memory::measure(plan).await),
             Which::Check => ("check", check::TITLE, check::measure(plan).await),
             Which::Replay => ("replay", replay::TITLE, replay::measure(plan).await),
+            Which::Proxy => ("proxy", proxy::TITLE, proxy::measure(plan).await),
         };
         match result {
             Ok(t) => tables.push(t),

@@ -3,9 +3,11 @@
 //! Each file is streamed ([`Reader`]): front matter first, then entry by entry into the
 //! checker, so a recording of millions of lines is checked in constant memory.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::{Condvar, Mutex, MutexGuard};
 
 use crate::checker::{Checker, ITEMS_KNOWN_RULES, Violation};
 use crate::cmd::{OutputFormat, Status};
@@ -44,6 +46,10 @@ pub struct Args {
     /// The HTML report (`--html FILE`).
     #[command(flatten)]
     pub html: crate::html::HtmlArgs,
+    /// Files checked at once, each on its own thread (`0`: one per core). The output is the
+    /// same as with one: in the order the files are named or found.
+    #[arg(long, default_value_t = 1)]
+    pub jobs: usize,
 }
 
 /// Runs the command: 0 when every transcript gets its expected verdict, 1 when one does not,
@@ -76,25 +82,32 @@ pub fn run(args: Args) -> Status {
     let mut out = stdout.lock();
     let mut err = std::io::stderr();
     let mut summary = Summary::default();
-    for path in &args.paths {
-        for file in collect(path, &allowed) {
-            let result = match file {
-                Ok(file) => check_file_allowing(&file, &fallback, &allowed),
-                Err(r) => r,
-            };
-            summary.add(&result);
-            if args.html.html.is_some() {
-                kept.push(result.clone());
-            }
-            let written = match args.format {
-                OutputFormat::Text => result.write_text(&mut out, &mut err),
-                OutputFormat::Json => result.write_json(&mut out),
-            };
-            if written.is_err() {
-                // stdout closed (e.g. piped into `head`): nothing more can be reported.
-                return Status::Error;
-            }
+    let files: Vec<_> = args
+        .paths
+        .iter()
+        .flat_map(|p| collect(p, &allowed))
+        .collect();
+    let jobs = match args.jobs {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    let mut closed = false;
+    let keep = args.html.html.is_some();
+    in_order(files, jobs, &fallback, &allowed, |result| {
+        summary.add(&result);
+        if keep {
+            kept.push(result.clone());
         }
+        let written = match args.format {
+            OutputFormat::Text => result.write_text(&mut out, &mut err),
+            OutputFormat::Json => result.write_json(&mut out),
+        };
+        // stdout closed (e.g. piped into `head`): nothing more can be reported.
+        closed = written.is_err();
+        !closed
+    });
+    if closed {
+        return Status::Error;
     }
     if args.format == OutputFormat::Text {
         let _ = writeln!(out, "{summary}");
@@ -107,6 +120,99 @@ pub fn run(args: Args) -> Status {
         return Status::Error;
     }
     summary.status()
+}
+
+/// Checks `files` on `jobs` threads and hands each result to `report` in the order of
+/// `files`, as soon as it and all before it are done; `report` returning false stops the
+/// run (files not started are not checked). Results wait for their turn in a window of
+/// `4 × jobs` files, so a slow file holds back at most that many finished results.
+fn in_order(
+    files: Vec<Result<PathBuf, FileResult>>,
+    jobs: usize,
+    fallback: &Dialect,
+    allowed: &AllowedPaths,
+    mut report: impl FnMut(FileResult) -> bool,
+) {
+    let check = |file: Result<PathBuf, FileResult>| match file {
+        Ok(file) => check_file_allowing(&file, fallback, allowed),
+        Err(r) => r,
+    };
+    if jobs <= 1 || files.len() <= 1 {
+        for file in files {
+            if !report(check(file)) {
+                return;
+            }
+        }
+        return;
+    }
+    let window = jobs.saturating_mul(4);
+    let total = files.len();
+    let work: Vec<Mutex<Option<_>>> = files.into_iter().map(|f| Mutex::new(Some(f))).collect();
+    let state = Mutex::new(Turns {
+        next: 0,
+        reported: 0,
+        stopped: false,
+        done: BTreeMap::new(),
+    });
+    let changed = Condvar::new();
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.min(total) {
+            scope.spawn(|| {
+                loop {
+                    let i = {
+                        let mut s = lock(&state);
+                        while !s.stopped && s.next < total && s.next >= s.reported + window {
+                            s = changed.wait(s).unwrap_or_else(|e| e.into_inner());
+                        }
+                        if s.stopped || s.next >= total {
+                            return;
+                        }
+                        s.next += 1;
+                        s.next - 1
+                    };
+                    let Some(file) = lock(&work[i]).take() else {
+                        continue;
+                    };
+                    let result = check(file);
+                    lock(&state).done.insert(i, result);
+                    changed.notify_all();
+                }
+            });
+        }
+        let mut s = lock(&state);
+        while s.reported < total && !s.stopped {
+            let reported = s.reported;
+            match s.done.remove(&reported) {
+                Some(result) => {
+                    // Printed without the lock: workers go on meanwhile.
+                    drop(s);
+                    let go_on = report(result);
+                    s = lock(&state);
+                    s.reported += 1;
+                    s.stopped = !go_on;
+                    changed.notify_all();
+                }
+                None => s = changed.wait(s).unwrap_or_else(|e| e.into_inner()),
+            }
+        }
+    });
+}
+
+/// Where a parallel check stands (see [`in_order`]).
+struct Turns {
+    /// The next file to start.
+    next: usize,
+    /// Files reported so far (the first `reported` ones).
+    reported: usize,
+    /// The reporter stopped the run.
+    stopped: bool,
+    /// Results waiting for their turn.
+    done: BTreeMap<usize, FileResult>,
+}
+
+/// A lock that a panicking worker does not poison for the others (the data stays valid).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The transcripts `path` stands for: itself if a file, its transcripts (recursively, sorted)

@@ -210,3 +210,51 @@ async fn a_server_that_cannot_start_fails_the_run_with_a_reason() {
         "{note}"
     );
 }
+
+/// The proxy table: round trips direct, through `notifspec proxy` and (when installed)
+/// haproxy, each path counted from real traffic, with the added latency and the target.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_table_measures_each_path() {
+    let mut plan = tiny(&[Which::Proxy]);
+    plan.runs = 1;
+    plan.proxy = notifspec::bench::proxy::ProxyPlan {
+        conns: vec![2],
+        duration: Duration::from_secs(20),
+        max_per_conn: 50,
+    };
+    let (tables, failed) = bench::run(&plan).await;
+    assert!(!failed, "{tables:?}");
+    let t = &tables[0];
+    assert_eq!(t.id, "proxy");
+    let with_haproxy = plan.haproxy.is_some();
+    // Three paths, the haproxy row carrying `-` when it is not installed.
+    assert_eq!(t.rows.len(), 3, "{t:?}");
+    assert_eq!(t.rows[2][2] != Cell::text("-"), with_haproxy, "{t:?}");
+    // Direct and through notifspec proxy: real round trips, 2 × 50 in each.
+    for row in &t.rows[..2] {
+        assert!(num(&row[2]) > 0.0, "{row:?}");
+        assert!(num(&row[3]) > 0.0, "{row:?}");
+    }
+    // The proxy path's ratio to direct is a real number; direct has no added latency.
+    assert_eq!(t.rows[0][5], Cell::text("-"));
+    assert!(num(&t.rows[1][7]) > 0.0);
+    assert_eq!(t.targets.len(), 1);
+    assert_eq!(t.targets[0].ratio.is_some(), with_haproxy, "{t:?}");
+    if !with_haproxy {
+        assert!(
+            t.notes.iter().any(|n| n.contains("haproxy not installed")),
+            "{t:?}"
+        );
+    }
+}
+
+#[test]
+fn haproxy_config_forwards_tcp_to_the_reference() {
+    let cfg = notifspec::bench::proxy::haproxy_config(
+        "127.0.0.1:1000".parse().unwrap(),
+        "127.0.0.1:2000".parse().unwrap(),
+    );
+    assert!(cfg.contains("mode tcp"), "{cfg}");
+    assert!(cfg.contains("bind 127.0.0.1:1000"), "{cfg}");
+    assert!(cfg.contains("server reference 127.0.0.1:2000"), "{cfg}");
+}

@@ -325,3 +325,34 @@ fn a_late_publish_judges_the_whole_recording() {
     assert_eq!(got.omitted, 499);
     assert_eq!(got.verdict, notifspec::report::Verdict::Fail);
 }
+
+/// `--jobs N` checks files on N threads and prints exactly what one thread prints, in the
+/// same order: a large first file (finished last) does not reorder the rest, and errors
+/// (a missing path, an unparsable file) keep their place.
+#[test]
+fn jobs_check_in_parallel_and_print_in_order() {
+    let mut big = Vec::new();
+    notifspec::transcript::generate_conforming(200_000, &mut big).unwrap();
+    let big = String::from_utf8(big).unwrap();
+    let mut files: Vec<(String, &str)> = vec![("a/0-big.txt".into(), big.as_str())];
+    for i in 0..24 {
+        let text = [PASSING, FAILING, BROKEN][i % 3];
+        files.push((format!("a/{i:02}.txt"), text));
+    }
+    let named: Vec<(&str, &str)> = files.iter().map(|(n, t)| (n.as_str(), *t)).collect();
+    let dir = folder(&named);
+    for format in ["text", "json"] {
+        let args = |jobs: &'static str| ["--format", format, "--jobs", jobs, "a", "nope.txt"];
+        let one = check(dir.path(), &args("1"));
+        assert_eq!(one.code, 2, "{}{}", one.stdout, one.stderr);
+        assert!(one.stdout.lines().count() >= 25, "{}", one.stdout);
+        for jobs in ["4", "0"] {
+            let many = check(dir.path(), &args(jobs));
+            assert_eq!(
+                (many.code, &many.stdout, &many.stderr),
+                (one.code, &one.stdout, &one.stderr),
+                "--jobs {jobs} --format {format}"
+            );
+        }
+    }
+}

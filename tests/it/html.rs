@@ -83,6 +83,7 @@ fn failing_report(dir: &Path) -> PathBuf {
         format: OutputFormat::Json,
         dialect: None,
         allow_path: vec![],
+        jobs: 1,
         html: notifspec::html::HtmlArgs {
             html: Some(html.clone()),
             html_overwrite: false,

@@ -364,6 +364,7 @@ fn assert_caught_in(yaml: &str, factory: ServerFactory, rule: RuleId) {
             dialect: None,
             allow_path: vec![],
             html: Default::default(),
+            jobs: 1,
         });
         assert_eq!(status, Status::Fail);
     }

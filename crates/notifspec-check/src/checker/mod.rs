@@ -226,6 +226,37 @@ impl Checker {
         out.append(&mut self.out);
     }
 
+    /// Feeds the recorded line whose message starts at `rest` (what follows `C: `, `client`,
+    /// or `S: `) when it is one of the dialect's fixed lines followed by `\n`, and returns the
+    /// message's length; `None` (nothing fed) for any other line. The table-driven hot path
+    /// of `notifspec check`: finding the line's end and its class is one table read and a
+    /// word comparison, and the line is judged exactly as [`feed_line`](Checker::feed_line)
+    /// judges it with [`Terminator::Unknown`].
+    #[inline]
+    pub(crate) fn feed_known(
+        &mut self,
+        client: bool,
+        rest: &str,
+        source_line: Option<usize>,
+        out: &mut Vec<Violation>,
+    ) -> Option<usize> {
+        let (len, known) = self.classifier.leading(client, rest.as_bytes())?;
+        // `rest[len]` is the line's `\n`, so this is a char boundary.
+        let text = rest.get(..len)?;
+        match known {
+            classify::Known::Client(class) => {
+                if !self.behind_oversized() {
+                    self.client_line_as(class, text, Terminator::Unknown, source_line);
+                }
+            }
+            classify::Known::Server(class) => self.server_line_as(class, text, false, source_line),
+        }
+        if !self.out.is_empty() {
+            out.append(&mut self.out);
+        }
+        Some(len)
+    }
+
     #[inline]
     fn line(&mut self, from: Party, text: &str, terminator: Terminator, line: Option<usize>) {
         match from {
@@ -270,7 +301,18 @@ impl Checker {
 
     /// A client line, judged against the state.
     fn client_line(&mut self, text: &str, terminator: Terminator, line: Option<usize>) {
-        let class = self.classifier.client(&self.dialect, text);
+        let class = self.classifier.client(text);
+        self.client_line_as(class, text, terminator, line);
+    }
+
+    /// A client line already classified.
+    fn client_line_as(
+        &mut self,
+        class: classify::ClientClass,
+        text: &str,
+        terminator: Terminator,
+        line: Option<usize>,
+    ) {
         self.client_spoke = true;
         self.stop_ok_just_sent = None;
         let lf = terminator == Terminator::Lf;
@@ -291,8 +333,19 @@ impl Checker {
         let class = if oversized {
             classify::ServerClass::Other
         } else {
-            self.classifier.server(&self.dialect, text)
+            self.classifier.server(text)
         };
+        self.server_line_as(class, text, oversized, line);
+    }
+
+    /// A server line already classified.
+    fn server_line_as(
+        &mut self,
+        class: classify::ServerClass,
+        text: &str,
+        oversized: bool,
+        line: Option<usize>,
+    ) {
         let shown = classify::Shown((!oversized).then_some(text));
         let is_notif = matches!(class, classify::ServerClass::Notif(_));
         if !is_notif && self.robust_server_line(class, shown, line) {

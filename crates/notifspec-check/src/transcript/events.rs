@@ -141,31 +141,68 @@ impl<R: std::io::Read> super::Reader<R> {
     pub fn feed(
         &mut self,
         checker: &mut Checker,
-        mut found: impl FnMut(Violation),
+        found: impl FnMut(Violation),
     ) -> Result<(), super::ParseError> {
-        let mut out = Vec::new();
-        let mut stopped = false;
-        self.for_each_kind(|line, kind| {
-            let at = Some(line);
-            match kind {
-                // Only comments may follow `[...]` (the reader fails on anything else).
-                _ if stopped => {}
-                LineKind::Client(m, true) => {
-                    checker.feed_line(Party::Client, m, Terminator::Unknown, at, &mut out)
-                }
-                LineKind::Server(m, true) => {
-                    checker.feed_line(Party::Server, m, Terminator::Unknown, at, &mut out)
-                }
-                LineKind::Unrecorded => stopped = true,
-                other => {
-                    if let Some(e) = line_kind_event(line, &other) {
-                        checker.feed_into(&e, &mut out);
-                    }
-                }
-            }
-            if !out.is_empty() {
-                out.drain(..).for_each(&mut found);
-            }
+        self.visit(&mut Feeding {
+            checker,
+            found,
+            out: Vec::new(),
+            stopped: false,
         })
+    }
+}
+
+/// The streaming check: entries go to the checker as they are read, the usual fixed lines
+/// recognized by the checker's own table before they are even split.
+struct Feeding<'c, F> {
+    checker: &'c mut Checker,
+    found: F,
+    /// Violations of the entry being fed (reused).
+    out: Vec<Violation>,
+    /// `[...]` was read: what follows (comments only) is not fed.
+    stopped: bool,
+}
+
+impl<F: FnMut(Violation)> Feeding<'_, F> {
+    #[inline]
+    fn report(&mut self) {
+        if !self.out.is_empty() {
+            self.out.drain(..).for_each(&mut self.found);
+        }
+    }
+}
+
+impl<F: FnMut(Violation)> super::parse::Visit for Feeding<'_, F> {
+    #[inline]
+    fn whole_line(&mut self, client: bool, rest: &str, line: usize) -> Option<usize> {
+        let len = self
+            .checker
+            .feed_known(client, rest, Some(line), &mut self.out)?;
+        self.report();
+        Some(len)
+    }
+
+    fn entry(&mut self, line: usize, kind: LineKind<'_>) {
+        let at = Some(line);
+        let out = &mut self.out;
+        match kind {
+            // Only comments may follow `[...]` (the reader fails on anything else).
+            _ if self.stopped => {}
+            LineKind::Client(m, true) => {
+                self.checker
+                    .feed_line(Party::Client, m, Terminator::Unknown, at, out)
+            }
+            LineKind::Server(m, true) => {
+                self.checker
+                    .feed_line(Party::Server, m, Terminator::Unknown, at, out)
+            }
+            LineKind::Unrecorded => self.stopped = true,
+            other => {
+                if let Some(e) = line_kind_event(line, &other) {
+                    self.checker.feed_into(&e, out);
+                }
+            }
+        }
+        self.report();
     }
 }

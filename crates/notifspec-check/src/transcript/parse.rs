@@ -445,25 +445,32 @@ impl<R: Read> Reader<R> {
     /// Hands every remaining entry, in borrowed form, to `visit` with its line number: the
     /// streaming fast path. Whole blocks of lines are validated at once and entries point
     /// into the read-ahead buffer. Stops at the first error.
+    #[cfg(test)]
     pub(crate) fn for_each_kind(
         &mut self,
-        mut visit: impl FnMut(usize, LineKind<'_>),
+        visit: impl FnMut(usize, LineKind<'_>),
     ) -> Result<(), ParseError> {
+        self.visit(&mut Entries(visit))
+    }
+
+    /// [`for_each_kind`](Reader::for_each_kind) for a [`Visit`], which may take the usual
+    /// `C:`/`S:` lines whole before they are even split.
+    pub(crate) fn visit(&mut self, visit: &mut impl Visit) -> Result<(), ParseError> {
         if self.failed {
             return Ok(());
         }
-        let r = self.visit_all(&mut visit);
+        let r = self.visit_all(visit);
         if r.is_err() {
             self.failed = true;
         }
         r.map_err(|e| *e)
     }
 
-    fn visit_all(&mut self, visit: &mut impl FnMut(usize, LineKind<'_>)) -> Fallible<()> {
+    fn visit_all(&mut self, visit: &mut impl Visit) -> Fallible<()> {
         if std::mem::take(&mut self.pending)
             && let Some(kind) = self.body.entry(&self.origin, &self.line)?
         {
-            visit(self.body.line_no, kind);
+            visit.entry(self.body.line_no, kind);
         }
         loop {
             let from = self.scanned.max(self.start);
@@ -475,7 +482,7 @@ impl<R: Read> Reader<R> {
                         return Ok(());
                     }
                     if let Some(kind) = self.body.entry(&self.origin, &self.line)? {
-                        visit(self.body.line_no, kind);
+                        visit.entry(self.body.line_no, kind);
                     }
                 } else {
                     self.fill()?;
@@ -488,43 +495,11 @@ impl<R: Read> Reader<R> {
                 if self.read_line()?
                     && let Some(kind) = self.body.entry(&self.origin, &self.line)?
                 {
-                    visit(self.body.line_no, kind);
+                    visit.entry(self.body.line_no, kind);
                 }
                 continue;
             }
-            let body = &mut self.body;
-            let bytes = block.as_bytes();
-            // Where the next `{` is: a line before it is plain text, so the block is searched
-            // for `{` a few times instead of every line once.
-            let mut brace = memchr::memchr(b'{', bytes).unwrap_or(bytes.len());
-            let mut from = 0;
-            while let Some(nl) = next_newline(bytes, from) {
-                let mut text = &block[from..nl];
-                body.line_no += 1;
-                if let Some(t) = text.strip_suffix('\r') {
-                    text = t;
-                }
-                if text.len() > MAX_LINE_LEN {
-                    return Err(body.too_long(&self.origin, body.line_no));
-                }
-                if brace < from {
-                    brace = memchr::memchr(b'{', &bytes[from..]).map_or(bytes.len(), |i| from + i);
-                }
-                match quick_message(text) {
-                    // Nothing after `[...]` may be a message: the full path says so.
-                    Some(kind) if brace >= nl && body.unrecorded_at.is_none() => {
-                        body.last_ends = false;
-                        body.entries += 1;
-                        visit(body.line_no, kind);
-                    }
-                    _ => {
-                        if let Some(kind) = body.entry(&self.origin, text)? {
-                            visit(body.line_no, kind);
-                        }
-                    }
-                }
-                from = nl + 1;
-            }
+            visit_block(&mut self.body, &self.origin, block, visit)?;
             self.start += block.len();
             self.scanned = self.start;
         }
@@ -709,6 +684,88 @@ fn clean_lines(block: &[u8]) -> &str {
             text.get(..cut).unwrap_or_default()
         }
     }
+}
+
+/// What the streaming reader hands entries to.
+pub(crate) trait Visit {
+    /// Offered every `C: `/`S: ` line before it is split (`client` says which; `rest` is the
+    /// rest of the block after the prefix, and `line` the line's number): returns the
+    /// message's length when the visitor recognized it as a whole line by itself (the byte
+    /// after it must be the line's `\n`) and took it as the entry
+    /// `LineKind::Client(message, true)` (or `Server`). The message is only ever a plain,
+    /// trimmed spelling, so this is the entry [`Reader::for_each_kind`] would give.
+    #[inline]
+    fn whole_line(&mut self, client: bool, rest: &str, line: usize) -> Option<usize> {
+        let _ = (client, rest, line);
+        None
+    }
+
+    /// Takes the next entry, `line` being its line number.
+    fn entry(&mut self, line: usize, kind: LineKind<'_>);
+}
+
+/// A closure as a [`Visit`] that recognizes nothing by itself.
+#[cfg(test)]
+struct Entries<F>(F);
+
+#[cfg(test)]
+impl<F: FnMut(usize, LineKind<'_>)> Visit for Entries<F> {
+    fn entry(&mut self, line: usize, kind: LineKind<'_>) {
+        (self.0)(line, kind)
+    }
+}
+
+/// Hands the entries of `block` (whole lines, valid UTF-8 without NUL bytes) to `visit`.
+#[inline]
+fn visit_block(body: &mut Body, origin: &str, block: &str, visit: &mut impl Visit) -> Fallible<()> {
+    let bytes = block.as_bytes();
+    // Where the next `{` is: a line before it is plain text, so the block is searched
+    // for `{` a few times instead of every line once.
+    let mut brace = memchr::memchr(b'{', bytes).unwrap_or(bytes.len());
+    let mut from = 0;
+    while from < bytes.len() {
+        // The usual line, `C: ` or `S: ` and a message the visitor knows, taken whole.
+        if body.unrecorded_at.is_none()
+            && let Some(&[party @ (b'C' | b'S'), b':', b' ']) = bytes.get(from..from + 3)
+            && let Some(rest) = block.get(from + 3..)
+            && let Some(len) = visit.whole_line(party == b'C', rest, body.line_no + 1)
+        {
+            body.line_no += 1;
+            body.last_ends = false;
+            body.entries += 1;
+            from += 3 + len + 1;
+            continue;
+        }
+        let Some(nl) = next_newline(bytes, from) else {
+            break;
+        };
+        let mut text = &block[from..nl];
+        body.line_no += 1;
+        if let Some(t) = text.strip_suffix('\r') {
+            text = t;
+        }
+        if text.len() > MAX_LINE_LEN {
+            return Err(body.too_long(origin, body.line_no));
+        }
+        if brace < from {
+            brace = memchr::memchr(b'{', &bytes[from..]).map_or(bytes.len(), |i| from + i);
+        }
+        match quick_message(text) {
+            // Nothing after `[...]` may be a message: the full path says so.
+            Some(kind) if brace >= nl && body.unrecorded_at.is_none() => {
+                body.last_ends = false;
+                body.entries += 1;
+                visit.entry(body.line_no, kind);
+            }
+            _ => {
+                if let Some(kind) = body.entry(origin, text)? {
+                    visit.entry(body.line_no, kind);
+                }
+            }
+        }
+        from = nl + 1;
+    }
+    Ok(())
 }
 
 impl<R: Read> Iterator for Reader<R> {

@@ -609,3 +609,73 @@ fn generated_transcripts_conform_on_both_paths() {
     generate_conforming(1_000, &mut b).unwrap();
     assert_eq!(a, b);
 }
+
+/// The streaming check takes the dialect's fixed lines whole (the checker's line table)
+/// before splitting them; every other line goes the general way. Both must judge exactly as
+/// [`check_transcript`](crate::checker::check_transcript) does on the parsed file, also on
+/// broken conversations: generated ones with lines swapped, dropped, repeated, ended with
+/// CRLF or spaces, cut by `[...]`, in both built-in dialects and one with an oversized line
+/// limit of odd spellings.
+#[test]
+fn streaming_check_with_the_line_table_judges_like_the_whole_transcript() {
+    let mut odd = crate::dialect::Dialect::default();
+    odd.commands.random = "OK?".into();
+    odd.answers.ok = "OK".into();
+    odd.replies.stop_ok = "notif: OK".into();
+    odd.notifications.random = "notif: r".into();
+    let dialects = [
+        crate::dialect::Dialect::default(),
+        crate::dialect::Dialect::builtin("seed-text").unwrap(),
+        odd,
+    ];
+    let mut rng = StdRng::seed_from_u64(14);
+    let mut base = Vec::new();
+    generate_conforming(400, &mut base).unwrap();
+    let base = String::from_utf8(base).unwrap();
+    // The body: the front matter is the first four lines.
+    let lines: Vec<&str> = base.lines().skip(4).collect();
+    let mut judged_violations = 0;
+    for round in 0..300 {
+        let mut out: Vec<String> = Vec::new();
+        let start = rng.random_range(0..lines.len());
+        for line in &lines[start..lines.len().min(start + 60)] {
+            let mut l = line.to_string();
+            match rng.random_range(0..24) {
+                0 => continue,
+                1 => out.push(l.clone()),
+                2 => l.push('\r'),
+                3 => l.push(' '),
+                4 => l = l.replacen(": ", ":", 1),
+                5 => l = l.replace("notif: ", "notif: OK"),
+                6 if !out.is_empty() => {
+                    let prev = out.pop().unwrap_or_default();
+                    out.push(l.clone());
+                    l = prev;
+                }
+                _ => {}
+            }
+            out.push(l);
+        }
+        match rng.random_range(0..4) {
+            0 => out.push("! close".into()),
+            1 => out.push("[...]\n# after".into()),
+            _ => {}
+        }
+        let mut text = out.join("\n");
+        if rng.random_bool(0.8) {
+            text.push('\n');
+        }
+        let dialect = &dialects[round % dialects.len()];
+        let t = parse(&text, "t").unwrap();
+        let whole = crate::transcript::check_transcript(&t, dialect);
+        let mut reader = Reader::new(text.as_bytes(), "t").unwrap();
+        let mut checker = crate::checker::Checker::for_transcript(dialect.clone(), false);
+        let mut streamed = vec![];
+        reader.feed(&mut checker, |v| streamed.push(v)).unwrap();
+        streamed.extend(checker.finish(reader.is_complete()));
+        assert_eq!(streamed, whole, "round {round}:\n{text}");
+        judged_violations += whole.len();
+    }
+    // The comparison covered broken conversations, not only conforming ones.
+    assert!(judged_violations > 300, "{judged_violations}");
+}
