@@ -86,7 +86,10 @@ impl Faulty {
                 tokio::select! {
                     Ok((s, _)) = listener.accept() => {
                         let (d, kill) = (d.clone(), kill.clone());
-                        tokio::spawn(proxy(s, upstream, fault, d, kill));
+                        // Subscribed here, at accept, not when the task first runs: a cut
+                        // made before a slow task starts still reaches it.
+                        let killed = kill.subscribe();
+                        tokio::spawn(proxy(s, upstream, fault, d, kill, killed));
                     }
                     // The "process" exits: the listener is dropped, new connections refused.
                     _ = killed.wait_for(|k| *k == 2) => return,
@@ -132,11 +135,11 @@ async fn proxy(
     fault: Fault,
     d: Dialect,
     kill: Arc<watch::Sender<u8>>,
+    mut killed: watch::Receiver<u8>,
 ) {
     let Ok(server) = TcpStream::connect(upstream).await else {
         return;
     };
-    let mut killed = kill.subscribe();
     let (mut cr, mut cw) = client.into_split();
     let (mut sr, mut sw) = server.into_split();
     let (mut cbuf, mut sbuf) = (Vec::new(), Vec::new());
