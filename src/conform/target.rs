@@ -8,12 +8,12 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
 use super::steps::Item;
 use crate::dialect::{Dialect, ItemKind};
+use crate::net::control_client::{ControlClient, ControlError};
 use crate::process::ClientGroup;
 
 /// The implementation under test.
@@ -199,25 +199,30 @@ impl ServerSession {
             reason,
         };
         let exchange = async {
-            let mut stream = connect(addr, wait).await?;
-            stream
-                .write_all(format!("{line}\r\n").as_bytes())
+            let mut port = ControlClient::connect(addr, wait)
                 .await
-                .map_err(|e| control_err(e.to_string()))?;
-            let mut reply = String::new();
-            // Bounded: a misbehaving control port cannot make us buffer without limit.
-            let mut reader = BufReader::new(stream.take(MAX_CONTROL_REPLY));
-            reader
-                .read_line(&mut reply)
-                .await
-                .map_err(|e| control_err(e.to_string()))?;
-            let reply = reply.trim_end_matches(['\r', '\n']);
-            if reply == "OK" {
-                Ok(kind)
-            } else {
-                Err(control_err(format!(
+                .map_err(|e| match e {
+                    ControlError::ConnectTimeout(_) => TargetError::Connect {
+                        addr: addr.to_string(),
+                        reason: format!("no answer within {wait:?}"),
+                    },
+                    other => TargetError::Connect {
+                        addr: addr.to_string(),
+                        reason: other.to_string(),
+                    },
+                })?;
+            match port.request(&line).await {
+                Ok(()) => Ok(kind),
+                Err(ControlError::Refused(reply)) => Err(control_err(format!(
                     "`{line}` was answered `{reply}`, not `OK`"
-                )))
+                ))),
+                Err(ControlError::Closed) => {
+                    Err(control_err(format!("`{line}` was answered ``, not `OK`")))
+                }
+                Err(ControlError::SendTimeout(_) | ControlError::NoReply(_)) => Err(control_err(
+                    format!("no answer to `{line}` within {wait:?}"),
+                )),
+                Err(other) => Err(control_err(other.to_string())),
             }
         };
         tokio::time::timeout(wait, exchange)
@@ -225,9 +230,6 @@ impl ServerSession {
             .map_err(|_| control_err(format!("no answer to `{line}` within {wait:?}")))?
     }
 }
-
-/// Longest control-port reply read (`OK` or `ERR <reason>`).
-const MAX_CONTROL_REPLY: u64 = 4096;
 
 async fn connect(addr: &str, wait: Duration) -> Result<TcpStream, TargetError> {
     let err = |reason: String| TargetError::Connect {

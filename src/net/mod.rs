@@ -4,6 +4,7 @@
 pub mod client;
 mod connection;
 pub mod control;
+pub mod control_client;
 pub mod proxy;
 pub mod server;
 pub mod shutdown;

@@ -3,60 +3,38 @@
 
 use std::time::Duration;
 
-use futures::{SinkExt as _, StreamExt as _};
-use tokio::net::TcpStream;
-use tokio_util::codec::Framed;
-
-use crate::dialect::LineEnding;
 use crate::net::ServerHandle;
+use crate::net::control_client::{ControlClient, ControlError};
 use crate::transcript::Directive;
-use crate::wire::{Frame, LineCodec};
-
-/// Longest reply line read from a control port (`OK` or `ERR <reason>`).
-const MAX_REPLY: usize = 1024;
 
 /// One connection to a control port, kept for the whole replay.
 #[derive(Debug)]
 pub struct Control {
-    conn: Framed<TcpStream, LineCodec>,
-    timeout: Duration,
+    client: ControlClient,
 }
 
 impl Control {
     /// Connects within `timeout`.
     pub async fn connect(addr: &str, timeout: Duration) -> Result<Control, String> {
-        let stream = tokio::time::timeout(timeout, TcpStream::connect(addr))
+        let client = ControlClient::connect(addr, timeout)
             .await
-            .map_err(|_| format!("control port {addr}: no connection within {timeout:?}"))?
             .map_err(|e| format!("control port {addr}: {e}"))?;
-        Ok(Control {
-            conn: Framed::new(stream, LineCodec::new(MAX_REPLY, LineEnding::Crlf)),
-            timeout,
-        })
+        Ok(Control { client })
     }
 
     /// Publishes what `directive` says and waits for the `OK`.
     pub async fn publish(&mut self, directive: &Directive) -> Result<(), String> {
         let line = control_line(directive)
             .ok_or_else(|| format!("{directive:?} is not a publish directive"))?;
-        let exchange = async {
-            self.conn
-                .send(line.as_str())
-                .await
-                .map_err(|e| format!("sending `{line}`: {e}"))?;
-            match self.conn.next().await {
-                Some(Ok(Frame::Line(reply))) if reply.bytes.as_ref() == b"OK" => Ok(()),
-                Some(Ok(Frame::Line(reply))) => {
-                    Err(format!("`{line}` was answered `{}`", reply.lossy()))
-                }
-                Some(Ok(Frame::TooLong { .. })) => Err(format!("`{line}`: reply too long")),
-                Some(Err(e)) => Err(format!("`{line}`: {e}")),
-                None => Err(format!("`{line}`: the control port closed the connection")),
+        self.client.request(&line).await.map_err(|e| match e {
+            ControlError::Send(e) => format!("sending `{line}`: {e}"),
+            ControlError::Refused(reply) => format!("`{line}` was answered `{reply}`"),
+            ControlError::TooLong { .. } => format!("`{line}`: reply too long"),
+            ControlError::SendTimeout(t) | ControlError::NoReply(t) => {
+                format!("`{line}`: no reply within {t:?}")
             }
-        };
-        tokio::time::timeout(self.timeout, exchange)
-            .await
-            .map_err(|_| format!("`{line}`: no reply within {:?}", self.timeout))?
+            other => format!("`{line}`: {other}"),
+        })
     }
 }
 

@@ -20,8 +20,9 @@ use tokio::time::{Instant, sleep_until, timeout};
 use tokio_util::codec::FramedRead;
 
 use crate::checker::Party;
-use crate::dialect::{Dialect, ItemKind, LineEnding};
+use crate::dialect::{Dialect, ItemKind};
 use crate::escape::printable;
+use crate::net::control_client::{ControlClient, ControlError};
 use crate::rule::RuleId;
 use crate::wire::{Frame, LineCodec};
 
@@ -46,9 +47,6 @@ pub struct Target {
 
 /// Longest wait for a TCP connect, a write or a control-port reply.
 const IO_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Longest control-port reply line read (`OK` or `ERR <reason>`).
-const MAX_CONTROL_REPLY: usize = 4096;
 
 #[derive(Default)]
 struct Shared {
@@ -233,15 +231,14 @@ async fn publish_task(
     start: Instant,
     end: Instant,
     tx: broadcast::Sender<ItemKind>,
-) -> std::io::Result<[u64; 2]> {
+) -> Result<[u64; 2], String> {
     let sc = &loaded.scenario;
-    let stream = timeout(IO_TIMEOUT, TcpStream::connect(control))
+    let mut port = ControlClient::connect(&control.to_string(), IO_TIMEOUT)
         .await
-        .map_err(|_| std::io::Error::other("connect timed out"))??;
-    let (r, mut w) = stream.into_split();
-    // Framed with a limit: an endless reply line is refused at the limit instead of being
-    // buffered without bound (`BufReader::lines` took 3.6 GB in 10 s).
-    let mut lines = FramedRead::new(r, LineCodec::new(MAX_CONTROL_REPLY, LineEnding::Crlf));
+        .map_err(|e| match e {
+            ControlError::ConnectTimeout(_) => "connect timed out".to_string(),
+            other => other.to_string(),
+        })?;
     let ads: Vec<String> = sc
         .publishers
         .ads
@@ -274,38 +271,32 @@ async fn publish_task(
         };
         for _ in 0..draw_count(&mut rng, stream.burst.lo, stream.burst.hi) {
             let line = match kind {
-                ItemKind::Random => format!("publish random {}\r\n", rng.random::<u32>()),
+                ItemKind::Random => format!("publish random {}", rng.random::<u32>()),
                 ItemKind::Classified => {
                     ad += 1;
-                    format!("publish classified {}\r\n", ads[ad % ads.len()])
+                    format!("publish classified {}", ads[ad % ads.len()])
                 }
             };
-            timeout(IO_TIMEOUT, w.write_all(line.as_bytes()))
+            port.request(&line)
                 .await
-                .map_err(|_| std::io::Error::other("write timed out"))??;
-            match timeout(IO_TIMEOUT, lines.next()).await {
-                Ok(Some(Ok(Frame::Line(reply)))) if reply.lossy().trim() == "OK" => {}
-                Ok(Some(Ok(Frame::Line(reply)))) => {
-                    return Err(std::io::Error::other(format!(
-                        "`{}` was answered `{}`",
-                        line.trim_end(),
-                        printable(&reply.lossy())
-                    )));
-                }
-                Ok(Some(Ok(Frame::TooLong { limit }))) => {
-                    return Err(std::io::Error::other(format!(
-                        "`{}` was answered with a line over {limit} bytes",
-                        line.trim_end()
-                    )));
-                }
-                Ok(None) => return Err(std::io::Error::other("closed by the server")),
-                Ok(Some(Err(e))) => return Err(e),
-                Err(_) => return Err(std::io::Error::other("no reply within 10s")),
-            }
+                .map_err(|e| publish_failure(&line, e))?;
             counts[i] += 1;
             let _ = tx.send(kind);
         }
         next[i] = Some(Instant::now() + Duration::from_micros(exponential(&mut rng, stream.rate)));
+    }
+}
+
+/// How a failed publish is worded in the run's error (after `control port ADDR: `).
+fn publish_failure(line: &str, e: ControlError) -> String {
+    match e {
+        ControlError::Refused(reply) => format!("`{line}` was answered `{}`", printable(&reply)),
+        ControlError::TooLong { limit } => {
+            format!("`{line}` was answered with a line over {limit} bytes")
+        }
+        ControlError::Closed => "closed by the server".to_string(),
+        ControlError::NoReply(t) => format!("no reply within {}s", t.as_secs()),
+        other => other.to_string(),
     }
 }
 
