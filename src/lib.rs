@@ -38,8 +38,10 @@
 //! the direction; `tests/it/independence.rs` keeps the oracle's dependency list fixed.
 
 pub mod bench;
+pub mod check_files;
 pub mod cmd;
 pub mod conform;
+pub mod control_client;
 pub mod escape;
 pub mod net;
 pub mod process;

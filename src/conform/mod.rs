@@ -16,6 +16,7 @@
 //! - [`expect`]: known failures, as given with `--expect-fail`.
 
 pub mod expect;
+pub mod failure;
 pub mod junit;
 pub mod outcome;
 pub mod pattern;
@@ -27,6 +28,7 @@ pub mod scripted;
 pub mod steps;
 pub mod suite;
 pub mod target;
+pub mod target_error;
 mod transcripts;
 pub mod world;
 

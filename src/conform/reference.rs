@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::target::TargetError;
+use super::target_error::TargetError;
 use crate::dialect::{Dialect, ItemKind};
 use crate::net::client::{Client, ClientOptions};
 use crate::net::{ServerBuilder, ServerHandle};

@@ -12,8 +12,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
 use super::steps::Item;
+use crate::control_client::{ControlClient, ControlError};
 use crate::dialect::{Dialect, ItemKind};
-use crate::net::control_client::{ControlClient, ControlError};
 use crate::process::ClientGroup;
 
 /// The implementation under test.
@@ -95,41 +95,7 @@ impl Target {
     }
 }
 
-/// Trouble reaching or driving the implementation under test (a JUnit `<error>`, exit 2
-/// when it happens before any scenario could run), as opposed to a rule it broke.
-#[derive(Debug, thiserror::Error)]
-pub enum TargetError {
-    /// The server did not accept a connection.
-    #[error("cannot connect to {addr}: {reason}")]
-    Connect {
-        /// Where.
-        addr: String,
-        /// What went wrong (refused, timed out after …).
-        reason: String,
-    },
-    /// The control port refused or did not answer a publish.
-    #[error("control port {addr}: {reason}")]
-    Control {
-        /// Where.
-        addr: String,
-        /// What went wrong.
-        reason: String,
-    },
-    /// A step needs a control port and the run has none.
-    #[error("no control port: pass --control ADDR (or NOTIFSPEC_CONTROL) to publish items")]
-    NoControl,
-    /// The embedded reference server could not start.
-    #[error("the reference server could not start: {0}")]
-    Reference(String),
-    /// The client command could not be started, or never connected.
-    #[error("client under test `{cmd}`: {reason}")]
-    Client {
-        /// The command as run.
-        cmd: String,
-        /// What went wrong.
-        reason: String,
-    },
-}
+pub use super::target_error::TargetError;
 
 /// The server side of one scenario.
 pub struct ServerSession {

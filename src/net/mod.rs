@@ -4,7 +4,6 @@
 pub mod client;
 mod connection;
 pub mod control;
-pub mod control_client;
 pub mod proxy;
 pub mod server;
 pub mod shutdown;

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
+use crate::control_client::{ControlClient, ControlError};
 use crate::net::ServerHandle;
-use crate::net::control_client::{ControlClient, ControlError};
 use crate::transcript::Directive;
 
 /// One connection to a control port, kept for the whole replay.

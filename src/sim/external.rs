@@ -20,9 +20,9 @@ use tokio::time::{Instant, sleep_until, timeout};
 use tokio_util::codec::FramedRead;
 
 use crate::checker::Party;
+use crate::control_client::{ControlClient, ControlError};
 use crate::dialect::{Dialect, ItemKind};
 use crate::escape::printable;
-use crate::net::control_client::{ControlClient, ControlError};
 use crate::rule::RuleId;
 use crate::wire::{Frame, LineCodec};
 

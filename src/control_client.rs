@@ -1,22 +1,21 @@
-//! The one client of a server's control port (see [`super::control`] for the server side),
-//! shared by replay, the conformance harness and the simulator, so that every caller reads
-//! replies with the same bounds and timeouts.
+//! The one client of a server's control port (the server side is `net::control`), shared
+//! by replay, the conformance harness and the simulator, so that every caller reads replies
+//! with the same bounds and timeouts.
 //!
-//! A control line is answered by one line, `OK` or `ERR <reason>`. Replies are read through
-//! the line codec with a length limit, so a hostile control port that never ends its line
-//! costs at most [`MAX_CONTROL_REPLY`] bytes; every step (connect, and send plus reply) is
-//! bounded by the client's timeout. Callers word the errors for their own reports, so the
-//! error type keeps the facts (what failed, at which step) and not a sentence.
+//! A control line is answered by one line, `OK` or `ERR <reason>`. Replies are read with a
+//! length limit, so a hostile control port that never ends its line costs at most
+//! [`MAX_CONTROL_REPLY`] bytes; connecting, and each exchange (send plus reply), are bounded
+//! by the client's timeout. Callers word the errors for their own reports, so the error type
+//! keeps the facts (what failed, at which step) and not a sentence.
+//!
+//! It reads its replies with its own few lines rather than the notif line codec
+//! (`crate::wire`): the conformance suite's peers stay off notifspec's framing and reference
+//! peers (so a bug there cannot hide a bug under test), and the suite publishes through this.
 
 use std::time::Duration;
 
-use futures::{SinkExt as _, StreamExt as _};
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncBufReadExt as _, AsyncRead, AsyncWrite, AsyncWriteExt as _, BufReader};
 use tokio::net::TcpStream;
-use tokio_util::codec::Framed;
-
-use crate::dialect::LineEnding;
-use crate::wire::{Frame, LineCodec};
 
 /// Longest control-port reply line read (`OK` or `ERR <reason>`).
 pub const MAX_CONTROL_REPLY: usize = 4096;
@@ -58,11 +57,12 @@ pub enum ControlError {
     Refused(String),
 }
 
-/// One connection to a control port; reusable for any number of exchanges. Generic over
-/// the stream so tests can drive it over an in-memory pipe with a paused clock.
+/// One connection to a control port; reusable for any number of exchanges until one fails
+/// (after an error the connection is in an unknown state: drop it). Generic over the stream
+/// so tests can drive it over an in-memory pipe with a paused clock.
 #[derive(Debug)]
 pub struct ControlClient<S = TcpStream> {
-    conn: Framed<S, LineCodec>,
+    conn: BufReader<S>,
     timeout: Duration,
 }
 
@@ -82,24 +82,30 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ControlClient<S> {
     /// Uses an open stream; exchanges are bounded by `timeout`.
     pub fn over(stream: S, timeout: Duration) -> ControlClient<S> {
         ControlClient {
-            conn: Framed::new(stream, LineCodec::new(MAX_CONTROL_REPLY, LineEnding::Crlf)),
+            conn: BufReader::new(stream),
             timeout,
         }
     }
 
-    /// Sends `line` (without terminator) and waits for its `OK`, all within the timeout.
+    /// Sends `line` (without terminator, `\r\n` is added) and waits for its `OK`, all within
+    /// the timeout.
     pub async fn request(&mut self, line: &str) -> Result<(), ControlError> {
         let timeout = self.timeout;
         let mut sent = false;
         let exchange = async {
-            self.conn.send(line).await.map_err(ControlError::Send)?;
+            let out = self.conn.get_mut();
+            out.write_all(format!("{line}\r\n").as_bytes())
+                .await
+                .map_err(ControlError::Send)?;
+            out.flush().await.map_err(ControlError::Send)?;
             sent = true;
-            match self.conn.next().await {
-                Some(Ok(Frame::Line(reply))) if reply.bytes.as_ref() == b"OK" => Ok(()),
-                Some(Ok(Frame::Line(reply))) => Err(ControlError::Refused(reply.lossy())),
-                Some(Ok(Frame::TooLong { limit })) => Err(ControlError::TooLong { limit }),
-                Some(Err(e)) => Err(ControlError::Read(e)),
-                None => Err(ControlError::Closed),
+            let reply = self.read_reply().await?;
+            if reply == b"OK" {
+                Ok(())
+            } else {
+                Err(ControlError::Refused(
+                    String::from_utf8_lossy(&reply).into_owned(),
+                ))
             }
         };
         let result = tokio::time::timeout(timeout, exchange).await;
@@ -107,6 +113,39 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ControlClient<S> {
             Ok(r) => r,
             Err(_) if sent => Err(ControlError::NoReply(timeout)),
             Err(_) => Err(ControlError::SendTimeout(timeout)),
+        }
+    }
+
+    /// One reply line without its `\n` or `\r\n`, never buffering more than the limit; a
+    /// last line cut off by the end of the stream counts as a reply.
+    async fn read_reply(&mut self) -> Result<Vec<u8>, ControlError> {
+        let mut reply = Vec::new();
+        loop {
+            let buf = self.conn.fill_buf().await.map_err(ControlError::Read)?;
+            if buf.is_empty() {
+                return if reply.is_empty() {
+                    Err(ControlError::Closed)
+                } else {
+                    Ok(reply)
+                };
+            }
+            let (take, done) = match buf.iter().position(|&b| b == b'\n') {
+                Some(i) => (i, true),
+                None => (buf.len(), false),
+            };
+            reply.extend_from_slice(&buf[..take.min(MAX_CONTROL_REPLY + 1)]);
+            self.conn.consume(if done { take + 1 } else { take });
+            if done && reply.ends_with(b"\r") {
+                reply.pop();
+            }
+            if reply.len() > MAX_CONTROL_REPLY {
+                return Err(ControlError::TooLong {
+                    limit: MAX_CONTROL_REPLY,
+                });
+            }
+            if done {
+                return Ok(reply);
+            }
         }
     }
 }
@@ -145,6 +184,12 @@ mod tests {
         let (mut c, port) = port(b"OK\r\n", true);
         c.request("publish random 7").await.unwrap();
         assert_eq!(port.await.unwrap(), "publish random 7\r\n");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_reply_ended_by_a_bare_newline_is_read_too() {
+        let (mut c, _port) = port(b"OK\n", false);
+        c.request("publish random").await.unwrap();
     }
 
     #[tokio::test(start_paused = true)]
