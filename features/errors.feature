@@ -98,7 +98,8 @@ Feature: Errors and bad input
   Scenario: an oversized line does not harm other clients
     Given client B is connected
     When client A sends a line longer than the limit
-    Then client B is still usable
+    Then the server has dealt with the line of client A
+    And client B is still usable
     And client C is connected
     And client C is still usable
 

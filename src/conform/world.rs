@@ -153,6 +153,7 @@ impl World {
             Step::Nothing(p, d) => self.nothing(p, *d).await,
             Step::StopOkAfterCrossing(p) => self.stop_ok_after_crossing(p).await,
             Step::ClosedByServer(p) => self.closed_by_server(p).await,
+            Step::DealtWith(p) => self.dealt_with(p).await,
             Step::StillUsable(p) => self.still_usable(p).await,
             Step::Replay(path) => self.replay(path).await,
             Step::Flagged(path) => self.flagged(path),
@@ -425,26 +426,26 @@ impl World {
         .into())
     }
 
+    /// Waits until the server has reacted to client `p`'s last line by closing the
+    /// connection, with or without an error line first: a later step about another client
+    /// then sees the server after that line, whatever the timing.
+    async fn dealt_with(&mut self, p: &str) -> Result<(), StepError> {
+        let timeout = self.timeout;
+        let dialect = self.dialect.clone();
+        let peer = self.peer(p)?;
+        let mut got = peer.recv(timeout).await;
+        if let Some(Incoming::Line(l, _)) = &got
+            && dialect.is_error_line(l)
+        {
+            got = peer.recv(timeout).await;
+        }
+        closed_or_fail(p, got, timeout)
+    }
+
     async fn closed_by_server(&mut self, p: &str) -> Result<(), StepError> {
         let timeout = self.timeout;
-        let peer = self.peer(p)?;
-        match peer.recv(timeout).await {
-            Some(Incoming::Closed) => Ok(()),
-            None => Err(Failure::new(
-                Some(RuleId::SRobust),
-                format!(
-                    "client {p}: the server did not close the connection within {}",
-                    fmt_dur(timeout)
-                ),
-            )
-            .into()),
-            Some(other) => Err(Failure::new(
-                Some(RuleId::SRobust),
-                format!("client {p}: expected the server to close the connection"),
-            )
-            .diff("<closed>", describe(&other))
-            .into()),
-        }
+        let got = self.peer(p)?.recv(timeout).await;
+        closed_or_fail(p, got, timeout)
     }
 
     fn scripted(&mut self) -> Result<&mut Scripted, StepError> {
@@ -638,4 +639,25 @@ fn translate(pairs: &[(&String, &String)], line: &str) -> String {
         .find(|(seed, _)| seed.as_str() == line)
         .map(|(_, ours)| ours.to_string())
         .unwrap_or_else(|| line.to_string())
+}
+
+/// What client `p` received when the server should have closed its connection.
+fn closed_or_fail(p: &str, got: Option<Incoming>, timeout: Duration) -> Result<(), StepError> {
+    match got {
+        Some(Incoming::Closed) => Ok(()),
+        None => Err(Failure::new(
+            Some(RuleId::SRobust),
+            format!(
+                "client {p}: the server did not close the connection within {}",
+                fmt_dur(timeout)
+            ),
+        )
+        .into()),
+        Some(other) => Err(Failure::new(
+            Some(RuleId::SRobust),
+            format!("client {p}: expected the server to close the connection"),
+        )
+        .diff("<closed>", describe(&other))
+        .into()),
+    }
 }

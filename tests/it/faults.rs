@@ -146,6 +146,12 @@ async fn proxy(
     let eol = d.line_ending.as_bytes();
     loop {
         tokio::select! {
+            // A cut is seen before any later line, as a server that drops its other
+            // connections would: it happens before the sender's connection is closed.
+            biased;
+            _ = killed.changed() => if !sender || *killed.borrow() == 2 {
+                return;
+            },
             n = cr.read(&mut chunk) => {
                 let Ok(n @ 1..) = n else { return };
                 cbuf.extend_from_slice(&chunk[..n]);
@@ -210,10 +216,6 @@ async fn proxy(
                     }
                 }
             }
-            // Every connection is cut, but the one that sent the line.
-            _ = killed.changed() => if !sender || *killed.borrow() == 2 {
-                return;
-            },
         }
     }
 }

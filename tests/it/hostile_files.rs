@@ -86,11 +86,9 @@ fn sparse(path: &Path, len: u64) {
 }
 
 fn seed_session() -> String {
-    std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("crates/notifspec-check/dialects/seed-session.yaml"),
-    )
-    .unwrap()
+    notifspec::Dialect::builtin("seed-session")
+        .unwrap()
+        .to_yaml()
 }
 
 fn smoke_scenario(dialect: &str) -> String {

@@ -641,41 +641,49 @@ async fn replay_leaves_no_client_process_behind() {
     assert!(alive.is_empty(), "left running: {alive:?}");
 }
 
-/// Ctrl-C (SIGINT) on `conform` ends the client command's whole group, which runs in a group
-/// of its own and so does not get the terminal's signal.
+/// Ctrl-C (SIGINT) on `conform` and SIGTERM on `replay --role server` end the client
+/// command's whole group, which runs in a group of its own and so does not get the
+/// terminal's signal; notifspec exits 130.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ctrl_c_on_conform_ends_the_client_group() {
-    let dir = tempfile::tempdir().unwrap();
-    let pidfile = dir.path().join("pids");
-    let cmd = forking(&pidfile, "exec sleep 1000 # {addr}");
-    let mut conform = tokio::process::Command::new(env!("CARGO_BIN_EXE_notifspec"))
-        .args(["conform", "--client-cmd", &cmd, "--timeout", "30s"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut started = Vec::new();
-    for _ in 0..3000 {
-        started = pids(&pidfile);
-        if started.len() >= 2 {
-            break;
+async fn ctrl_c_or_sigterm_ends_the_client_group() {
+    let file = transcript_path("client-usage/fetch-announced.txt");
+    for (command, signal) in [("conform", 2), ("replay", 15)] {
+        let dir = tempfile::tempdir().unwrap();
+        let pidfile = dir.path().join("pids");
+        let cmd = forking(&pidfile, "exec sleep 1000 # {addr}");
+        let mut args = vec![command, "--client-cmd", &cmd, "--timeout", "30s"];
+        if command == "replay" {
+            args.extend(["--role", "server", &file]);
         }
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        let mut run = tokio::process::Command::new(env!("CARGO_BIN_EXE_notifspec"))
+            .args(&args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut started = Vec::new();
+        for _ in 0..3000 {
+            started = pids(&pidfile);
+            if started.len() >= 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(
+            started.len() >= 2,
+            "{command}: the client command started: {started:?}"
+        );
+        let pid = run.id().unwrap() as i32;
+        assert_eq!(unsafe { libc_kill(pid, signal) }, 0);
+        let status = tokio::time::timeout(Duration::from_secs(30), run.wait())
+            .await
+            .unwrap_or_else(|_| panic!("{command} stops on signal {signal}"))
+            .unwrap();
+        assert_eq!(status.code(), Some(130), "{command}");
+        let alive = left_running(&started).await;
+        assert!(alive.is_empty(), "{command}: left running: {alive:?}");
     }
-    assert!(
-        started.len() >= 2,
-        "the client command started: {started:?}"
-    );
-    let pid = conform.id().unwrap() as i32;
-    assert_eq!(unsafe { libc_kill(pid, 2) }, 0);
-    let status = tokio::time::timeout(Duration::from_secs(30), conform.wait())
-        .await
-        .expect("conform stops on Ctrl-C")
-        .unwrap();
-    assert_eq!(status.code(), Some(130));
-    let alive = left_running(&started).await;
-    assert!(alive.is_empty(), "left running: {alive:?}");
 }
 
 /// The control port has its own connection limit: idle control connections past it are

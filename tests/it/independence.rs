@@ -11,6 +11,8 @@ use std::process::Command;
 /// The only packages `notifspec-check` may depend on directly (normal dependencies).
 const ALLOWED: &[&str] = &[
     "humantime",
+    // Only for its open(2) flags: `fsio` opens untrusted files non-blocking (a FIFO must not
+    // hang) and results without following links.
     "libc",
     "memchr",
     "rand",

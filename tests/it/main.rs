@@ -6,9 +6,11 @@ mod client;
 mod conform;
 mod faults;
 // Real processes, `ulimit -d`, bash's /dev/tcp and /proc: Linux only.
-mod hostile_files;
 #[cfg(target_os = "linux")]
 mod hostile_peers;
+// Real processes, FIFOs, `ulimit -v` and /proc: Linux only.
+#[cfg(target_os = "linux")]
+mod hostile_files;
 mod independence;
 mod pipelining;
 mod proxy;

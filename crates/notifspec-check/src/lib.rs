@@ -15,6 +15,8 @@
 //! - [`fsio`]: reading untrusted files (regular only, bounded, paths confined) and creating
 //!   outputs without following links or overwriting.
 //! - [`yaml`]: YAML files into typed values, errors as `file:line:column`.
+//! - [`fsio`]: reading files notifspec does not trust (regular only, bounded, paths named
+//!   inside confined to the naming file's folder) and creating results (never overwriting).
 
 pub mod checker;
 pub mod dialect;

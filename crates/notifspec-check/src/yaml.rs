@@ -21,7 +21,7 @@ pub struct YamlError {
 /// Deepest nesting (block levels, `- ` entries and `[`/`{` together) a YAML input may have.
 /// The parser's time grows with the square of the depth (a 1 MB scenario of `[` ran for
 /// minutes), while real dialects, scenarios and front matter nest a handful of levels; so
-/// deeper input is refused by [`too_deep`] before the parser sees it.
+/// deeper input is refused by `too_deep` before the parser sees it.
 pub const MAX_DEPTH: usize = 64;
 
 /// Longest excerpt of a file an error message may quote (the parser quotes values).
@@ -66,16 +66,17 @@ pub fn too_deep_message() -> String {
 
 /// Where `text` first nests deeper than `max` levels (1-based line and column), found in one
 /// linear pass before parsing. It over-counts rather than under-counts: block levels by
-/// indentation, each compact `- `/`? ` entry, and each `[`/`{` opened where a value may
-/// start; quoted scalars, comments and block scalars (`|`, `>`) are skipped as the parser
-/// skips them.
+/// indentation (on every line, inside a flow collection too), each compact `- `/`? ` entry,
+/// and each `[`/`{` opened where a value may start; quoted scalars, comments and block
+/// scalars (`|`, `>`) are skipped as the parser skips them, but a quoted scalar never hides
+/// a line indented no deeper than the line that opened it.
 pub fn too_deep(text: &str, max: usize) -> Option<(usize, usize)> {
     let mut indents: Vec<usize> = Vec::new();
     let mut flow = 0usize;
-    let mut quote: Option<u8> = None;
+    // The open quote, and the indentation of the line that opened it.
+    let mut quote: Option<(u8, usize)> = None;
     // Lines indented at least this much belong to an open block scalar.
     let mut block_scalar: Option<usize> = None;
-    let mut block = 0usize;
     let mut at_start = true;
     for (n, line) in text.split('\n').enumerate() {
         let b = line.as_bytes();
@@ -87,29 +88,36 @@ pub fn too_deep(text: &str, max: usize) -> Option<(usize, usize)> {
             }
             block_scalar = None;
         }
+        if quote.is_some_and(|(_, opened)| indent <= opened) {
+            quote = None;
+        }
+        if blank || (quote.is_none() && b[indent] == b'#') {
+            continue;
+        }
         let mut i = indent;
-        if quote.is_none() && flow == 0 {
-            if blank || b[indent] == b'#' {
-                continue;
-            }
-            let marker = b[i..].starts_with(b"---") || b[i..].starts_with(b"...");
-            if marker && b.get(i + 3).is_none_or(|c| *c == b' ' || *c == b'\t') {
-                // A document marker; a value may follow on the same line.
-                indents.clear();
-                i += 3;
-            }
-            while indents.last().is_some_and(|l| *l > indent) {
-                indents.pop();
-            }
-            if indents.last().is_none_or(|l| *l < indent) {
-                indents.push(indent);
-            }
-            block = indents.len();
-            if block > max {
-                return Some((n + 1, indent + 1));
-            }
+        let marker = b[i..].starts_with(b"---") || b[i..].starts_with(b"...");
+        if quote.is_none() && marker && b.get(i + 3).is_none_or(|c| *c == b' ' || *c == b'\t') {
+            // A document marker; a value may follow on the same line.
+            indents.clear();
+            flow = 0;
+            i += 3;
+        }
+        while indents.last().is_some_and(|l| *l > indent) {
+            indents.pop();
+        }
+        if indents.last().is_none_or(|l| *l < indent) {
+            indents.push(indent);
+        }
+        let mut block = indents.len();
+        if block + flow > max {
+            return Some((n + 1, indent + 1));
+        }
+        if quote.is_none() {
             at_start = true;
         }
+        // Where the node this line's value belongs to starts: a block scalar's lines must be
+        // indented deeper.
+        let mut node = indent;
         let mut prev_space = true;
         while i < b.len() {
             let c = b[i];
@@ -117,8 +125,8 @@ pub fn too_deep(text: &str, max: usize) -> Option<(usize, usize)> {
                 .get(i + 1)
                 .is_none_or(|c| matches!(c, b' ' | b'\t' | b'\r'));
             match quote {
-                Some(b'"') if c == b'\\' => i += 1,
-                Some(q) if c == q => {
+                Some((b'"', _)) if c == b'\\' => i += 1,
+                Some((q, _)) if c == q => {
                     if q == b'\'' && b.get(i + 1) == Some(&b'\'') {
                         i += 1;
                     } else {
@@ -130,13 +138,12 @@ pub fn too_deep(text: &str, max: usize) -> Option<(usize, usize)> {
                 None => match c {
                     b'#' if prev_space => break,
                     b' ' | b'\t' | b'\r' => {}
-                    b'"' | b'\'' if at_start => quote = Some(c),
+                    b'"' | b'\'' if at_start => quote = Some((c, indent)),
                     b'-' | b'?' if at_start && next_space => {
-                        if flow == 0 {
-                            block += 1;
-                            if block > max {
-                                return Some((n + 1, i + 1));
-                            }
+                        block += 1;
+                        node = i + 2;
+                        if block + flow > max {
+                            return Some((n + 1, i + 1));
                         }
                     }
                     b'[' | b'{' if at_start || flow > 0 => {
@@ -164,7 +171,7 @@ pub fn too_deep(text: &str, max: usize) -> Option<(usize, usize)> {
                             .take_while(|c| matches!(c, b'+' | b'-' | b'0'..=b'9'))
                             .find(|c| c.is_ascii_digit())
                             .map_or(1, |d| usize::from(d - b'0').max(1));
-                        block_scalar = Some(indent + explicit);
+                        block_scalar = Some(node + explicit);
                         break;
                     }
                     _ => at_start = false,
@@ -240,6 +247,16 @@ mod tests {
                 .map(|d| format!("{}k{d}:\n", " ".repeat(d)))
                 .collect(),
             format!("a: \"x\"\nb: {}", "[\n".repeat(1_000)),
+            // A quote or a bracket in a plain scalar must not hide what follows.
+            format!("a: foo\n  'bar\nb: {}", "[".repeat(1_000)),
+            format!("a: foo\n  [bar\nb:\n{}x\n", "- ".repeat(1_000)),
+            format!(
+                "a: foo\n  [bar\nb:\n{}",
+                (0..200)
+                    .map(|d| format!("{}k:\n", " ".repeat(d + 1)))
+                    .collect::<String>()
+            ),
+            format!("- - - |\n {}", "[".repeat(1_000)),
         ] {
             let started = std::time::Instant::now();
             let e = from_str::<Doc>(&text, "d.yaml").unwrap_err();

@@ -23,4 +23,8 @@ pub(crate) static STEPS: &[StepDef] = &[
         pattern: "the server closes the connection of client {word}",
         build: |c| Ok(Step::ClosedByServer(c.text(0))),
     },
+    StepDef {
+        pattern: "the server has dealt with the line of client {word}",
+        build: |c| Ok(Step::DealtWith(c.text(0))),
+    },
 ];

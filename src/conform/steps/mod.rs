@@ -96,6 +96,9 @@ pub enum Step {
     StopOkAfterCrossing(PeerName),
     /// The server closes the peer's connection.
     ClosedByServer(PeerName),
+    /// The server's reaction to an oversized line has arrived: the connection closed, after an
+    /// error line where the dialect has them; what the rules say of it is judged elsewhere.
+    DealtWith(PeerName),
     /// The connection still works: a random request gets an integer.
     StillUsable(PeerName),
     /// Replays a conforming transcript against the server under test.
