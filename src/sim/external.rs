@@ -73,18 +73,7 @@ pub async fn run(
     mut progress: Option<Box<dyn FnMut(f64)>>,
 ) -> SimResult {
     let sc = &loaded.scenario;
-    // An unreachable server is bad input (exit 2), not a run full of failed connections.
-    match timeout(IO_TIMEOUT, TcpStream::connect(target.server)).await {
-        Ok(Ok(probe)) => drop(probe),
-        Ok(Err(e)) => return Err(SimError::External(format!("{}: {e}", target.server))),
-        Err(_) => {
-            return Err(SimError::External(format!(
-                "{}: no connection within {}s",
-                target.server,
-                IO_TIMEOUT.as_secs()
-            )));
-        }
-    }
+    probe(target.server).await?;
     if let Some(dir) = &out {
         std::fs::create_dir_all(dir).map_err(|source| SimError::Io {
             path: dir.clone(),
@@ -106,20 +95,7 @@ pub async fn run(
     let mut master = SimRng::seed_from_u64(seed);
     let pub_rng = derive(&mut master);
     let mut fault_rng = derive(&mut master);
-    let total = sc.client_count() as usize;
-    let mut order: Vec<usize> = (0..total).collect();
-    rand::seq::SliceRandom::shuffle(&mut order[..], &mut fault_rng);
-    let mut faults: Vec<Option<Fault>> = vec![None; total];
-    let mut next = 0;
-    let mut fault_counts = Vec::new();
-    for f in &sc.faults {
-        let n = ((f.share() * total as f64).round() as usize).min(total - next);
-        for c in &order[next..next + n] {
-            faults[*c] = Some(f.clone());
-        }
-        next += n;
-        fault_counts.push((f.name(), n as u64));
-    }
+    let (mut faults, fault_counts) = assign_faults(loaded, &mut fault_rng);
     let shared: SharedRef = Arc::new(Mutex::new(Shared::default()));
     {
         let mut s = lock(&shared);
@@ -183,26 +159,9 @@ pub async fn run(
         }
         Err(e) => return Err(SimError::External(e.to_string())),
     };
-    let mut s = lock(&shared);
-    let mut stats = std::mem::take(&mut s.stats);
-    stats.published = published;
-    let received = stats.lines;
-    let sent = stats.requests
-        + stats.mode_entries
-        + stats.answers
-        + stats.stops
-        + stats.other_client_lines;
-    let connections = stats.connections;
-    stats.end = to_tick(start.elapsed());
-    let mut findings = std::mem::take(&mut s.findings);
-    findings.found.sort_by_key(|f| (f.conn, f.at));
-    let mut outcome = Outcome {
-        stats,
-        findings,
-        recordings: Vec::new(),
-        initial_random: 0,
-        initial_ad: String::new(),
-    };
+    let (mut outcome, sent) = collect_outcome(&shared, published, start);
+    let received = outcome.stats.lines;
+    let connections = outcome.stats.connections;
     let mut saved = saver
         .map(|s| std::mem::take(&mut *s.saved.lock().unwrap_or_else(|p| p.into_inner())))
         .unwrap_or_default();
@@ -221,6 +180,68 @@ pub async fn run(
         )));
     }
     Ok(report)
+}
+
+/// What the clients gathered, as the engine's outcome, with the number of lines they sent.
+fn collect_outcome(shared: &SharedRef, published: [u64; 2], start: Instant) -> (Outcome, u64) {
+    let mut s = lock(shared);
+    let mut stats = std::mem::take(&mut s.stats);
+    stats.published = published;
+    let sent = stats.requests
+        + stats.mode_entries
+        + stats.answers
+        + stats.stops
+        + stats.other_client_lines;
+    stats.end = to_tick(start.elapsed());
+    let mut findings = std::mem::take(&mut s.findings);
+    findings.found.sort_by_key(|f| (f.conn, f.at));
+    let outcome = Outcome {
+        stats,
+        findings,
+        recordings: Vec::new(),
+        initial_random: 0,
+        initial_ad: String::new(),
+    };
+    (outcome, sent)
+}
+
+/// An unreachable server is bad input (exit 2), not a run full of failed connections.
+async fn probe(server: SocketAddr) -> Result<(), SimError> {
+    match timeout(IO_TIMEOUT, TcpStream::connect(server)).await {
+        Ok(Ok(probe)) => {
+            drop(probe);
+            Ok(())
+        }
+        Ok(Err(e)) => Err(SimError::External(format!("{server}: {e}"))),
+        Err(_) => Err(SimError::External(format!(
+            "{server}: no connection within {}s",
+            IO_TIMEOUT.as_secs()
+        ))),
+    }
+}
+
+/// Which client gets which fault: each fault's share of the clients, drawn at random
+/// without overlap; with the count per fault for the report.
+fn assign_faults(
+    loaded: &LoadedScenario,
+    rng: &mut SimRng,
+) -> (Vec<Option<Fault>>, Vec<(String, u64)>) {
+    let sc = &loaded.scenario;
+    let total = sc.client_count() as usize;
+    let mut order: Vec<usize> = (0..total).collect();
+    rand::seq::SliceRandom::shuffle(&mut order[..], rng);
+    let mut faults: Vec<Option<Fault>> = vec![None; total];
+    let mut next = 0;
+    let mut fault_counts = Vec::new();
+    for f in &sc.faults {
+        let n = ((f.share() * total as f64).round() as usize).min(total - next);
+        for c in &order[next..next + n] {
+            faults[*c] = Some(f.clone());
+        }
+        next += n;
+        fault_counts.push((f.name(), n as u64));
+    }
+    (faults, fault_counts)
 }
 
 /// Publishes through the control port at the scenario's rates; returns the counts.
