@@ -26,6 +26,7 @@
 //! - [`replay`]: plays a transcript against a server or a client.
 //! - [`sim`]: the deterministic simulator.
 //! - [`conform`]: the conformance suite runner behind `notifspec conform`.
+//! - [`html`]: the self-contained HTML report with sequence diagrams (`--html FILE`).
 //! - [`report`]: verdicts of `check` and `replay` as text and JSON (JUnit: `conform::junit`).
 //! - [`bench`](mod@bench): `notifspec bench`: the reference server measured next to baselines.
 //! - [`cmd`]: one module per subcommand (arguments and `run`); `main.rs` only dispatches.
@@ -43,6 +44,7 @@ pub mod cmd;
 pub mod conform;
 pub mod control_client;
 pub mod escape;
+pub mod html;
 pub mod net;
 pub mod process;
 pub mod proto;

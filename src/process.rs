@@ -42,21 +42,36 @@ impl ClientGroup {
     /// why a client failed and the client cannot drive the terminal; without it, discarded.
     /// Must be called within a tokio runtime.
     pub fn spawn(line: &str, show_stderr: bool) -> io::Result<ClientGroup> {
+        let mut group = if show_stderr {
+            Self::spawn_with(line, Stdio::piped())?
+        } else {
+            Self::spawn_with(line, Stdio::null())?
+        };
+        if let Some(err) = group.child.stderr.take() {
+            tokio::spawn(relay_stderr(err));
+        }
+        Ok(group)
+    }
+
+    /// Like [`ClientGroup::spawn`], with stderr piped for the caller to read (bounded), so
+    /// a failing command (`conform --publish-cmd`) can be quoted in the report.
+    pub fn spawn_piped_stderr(
+        line: &str,
+    ) -> io::Result<(ClientGroup, Option<tokio::process::ChildStderr>)> {
+        let mut group = Self::spawn_with(line, Stdio::piped())?;
+        let stderr = group.child.stderr.take();
+        Ok((group, stderr))
+    }
+
+    fn spawn_with(line: &str, stderr: Stdio) -> io::Result<ClientGroup> {
         let mut cmd = shell(line);
         cmd.stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(if show_stderr {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
+            .stderr(stderr)
             .kill_on_drop(true);
         #[cfg(unix)]
         cmd.process_group(0);
-        let mut child = cmd.spawn()?;
-        if let Some(err) = child.stderr.take() {
-            tokio::spawn(relay_stderr(err));
-        }
+        let child = cmd.spawn()?;
         let pgid = child.id().and_then(|id| i32::try_from(id).ok());
         if let Some(g) = pgid {
             live().push(g);

@@ -1,6 +1,8 @@
 //! The conformance suite under `cargo test`: every feature scenario against the embedded
 //! reference server and client in each built-in dialect, or against an external server when
-//! `NOTIFSPEC_SERVER` (and optionally `NOTIFSPEC_CONTROL`, `NOTIFSPEC_DIALECT`) is set. A
+//! `NOTIFSPEC_SERVER` (and optionally `NOTIFSPEC_CONTROL` or `NOTIFSPEC_PUBLISH_CMD`,
+//! `NOTIFSPEC_DIALECT`) is set; with neither a control port nor a publish command, the server
+//! is taken to publish on its own (spontaneous mode, as `conform` does). A
 //! failed scenario fails `cargo test` and prints the full report; a green run prints one
 //! summary line per dialect. Like libtest, `--list` lists the scenarios and a free argument
 //! keeps only the scenarios whose name contains it (`cargo test --test conformance window`).
@@ -9,6 +11,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use notifspec::cmd::Status;
+use notifspec::conform::items::{DEFAULT_SPONTANEOUS_WAIT, ItemSource, PublishCmd, Spontaneous};
 use notifspec::conform::{self, Options, Suite, Target, render};
 use notifspec::dialect::{self, Dialect};
 
@@ -54,6 +57,13 @@ fn main() -> ExitCode {
     let mut code = ExitCode::SUCCESS;
     for name in dialects {
         let mut options = Options::new(target.clone());
+        options.items = match items() {
+            Ok(items) => items,
+            Err(e) => {
+                eprintln!("conformance: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
         options.dialect = match Dialect::load(&name, None) {
             Ok(d) => d,
             Err(e) => {
@@ -79,4 +89,16 @@ fn main() -> ExitCode {
         }
     }
     code
+}
+
+/// How items appear on an external server: `NOTIFSPEC_PUBLISH_CMD`, else its control port,
+/// else its own publishing (waits bounded by `conform`'s default).
+fn items() -> Result<ItemSource, String> {
+    if std::env::var("NOTIFSPEC_SERVER").is_err() || std::env::var("NOTIFSPEC_CONTROL").is_ok() {
+        return Ok(ItemSource::ControlPort);
+    }
+    Ok(match std::env::var("NOTIFSPEC_PUBLISH_CMD") {
+        Ok(cmd) => ItemSource::Command(PublishCmd::new(&cmd)?),
+        Err(_) => ItemSource::Spontaneous(Spontaneous::new(DEFAULT_SPONTANEOUS_WAIT)),
+    })
 }

@@ -31,6 +31,9 @@ pub struct Args {
     /// tree (repeatable; see docs/security.md).
     #[arg(long, value_name = "DIR")]
     pub allow_path: Vec<PathBuf>,
+    /// The HTML report (`--html FILE`).
+    #[command(flatten)]
+    pub html: crate::html::HtmlArgs,
 }
 
 /// Runs the command: 0 when every transcript gets its expected verdict, 1 when one does not,
@@ -53,6 +56,12 @@ pub fn run(args: Args) -> Status {
             return Status::Error;
         }
     };
+    if let Err(e) = args.html.precheck() {
+        eprintln!("notifspec check: {e}");
+        return Status::Error;
+    }
+    // Kept only for the HTML report (each result holds a bounded number of violations).
+    let mut kept = Vec::new();
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let mut err = std::io::stderr();
@@ -64,6 +73,9 @@ pub fn run(args: Args) -> Status {
                 Err(r) => r,
             };
             summary.add(&result);
+            if args.html.html.is_some() {
+                kept.push(result.clone());
+            }
             let written = match args.format {
                 OutputFormat::Text => result.write_text(&mut out, &mut err),
                 OutputFormat::Json => result.write_json(&mut out),
@@ -76,6 +88,13 @@ pub fn run(args: Args) -> Status {
     }
     if args.format == OutputFormat::Text {
         let _ = writeln!(out, "{summary}");
+    }
+    if let Err(e) = args
+        .html
+        .write(|| crate::html::build::check(&kept, &summary, &fallback))
+    {
+        eprintln!("notifspec check: {e}");
+        return Status::Error;
     }
     summary.status()
 }

@@ -44,6 +44,10 @@ pub struct Args {
     /// server-side idle timeout.
     #[arg(long, value_parser = parse_duration)]
     pub keepalive: Option<Duration>,
+    /// One line per event: `text` (`+1.234s notif: random`) or `json`
+    /// (`{"at":1.234,"event":"notif: random"}`).
+    #[arg(long, value_enum, default_value_t = crate::cmd::OutputFormat::Text)]
+    pub format: crate::cmd::OutputFormat,
 }
 
 /// Runs the command.
@@ -120,6 +124,7 @@ pub async fn watch(args: &Args, dialect: Dialect, out: &mut impl Write) -> Resul
     Log {
         start,
         out: &mut *out,
+        json: args.format == crate::cmd::OutputFormat::Json,
     }
     .say(format_args!(
         "connected to {} (dialect {name})",
@@ -133,12 +138,19 @@ pub async fn watch(args: &Args, dialect: Dialect, out: &mut impl Write) -> Resul
 struct Log<'a, W> {
     start: Instant,
     out: &'a mut W,
+    json: bool,
 }
 
 impl<W: Write> Log<'_, W> {
     fn say(&mut self, what: std::fmt::Arguments<'_>) {
         let t = self.start.elapsed().as_secs_f64();
-        let _ = writeln!(self.out, "+{t:.3}s {what}");
+        let _ = if self.json {
+            let at = (t * 1000.0).round() / 1000.0;
+            let line = serde_json::json!({ "at": at, "event": what.to_string() });
+            writeln!(self.out, "{line}")
+        } else {
+            writeln!(self.out, "+{t:.3}s {what}")
+        };
         let _ = self.out.flush();
     }
 }
@@ -155,7 +167,11 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
     W: Write,
 {
-    let log = &mut Log { start, out };
+    let log = &mut Log {
+        start,
+        out,
+        json: args.format == crate::cmd::OutputFormat::Json,
+    };
     let mut interest = args.interest.clone();
     interest.sort();
     interest.dedup();

@@ -8,8 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cmd::{OutputFormat, Status, parse_duration};
+use crate::conform::items::{ItemSource, PublishCmd, Spontaneous};
 use crate::conform::{self, ExpectFail, Options, Suite, Target, junit, render};
 use crate::dialect::{DEFAULT_DIALECT, Dialect};
+use crate::html;
 
 /// Arguments of `notifspec conform`.
 #[derive(Debug, clap::Args)]
@@ -21,6 +23,27 @@ pub struct Args {
     /// The server's control port (host:port), needed by scenarios that publish items.
     #[arg(long, value_name = "ADDR", requires = "server")]
     pub control: Option<String>,
+    /// Publish items with this shell command instead of a control port: `{kind}` (random or
+    /// classified) and `{text}` (the ad, a chosen number, or empty) are replaced by quoted
+    /// shell words; exit status 0 means published. E.g.
+    /// `curl -fsS -d kind={kind} --data-urlencode text={text} http://127.0.0.1:8080/publish`.
+    #[arg(
+        long,
+        value_name = "CMD",
+        requires = "server",
+        conflicts_with = "control"
+    )]
+    pub publish_cmd: Option<String>,
+    /// With neither --control nor --publish-cmd, the server is assumed to publish on its own
+    /// (spontaneous mode): the longest a scenario waits for one of its items.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "10s",
+        value_parser = parse_duration,
+        conflicts_with_all = ["control", "publish_cmd", "client_cmd"]
+    )]
+    pub spontaneous_wait: Duration,
     /// Test a client: a shell command in which `{addr}` is replaced by the address
     /// notifspec listens on, e.g. `./my-client --connect {addr}`.
     #[arg(long, value_name = "CMD")]
@@ -44,6 +67,20 @@ pub struct Args {
     /// Rules known to fail: `RULE-ID,...` or a YAML file (`RULE-ID: reason` lines).
     #[arg(long, value_name = "RULES|FILE.yaml")]
     pub expect_fail: Option<String>,
+    /// Add your own `.feature` files from this folder (searched recursively): same step
+    /// sentences (`notifspec steps`), tags and rule accounting as the embedded ones.
+    #[arg(long, value_name = "DIR")]
+    pub features: Option<PathBuf>,
+    /// Add your own transcripts from this folder (e.g. `proxy --record` recordings) as
+    /// regression cases: conforming ones are replayed, negative ones must be flagged.
+    #[arg(long, value_name = "DIR")]
+    pub transcripts: Option<PathBuf>,
+    /// Run only your own cases (--features, --transcripts), not the embedded features.
+    #[arg(long)]
+    pub only_own: bool,
+    /// The HTML report (`--html FILE`).
+    #[command(flatten)]
+    pub html: crate::html::HtmlArgs,
 }
 
 impl Args {
@@ -80,6 +117,16 @@ impl Args {
         if let Some(e) = &self.expect_fail {
             o.expect_fail = ExpectFail::parse(e).map_err(|e| e.to_string())?;
         }
+        o.items = if let Some(cmd) = &self.publish_cmd {
+            ItemSource::Command(PublishCmd::new(cmd)?)
+        } else if self.server.is_some() && self.control.is_none() {
+            if self.spontaneous_wait.is_zero() {
+                return Err("--spontaneous-wait must be more than 0".into());
+            }
+            ItemSource::Spontaneous(Spontaneous::new(self.spontaneous_wait))
+        } else {
+            ItemSource::ControlPort
+        };
         o.progress = true;
         Ok(o)
     }
@@ -94,10 +141,24 @@ pub fn run(args: Args) -> Status {
             return Status::Error;
         }
     };
-    let suite = match Suite::embedded() {
+    if let Err(e) = args.html.precheck() {
+        eprintln!("notifspec conform: {e}");
+        return Status::Error;
+    }
+    let own = conform::own::OwnCases {
+        features: args.features.clone(),
+        transcripts: args.transcripts.clone(),
+        only_own: args.only_own,
+    };
+    let suite = if own.is_empty() && !own.only_own {
+        Suite::embedded().map_err(|e| format!("the embedded suite is broken: {e}"))
+    } else {
+        own.suite()
+    };
+    let suite = match suite {
         Ok(s) => Arc::new(s),
         Err(e) => {
-            eprintln!("notifspec conform: the embedded suite is broken: {e}");
+            eprintln!("notifspec conform: {e}");
             return Status::Error;
         }
     };
@@ -131,6 +192,13 @@ pub fn run(args: Args) -> Status {
                     eprintln!("notifspec conform: cannot write {}: {e}", path.display());
                 }
             }
+            let target = conform::runner::describe_target(&options.target);
+            if let Err(e) = args
+                .html
+                .write(|| html::build::unreachable("conform", &target, &e.to_string()))
+            {
+                eprintln!("notifspec conform: {e}");
+            }
             return Status::Error;
         }
     };
@@ -143,6 +211,13 @@ pub fn run(args: Args) -> Status {
         && let Err(e) = std::fs::write(path, junit::junit(&report))
     {
         eprintln!("notifspec conform: cannot write {}: {e}", path.display());
+        return Status::Error;
+    }
+    if let Err(e) = args
+        .html
+        .write(|| html::build::conform(&report, &options.dialect))
+    {
+        eprintln!("notifspec conform: {e}");
         return Status::Error;
     }
     report.status()

@@ -9,6 +9,7 @@ pub mod proxy;
 pub mod replay;
 pub mod serve;
 pub mod simulate;
+pub mod steps;
 
 pub use crate::report::Status;
 

@@ -72,6 +72,9 @@ pub struct Args {
     /// summary) or `json` (one JSON object per run, one per line).
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
+    /// The HTML report (`--html FILE`).
+    #[command(flatten)]
+    pub html: crate::html::HtmlArgs,
 }
 
 /// Runs the command: 0 when every transcript passes (or diverges, unless `--strict`), 1 when
@@ -92,6 +95,10 @@ pub fn run(args: Args) -> Status {
             client_cmd: args.client_cmd,
         }),
     };
+    if let Err(e) = args.html.precheck() {
+        eprintln!("notifspec replay: {e}");
+        return Status::Error;
+    }
     if args.timeout.is_zero() {
         eprintln!("notifspec replay: --timeout must be longer than zero");
         return Status::Error;
@@ -109,6 +116,10 @@ pub fn run(args: Args) -> Status {
         args.jobs
     };
     let mut opts = Options::new(target);
+    let dialect = match &args.dialect {
+        Some(d) => crate::dialect::Dialect::load(d, None).unwrap_or_default(),
+        None => crate::dialect::Dialect::default(),
+    };
     opts.dialect = args.dialect;
     opts.strict = args.strict;
     opts.timeout = args.timeout;
@@ -145,6 +156,10 @@ pub fn run(args: Args) -> Status {
         ..Summary::default()
     };
     let format = args.format;
+    // Only an HTML report needs the results after they are printed (each holds a bounded
+    // number of findings); without one, memory stays flat with the number of files.
+    let keep = args.html.html.is_some();
+    let mut results = Vec::new();
     let each = |r: Replayed| {
         summary.add(&r.result);
         let mut out = stdout.lock();
@@ -152,6 +167,9 @@ pub fn run(args: Args) -> Status {
             OutputFormat::Text => r.result.write_text(&mut out, &mut err),
             OutputFormat::Json => r.result.write_json(&mut out),
         };
+        if keep {
+            results.push(r);
+        }
         written.and_then(|()| out.flush()).is_ok()
     };
     // Ctrl-C and SIGTERM end the client command's process group too.
@@ -166,6 +184,13 @@ pub fn run(args: Args) -> Status {
     }
     if args.format == OutputFormat::Text {
         let _ = writeln!(stdout.lock(), "{summary}");
+    }
+    if let Err(e) = args
+        .html
+        .write(|| crate::html::build::replay(&results, &summary, &dialect))
+    {
+        eprintln!("notifspec replay: {e}");
+        return Status::Error;
     }
     summary.status()
 }

@@ -44,6 +44,9 @@ pub struct Args {
     /// Close a connection, silently, after this long without a line from its client.
     #[arg(long, value_parser = parse_duration)]
     pub idle_timeout: Option<Duration>,
+    /// How the ready line on stdout is written: `text` or `json` (`{"event":"listening",...}`).
+    #[arg(long, value_enum, default_value_t = crate::cmd::OutputFormat::Text)]
+    pub format: crate::cmd::OutputFormat,
 }
 
 /// Runs the command.
@@ -98,14 +101,26 @@ fn run_inner(args: Args) -> Result<(), String> {
             .local_addr()
             .map(|a| a.to_string())
             .unwrap_or_default();
-        let control = server
-            .control_addr()
-            .map(|a| format!(", control on {a}"))
-            .unwrap_or_default();
-        println!(
-            "notifspec serve: listening on {addr} (dialect {}){control}",
-            server.dialect().name
-        );
+        if args.format == crate::cmd::OutputFormat::Json {
+            println!(
+                "{}",
+                serde_json::json!({
+                    "event": "listening",
+                    "addr": addr,
+                    "control": server.control_addr().map(|a| a.to_string()),
+                    "dialect": server.dialect().name,
+                })
+            );
+        } else {
+            let control = server
+                .control_addr()
+                .map(|a| format!(", control on {a}"))
+                .unwrap_or_default();
+            println!(
+                "notifspec serve: listening on {addr} (dialect {}){control}",
+                server.dialect().name
+            );
+        }
         signal.await;
         tracing::info!("shutting down");
         server.shutdown().await.map_err(|e| e.to_string())

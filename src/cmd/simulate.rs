@@ -45,6 +45,13 @@ pub struct Args {
     /// Output format: `text` (a summary for people) or `json` (one JSON object).
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
+    /// Run for this long instead of the scenario's `duration` (e.g. `30s`: a 10-minute
+    /// scenario against an external server otherwise takes 10 real minutes).
+    #[arg(long, value_name = "D", value_parser = crate::cmd::parse_duration)]
+    pub duration: Option<std::time::Duration>,
+    /// The HTML report (`--html FILE`).
+    #[command(flatten)]
+    pub html: crate::html::HtmlArgs,
 }
 
 /// Runs the command: 0 when no rule was violated, 1 when one was, 2 for bad input.
@@ -56,7 +63,7 @@ pub fn run(args: Args) -> Status {
             return Status::Error;
         }
     };
-    let loaded = match loaded {
+    let mut loaded = match loaded {
         Ok(l) => l,
         Err(e) => {
             eprintln!("notifspec simulate: {e}");
@@ -69,6 +76,33 @@ pub fn run(args: Args) -> Status {
         eprintln!("notifspec simulate: --out: {e}");
         return Status::Error;
     }
+    if let Some(d) = args.duration {
+        if d.is_zero() {
+            eprintln!("notifspec simulate: --duration must be longer than zero");
+            return Status::Error;
+        }
+        loaded.scenario.duration = d;
+    }
+    if let Err(e) = args.html.precheck() {
+        eprintln!("notifspec simulate: {e}");
+        return Status::Error;
+    }
+    // The report draws the violating connections from their saved transcripts: without
+    // --out they are saved in a private folder that is removed afterwards.
+    let scratch = match (&args.html.html, &args.out) {
+        (Some(_), None) => match crate::html::build::ScratchDir::new() {
+            Ok(s) => Some(s),
+            Err(e) => {
+                eprintln!("notifspec simulate: cannot create a folder for --html: {e}");
+                return Status::Error;
+            }
+        },
+        _ => None,
+    };
+    let out = args
+        .out
+        .clone()
+        .or_else(|| scratch.as_ref().map(|s| s.path().to_path_buf()));
     let seed = args.seed.or(loaded.scenario.seed).unwrap_or(0);
     let started = Instant::now();
     let progress = std::io::stderr().is_terminal().then(progress_bar);
@@ -82,14 +116,14 @@ pub fn run(args: Args) -> Status {
                 &loaded,
                 sim::external::Target { server, control },
                 seed,
-                args.out.clone(),
+                out.clone(),
                 args.max_saved,
                 progress,
             ))
         }
         _ => {
             let mut opts = SimOptions::new(seed);
-            opts.out = args.out.clone();
+            opts.out = out.clone();
             opts.max_saved = args.max_saved;
             opts.progress = progress;
             sim::simulate(&loaded, opts)
@@ -101,7 +135,7 @@ pub fn run(args: Args) -> Status {
             started.elapsed().as_secs_f64()
         );
     }
-    let report = match result {
+    let mut report = match result {
         Ok(r) => r,
         Err(e) => {
             eprintln!(
@@ -111,6 +145,18 @@ pub fn run(args: Args) -> Status {
             return Status::Error;
         }
     };
+    if let Err(e) = args
+        .html
+        .write(|| crate::html::build::simulate(&report, &loaded.dialect))
+    {
+        eprintln!("notifspec simulate: {e}");
+        return Status::Error;
+    }
+    if scratch.is_some() {
+        // Saved only for the HTML report: the text and JSON reports stay as without --html.
+        report.saved.clear();
+    }
+    drop(scratch);
     let text = match args.format {
         // Peer bytes quoted in findings reach the terminal escaped.
         OutputFormat::Text => crate::escape::terminal(&report.to_text()).into_owned(),
@@ -126,19 +172,19 @@ pub fn run(args: Args) -> Status {
     }
 }
 
-/// A one-line progress bar on stderr, redrawn only when the percentage changes.
+/// A progress bar on stderr (`indicatif`, which limits its own redraws); only made when
+/// stderr is a terminal.
 fn progress_bar() -> Box<dyn FnMut(f64)> {
-    let mut last = u32::MAX;
+    let bar = indicatif::ProgressBar::new(1000);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "[{bar:20}] {percent:>3}% simulated, {elapsed} elapsed",
+    ) {
+        bar.set_style(style.progress_chars("#> "));
+    }
     Box::new(move |done: f64| {
-        let pct = (done.clamp(0.0, 1.0) * 100.0) as u32;
-        if pct != last {
-            last = pct;
-            let filled = (pct / 5) as usize;
-            eprint!(
-                "\r[{}{}] {pct:3}% simulated",
-                "#".repeat(filled),
-                " ".repeat(20 - filled)
-            );
+        bar.set_position((done.clamp(0.0, 1.0) * 1000.0) as u64);
+        if done >= 1.0 {
+            bar.finish_and_clear();
         }
     })
 }

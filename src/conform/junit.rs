@@ -1,26 +1,25 @@
 //! JUnit XML, the format CI systems display: one `<testsuite>` per feature (and one more for
 //! its offline checks of shipped transcripts, which do not test the target), one
-//! `<testcase>` per scenario (classname = feature). A broken rule is a `<failure>` (rule ID,
-//! message, diff and conversation; a setup failure says which rules it left unjudged),
-//! trouble reaching or driving the implementation is an `<error>`, and a skipped scenario is
-//! `<skipped>` with its reason. Written by hand: the
-//! format is small, and escaping is the only subtle part.
+//! `<testcase>` per scenario (classname = feature, with `file` and `line`). A broken rule is a
+//! `<failure>` (rule ID, message, diff and conversation; a setup failure says which rules it
+//! left unjudged), trouble reaching or driving the implementation is an `<error>`, and a
+//! skipped scenario is `<skipped>` with its reason.
+//! Serialised by `quick-junit`; this module only maps outcomes onto its model.
 
 use std::fmt::Write as _;
+use std::time::Duration;
+
+use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
 use super::outcome::{Outcome, RunReport, ScenarioReport, diff_of};
 
-/// Escapes text for XML attributes and content, dropping characters XML 1.0 forbids
-/// (control characters a misbehaving server may have sent).
-pub fn escape(s: &str) -> String {
+/// Makes characters XML 1.0 forbids (control characters a misbehaving server may have sent)
+/// visible as `\u{..}`, instead of letting them vanish: the report must show what was sent.
+/// Markup escaping is the serialiser's.
+pub fn visible(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
             '\t' | '\n' | '\r' => out.push(c),
             c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => {
                 let _ = write!(out, "\\u{{{:x}}}", c as u32);
@@ -29,10 +28,6 @@ pub fn escape(s: &str) -> String {
         }
     }
     out
-}
-
-fn secs(s: &ScenarioReport) -> String {
-    format!("{:.3}", s.duration.as_secs_f64())
 }
 
 fn body(step: &str, message: &str, diff: Option<String>, conversation: &[String]) -> String {
@@ -50,29 +45,20 @@ fn body(step: &str, message: &str, diff: Option<String>, conversation: &[String]
     b
 }
 
-fn testcase(out: &mut String, s: &ScenarioReport) {
-    let _ = write!(
-        out,
-        "    <testcase classname=\"{}\" name=\"{}\" file=\"{}\" line=\"{}\" time=\"{}\"",
-        escape(&s.feature),
-        escape(&s.name),
-        escape(&s.file),
-        s.line,
-        secs(s)
-    );
-    let inner = match &s.outcome {
-        Outcome::Passed => None,
-        Outcome::UnexpectedPass { rules } => Some(format!(
-            "      <system-out>{}</system-out>\n",
-            escape(&format!(
+fn status_of(s: &ScenarioReport) -> (TestCaseStatus, Option<String>) {
+    match &s.outcome {
+        Outcome::Passed => (TestCaseStatus::success(), None),
+        Outcome::UnexpectedPass { rules } => (
+            TestCaseStatus::success(),
+            Some(format!(
                 "NOW PASSING although --expect-fail lists {}",
                 rules
                     .iter()
                     .map(|r| r.as_str())
                     .collect::<Vec<_>>()
                     .join(", ")
-            ))
-        )),
+            )),
+        ),
         Outcome::Failed {
             step,
             failure,
@@ -98,29 +84,32 @@ fn testcase(out: &mut String, s: &ScenarioReport) {
             } else {
                 String::new()
             };
-            Some(format!(
-                "      <failure type=\"{}\" message=\"{}\">{}</failure>\n",
-                escape(&rule),
-                escape(&format!("{rule}: {setup}{}", failure.message)),
-                escape(&body(
+            let mut st = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            st.set_type(visible(&rule))
+                .set_message(visible(&format!("{rule}: {setup}{}", failure.message)))
+                .set_description(visible(&body(
                     step,
                     &failure.message,
                     diff_of(failure),
-                    conversation
-                ))
-            ))
+                    conversation,
+                )));
+            (st, None)
         }
         Outcome::Errored {
             step,
             message,
             conversation,
-        } => Some(format!(
-            "      <error type=\"error\" message=\"{}\">{}</error>\n",
-            escape(message),
-            escape(&body(step, message, None, conversation))
-        )),
+        } => {
+            let mut st = TestCaseStatus::non_success(NonSuccessKind::Error);
+            st.set_type("error")
+                .set_message(visible(message))
+                .set_description(visible(&body(step, message, None, conversation)));
+            (st, None)
+        }
         Outcome::Skipped { reason } => {
-            Some(format!("      <skipped message=\"{}\"/>\n", escape(reason)))
+            let mut st = TestCaseStatus::skipped();
+            st.set_message(visible(reason));
+            (st, None)
         }
         Outcome::ExpectedFailure {
             failure, reason, ..
@@ -130,63 +119,41 @@ fn testcase(out: &mut String, s: &ScenarioReport) {
                 .as_deref()
                 .map(|r| format!(": {r}"))
                 .unwrap_or_default();
-            Some(format!(
-                "      <skipped message=\"{}\"/>\n",
-                escape(&format!(
-                    "expected failure ({rule}{why}): {}",
-                    failure.message
-                ))
-            ))
-        }
-    };
-    match inner {
-        None => out.push_str("/>\n"),
-        Some(inner) => {
-            out.push_str(">\n");
-            out.push_str(&inner);
-            out.push_str("    </testcase>\n");
+            let mut st = TestCaseStatus::skipped();
+            st.set_message(visible(&format!(
+                "expected failure ({rule}{why}): {}",
+                failure.message
+            )));
+            (st, None)
         }
     }
 }
 
-#[derive(Default)]
-struct Counts {
-    tests: usize,
-    failures: usize,
-    errors: usize,
-    skipped: usize,
-    time: f64,
+fn testcase(s: &ScenarioReport) -> TestCase {
+    let (status, out) = status_of(s);
+    let mut tc = TestCase::new(visible(&s.name), status);
+    tc.set_classname(visible(&s.feature))
+        .set_time(Duration::from_millis(
+            s.duration.as_millis().try_into().unwrap_or(u64::MAX),
+        ));
+    tc.extra.insert("file".into(), visible(&s.file).into());
+    tc.extra.insert("line".into(), s.line.to_string().into());
+    if let Some(out) = out {
+        tc.set_system_out(visible(&out));
+    }
+    tc
 }
 
-fn counts<'a>(it: impl Iterator<Item = &'a ScenarioReport>) -> Counts {
-    let mut c = Counts::default();
-    for s in it {
-        c.tests += 1;
-        c.time += s.duration.as_secs_f64();
-        match s.outcome {
-            Outcome::Failed { .. } => c.failures += 1,
-            Outcome::Errored { .. } => c.errors += 1,
-            Outcome::Skipped { .. } | Outcome::ExpectedFailure { .. } => c.skipped += 1,
-            Outcome::Passed | Outcome::UnexpectedPass { .. } => {}
-        }
-    }
-    c
+fn xml(report: &Report) -> String {
+    // Serialising into memory fails only on a bug in the serialiser.
+    report
+        .to_string()
+        .unwrap_or_else(|e| format!("<!-- cannot serialise the report: {e} -->\n"))
 }
 
 /// The run as a JUnit XML document.
 pub fn junit(r: &RunReport) -> String {
-    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let all = counts(r.scenarios.iter());
-    let _ = writeln!(
-        out,
-        "<testsuites name=\"notifspec conform: {}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"{:.3}\">",
-        escape(&r.target),
-        all.tests,
-        all.failures,
-        all.errors,
-        all.skipped,
-        all.time
-    );
+    let mut report = Report::new(visible(&format!("notifspec conform: {}", r.target)));
     // Offline checks of the shipped transcripts get testsuites of their own, so a dashboard
     // never counts them as tests of the target.
     let mut features: Vec<(&str, bool)> = Vec::new();
@@ -195,52 +162,45 @@ pub fn junit(r: &RunReport) -> String {
             features.push((&s.feature, s.offline));
         }
     }
+    let mut total = Duration::ZERO;
     for (f, offline) in features {
-        let of = || {
-            r.scenarios
-                .iter()
-                .filter(move |s| s.feature == f && s.offline == offline)
-        };
-        let c = counts(of());
         let name = if offline {
             format!("{f} (offline: shipped transcripts, not the target)")
         } else {
             f.to_string()
         };
-        let _ = writeln!(
-            out,
-            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"{:.3}\">",
-            escape(&name),
-            c.tests,
-            c.failures,
-            c.errors,
-            c.skipped,
-            c.time
-        );
-        for s in of() {
-            testcase(&mut out, s);
+        let mut suite = TestSuite::new(visible(&name));
+        let mut time = Duration::ZERO;
+        for s in r
+            .scenarios
+            .iter()
+            .filter(|s| s.feature == f && s.offline == offline)
+        {
+            time += s.duration;
+            suite.add_test_case(testcase(s));
         }
-        out.push_str("  </testsuite>\n");
+        suite.set_time(time);
+        total += time;
+        report.add_test_suite(suite);
     }
-    out.push_str("</testsuites>\n");
-    out
+    report.set_time(total);
+    xml(&report)
 }
 
 /// A JUnit document for a run that could not start because the target was unreachable:
 /// one `<error>` test case, so a CI dashboard shows why nothing ran.
 pub fn unreachable(target: &str, message: &str) -> String {
-    format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
-         <testsuites name=\"notifspec conform: {t}\" tests=\"1\" failures=\"0\" errors=\"1\" skipped=\"0\">\n\
-         \x20 <testsuite name=\"notifspec conform\" tests=\"1\" failures=\"0\" errors=\"1\" skipped=\"0\">\n\
-         \x20   <testcase classname=\"notifspec conform\" name=\"reach the implementation under test\">\n\
-         \x20     <error type=\"unreachable\" message=\"{m}\">{m}</error>\n\
-         \x20   </testcase>\n\
-         \x20 </testsuite>\n\
-         </testsuites>\n",
-        t = escape(target),
-        m = escape(message)
-    )
+    let mut report = Report::new(visible(&format!("notifspec conform: {target}")));
+    let mut suite = TestSuite::new("notifspec conform");
+    let mut st = TestCaseStatus::non_success(NonSuccessKind::Error);
+    st.set_type("unreachable")
+        .set_message(visible(message))
+        .set_description(visible(message));
+    let mut tc = TestCase::new("reach the implementation under test", st);
+    tc.set_classname("notifspec conform");
+    suite.add_test_case(tc);
+    report.add_test_suite(suite);
+    xml(&report)
 }
 
 #[cfg(test)]
@@ -343,17 +303,23 @@ mod tests {
         let xml = junit(&report);
         well_formed(&xml).unwrap_or_else(|e| panic!("{e}\n{xml}"));
         assert!(
-            xml.contains("tests=\"4\" failures=\"1\" errors=\"1\" skipped=\"1\""),
+            xml.contains("tests=\"4\" skipped=\"1\" failures=\"1\" errors=\"1\""),
             "{xml}"
         );
         assert!(
             xml.contains("classname=\"Answers &amp; &lt;windows&gt;\""),
             "{xml}"
         );
-        assert!(xml.contains("<failure type=\"S-NOTIF-WINDOW\" message=\"S-NOTIF-WINDOW: two notifications &lt;unanswered&gt; &amp; &quot;more&quot;\\u{1}\">"), "{xml}");
+        assert!(xml.contains("<failure message=\"S-NOTIF-WINDOW: two notifications &lt;unanswered&gt; &amp; &quot;more&quot;\\u{1}\" type=\"S-NOTIF-WINDOW\">"), "{xml}");
         assert!(xml.contains("- expected: &lt;nothing&gt;"), "{xml}");
         assert!(
-            xml.contains("<error type=\"error\" message=\"cannot connect"),
+            xml.contains(
+                "<error message=\"cannot connect to 127.0.0.1:1: refused\" type=\"error\">"
+            ),
+            "{xml}"
+        );
+        assert!(
+            xml.contains("file=\"features/answers.feature\" line=\"7\""),
             "{xml}"
         );
         assert!(
@@ -361,6 +327,17 @@ mod tests {
             "{xml}"
         );
         assert!(!xml.contains('\u{1}'));
+    }
+
+    #[test]
+    fn an_unreachable_target_is_one_error() {
+        let xml = unreachable(
+            "server 127.0.0.1:1",
+            "cannot connect to 127.0.0.1:1: refused <x>",
+        );
+        well_formed(&xml).unwrap_or_else(|e| panic!("{e}\n{xml}"));
+        assert!(xml.contains("errors=\"1\""), "{xml}");
+        assert!(xml.contains("<error message=\"cannot connect to 127.0.0.1:1: refused &lt;x&gt;\" type=\"unreachable\">"), "{xml}");
     }
 
     #[test]
@@ -394,13 +371,13 @@ mod tests {
         assert!(
             xml.contains(
                 "<testsuite name=\"Answers &amp; &lt;windows&gt; (offline: shipped transcripts, \
-                 not the target)\" tests=\"1\" failures=\"0\""
+                 not the target)\" tests=\"1\" skipped=\"0\" errors=\"0\" failures=\"0\""
             ),
             "{xml}"
         );
         assert!(
             xml.contains(
-                "<testsuite name=\"Answers &amp; &lt;windows&gt;\" tests=\"1\" failures=\"1\""
+                "<testsuite name=\"Answers &amp; &lt;windows&gt;\" tests=\"1\" skipped=\"0\" errors=\"0\" failures=\"1\""
             ),
             "{xml}"
         );
@@ -413,16 +390,5 @@ mod tests {
             text.ends_with("0 passed, 1 failed (1 in setup), 0 skipped\n"),
             "{text}"
         );
-    }
-
-    #[test]
-    fn an_unreachable_target_is_one_error() {
-        let xml = unreachable(
-            "server 127.0.0.1:1",
-            "cannot connect to 127.0.0.1:1: refused <x>",
-        );
-        well_formed(&xml).unwrap_or_else(|e| panic!("{e}\n{xml}"));
-        assert!(xml.contains("errors=\"1\""), "{xml}");
-        assert!(xml.contains("<error type=\"unreachable\" message=\"cannot connect to 127.0.0.1:1: refused &lt;x&gt;\">"), "{xml}");
     }
 }

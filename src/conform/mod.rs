@@ -10,21 +10,26 @@
 //! - [`steps`]: the step sentences, one file per domain, parsed into [`steps::Step`]s.
 //! - [`world`]: the state of one scenario (named peers, the scripted server) and the step
 //!   methods; [`peer`] is one raw connection with its own checker.
-//! - [`target`] and [`reference`]: what runs under test.
+//! - [`target`] and [`reference`]: what runs under test; [`items`]: how items appear on it
+//!   (control port, `--publish-cmd`, or the server's own publishing).
 //! - [`runner`]: selection, skipping, timeouts, parallelism; [`outcome`]: results and the
 //!   per-rule view; [`render`] and [`junit`]: text, JSON and JUnit output.
 //! - [`expect`]: known failures, as given with `--expect-fail`.
+//! - [`own`]: the user's own features and transcripts (`--features`, `--transcripts`).
 
 pub mod expect;
 pub mod failure;
+pub mod items;
 pub mod junit;
 pub mod outcome;
+pub mod own;
 pub mod pattern;
 pub mod peer;
 pub mod reference;
 pub mod render;
 pub mod runner;
 pub mod scripted;
+mod spontaneous;
 pub mod steps;
 pub mod suite;
 pub mod target;

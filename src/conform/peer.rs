@@ -58,6 +58,9 @@ pub struct Peer {
     checker: Checker,
     violations: Vec<Violation>,
     log: VecDeque<(Instant, String)>,
+    /// We (a client) sent the stop command since we last sent the enter command: a
+    /// notification arriving now crosses the stop and must not be answered.
+    stopping: bool,
 }
 
 impl Peer {
@@ -88,6 +91,7 @@ impl Peer {
             checker: Checker::with_options(dialect.clone(), options),
             violations: Vec::new(),
             log: VecDeque::new(),
+            stopping: false,
         }
     }
 
@@ -104,6 +108,17 @@ impl Peer {
     }
 
     fn record(&mut self, kind: EventKind) {
+        if let EventKind::Line { from, text, .. } = &kind
+            && *from == self.us
+            && self.us == Party::Client
+        {
+            let commands = &self.checker.dialect().commands;
+            if *text == commands.stop {
+                self.stopping = true;
+            } else if *text == commands.enter {
+                self.stopping = false;
+            }
+        }
         let note = match &kind {
             EventKind::Line { from, text, .. } => {
                 let who = if *from == Party::Client { "C:" } else { "S:" };
@@ -325,6 +340,21 @@ impl Peer {
     /// Records that nothing arrived for `duration` (the checker's liveness rules use it).
     pub fn quiet(&mut self, duration: Duration) {
         self.record(EventKind::Quiet { duration });
+    }
+
+    /// Whether we (a client) sent the stop command since we last entered the mode: a
+    /// notification that arrives now crossed the stop, and answering it would break `C-`
+    /// rules.
+    pub fn stopping(&self) -> bool {
+        self.stopping
+    }
+
+    /// Whether the checker has found the other party breaking a rule since the last
+    /// [`take_violations`](Peer::take_violations): the line just received was not one it
+    /// may send now.
+    pub fn other_side_flagged(&self) -> bool {
+        let them = self.them();
+        self.violations.iter().any(|v| v.rule.party() == them)
     }
 
     /// Violations of the other party's rules found since the last call. Our own party's are

@@ -4,7 +4,7 @@
 //! bounded waits inside it): a hung implementation becomes a failure naming the step and the
 //! deadline, never a hung CI job.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,12 +15,11 @@ use tokio::time::Instant;
 
 use super::expect::ExpectFail;
 use super::failure::{Failure, StepError};
+use super::items::ItemSource;
 use super::outcome::{Outcome, RunReport, ScenarioReport};
 use super::peer::fmt_dur;
 use super::steps::Step;
-use super::suite::{
-    Scenario, Suite, TAG_ANSWERS, TAG_CLIENT, TAG_CONTROL, TAG_ERRORS, TAG_OFFLINE,
-};
+use super::suite::{Scenario, Suite, TAG_ANSWERS, TAG_CLIENT, TAG_ERRORS, TAG_OFFLINE};
 use super::target::{ServerSession, Target, TargetError, preflight};
 use super::world::World;
 use crate::dialect::{Dialect, ErrorPolicy};
@@ -55,6 +54,9 @@ pub struct Options {
     /// catch the same stray line, and the gate stays fast. `Duration::MAX` keeps them as
     /// written.
     pub quiet_cap: Duration,
+    /// How scenarios make items appear: the control port, a publish command, or the
+    /// server's own publishing (spontaneous mode).
+    pub items: ItemSource,
 }
 
 impl Options {
@@ -68,6 +70,7 @@ impl Options {
             expect_fail: ExpectFail::none(),
             progress: false,
             quiet_cap: DEFAULT_QUIET_CAP,
+            items: ItemSource::default(),
         }
     }
 }
@@ -91,8 +94,8 @@ fn skip_reason(s: &Scenario, o: &Options) -> Option<String> {
             o.dialect.name
         ));
     }
-    if s.has_tag(TAG_CONTROL) && !o.target.has_control() {
-        return Some("needs a control port to publish items (--control ADDR)".into());
+    if let Some(reason) = o.items.skip_reason(&o.target, s) {
+        return Some(reason);
     }
     if s.has_tag(TAG_ANSWERS) && !o.dialect.answers_required() {
         return Some(format!(
@@ -134,6 +137,7 @@ pub async fn run_scenario(s: &Scenario, o: &Options, suite: Arc<Suite>) -> Outco
     }
     let mut world = World::new(o.dialect.clone(), o.target.clone(), o.timeout, suite);
     world.quiet_cap = o.quiet_cap;
+    world.items = o.items.for_scenario(s);
     let mut setup = true;
     for spec in &s.steps {
         let where_ = format!("{} ({}:{})", spec.sentence(), s.file, spec.line);
@@ -152,7 +156,7 @@ pub async fn run_scenario(s: &Scenario, o: &Options, suite: Arc<Suite>) -> Outco
                 };
             }
         };
-        let bound = step_bound(step, o.timeout);
+        let bound = step_bound(step, o.timeout) + o.items.extra_bound();
         let result = match tokio::time::timeout(bound, world.run(step)).await {
             Ok(r) => r,
             Err(_) => Err(StepError::Failed(Failure::new(
@@ -253,7 +257,8 @@ pub async fn run(suite: Arc<Suite>, o: &Options) -> Result<RunReport, TargetErro
         .filter(|s| o.tags.as_ref().is_none_or(|t| t.eval(s.tags.iter())))
         .collect();
     let total = selected.len();
-    let show = o.progress && std::io::stderr().is_terminal();
+    // A progress bar (`indicatif`) only on a terminal: logs and pipes get the report alone.
+    let bar = (o.progress && std::io::stderr().is_terminal()).then(|| progress_bar(total));
     let jobs = if o.target.parallel() { PARALLEL } else { 1 };
     let started = Instant::now();
     let mut done = 0usize;
@@ -293,11 +298,10 @@ pub async fn run(suite: Arc<Suite>, o: &Options) -> Result<RunReport, TargetErro
     let mut scenarios = Vec::with_capacity(total);
     while let Some((s, outcome, duration, robust)) = reports.next().await {
         done += 1;
-        if show {
+        if let Some(bar) = &bar {
             let mark = if outcome.is_failure() { "FAIL" } else { "ok" };
-            let mut err = std::io::stderr().lock();
-            let _ = write!(err, "\r\x1b[2K[{done}/{total}] {mark} {}", s.name);
-            let _ = err.flush();
+            bar.set_position(done as u64);
+            bar.set_message(format!("{mark} {}", s.name));
         }
         scenarios.push(ScenarioReport {
             feature: s.feature.clone(),
@@ -311,14 +315,15 @@ pub async fn run(suite: Arc<Suite>, o: &Options) -> Result<RunReport, TargetErro
         });
         scenarios.extend(robust);
     }
-    if show {
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
         eprintln!(
-            "\r\x1b[2K{total} scenarios in {:.1} s",
+            "{total} scenarios in {:.1} s",
             started.elapsed().as_secs_f64()
         );
     }
     Ok(RunReport {
-        target: describe_target(&o.target),
+        target: describe_target(&o.target) + &o.items.describe(&o.target),
         dialect: o.dialect.name.clone(),
         scenarios,
     })
@@ -363,6 +368,15 @@ fn stopped_accepting(s: &Scenario, e: &TargetError, expect: &ExpectFail) -> Scen
         },
         duration: Duration::ZERO,
     }
+}
+
+fn progress_bar(total: usize) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(total as u64);
+    if let Ok(style) = indicatif::ProgressStyle::with_template("[{bar:20}] {pos}/{len} {wide_msg}")
+    {
+        bar.set_style(style.progress_chars("#> "));
+    }
+    bar
 }
 
 /// The target in words, for reports.

@@ -187,7 +187,8 @@ impl Suite {
         let (path, text) = self
             .dialect_files
             .iter()
-            .find(|(p, _)| *p == wanted)
+            // A user's folder may be absolute or start with `./` (`conform --transcripts`).
+            .find(|(p, _)| p.trim_start_matches("./").trim_start_matches('/') == wanted)
             .ok_or_else(|| {
                 format!(
                     "{}: dialect `{name}` is neither built in nor embedded",

@@ -21,6 +21,14 @@ pub enum TargetError {
         /// What went wrong.
         reason: String,
     },
+    /// The publish command (`--publish-cmd`) failed, timed out or could not start.
+    #[error("publish command `{cmd}`: {reason}")]
+    Publish {
+        /// The command as run (placeholders substituted).
+        cmd: String,
+        /// What went wrong (exit status and stderr, or the timeout).
+        reason: String,
+    },
     /// A step needs a control port and the run has none.
     #[error("no control port: pass --control ADDR (or NOTIFSPEC_CONTROL) to publish items")]
     NoControl,

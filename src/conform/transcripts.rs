@@ -72,9 +72,25 @@ impl World {
                  that server), which a replay cannot make every server do"
             )));
         }
+        if self.spontaneous().is_some() {
+            let commands = &dialect.commands;
+            let exposed = t.entries.iter().any(|e| match &e.kind {
+                EntryKind::Client(m) => m
+                    .literal()
+                    .is_some_and(|l| l == commands.enter || l == commands.classified),
+                _ => false,
+            });
+            if needs_control || exposed {
+                return Err(StepError::Skipped(format!(
+                    "{path} enters notification mode or reads ads, and the server publishes on \
+                     its own (spontaneous mode): its items would interleave with the recording"
+                )));
+            }
+        }
         if needs_control && !self.target.has_control() {
             return Err(StepError::Skipped(format!(
-                "{path} publishes items or expects notifications, which needs a control port"
+                "{path} publishes items or expects notifications, which needs a control port \
+                 (replay does not use --publish-cmd)"
             )));
         }
         let session = self.server().await?;
@@ -88,11 +104,14 @@ impl World {
         self.replayed = findings
             .observed
             .iter()
-            .filter_map(|o| match &o.what {
-                Happened::Line(Party::Client, l) => Some(format!("C: {l}")),
-                Happened::Line(Party::Server, l) => Some(format!("S: {l}")),
-                Happened::Note(n) => Some(format!("# {n}")),
-                Happened::Directive(_) => None,
+            .filter_map(|o| {
+                let line = match &o.what {
+                    Happened::Line(Party::Client, l) => format!("C: {l}"),
+                    Happened::Line(Party::Server, l) => format!("S: {l}"),
+                    Happened::Note(n) => format!("# {n}"),
+                    Happened::Directive(_) => return None,
+                };
+                Some(format!("+{:.3}s {line}", o.at.as_secs_f64()))
             })
             .collect();
         if let Some(v) = findings.violations.first() {

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use super::failure::{Failure, StepError};
+use super::items::ItemSource;
 use super::peer::{Incoming, Peer, fmt_dur};
 use super::scripted::Scripted;
 use super::steps::{Expect, Item, Step};
@@ -15,7 +16,7 @@ use super::suite::Suite;
 use super::target::{ServerSession, Target};
 use crate::checker::LineReading as _;
 use crate::checker::{Party, Terminator, Violation};
-use crate::dialect::{Dialect, ErrorPolicy};
+use crate::dialect::{Dialect, ErrorPolicy, ItemKind};
 use crate::rule::RuleId;
 
 /// Most clients a "many clients" step may open: enough to show concurrency, bounded so a
@@ -47,6 +48,14 @@ pub struct World {
     /// Publishes, as `! publish ...` lines, for the conversation report (bounded: a scenario
     /// has a fixed number of steps).
     pub(super) notes: Vec<(tokio::time::Instant, String)>,
+    /// How items appear (control port, publish command, or the server's own publishing).
+    pub(super) items: ItemSource,
+    /// Spontaneous mode: the scenario asked for an item that has not been announced yet.
+    pub(super) pending_publish: bool,
+    /// Spontaneous mode: the ads the scenario asked to publish (read back as "an ad").
+    pub(super) chosen_ads: Vec<String>,
+    /// Spontaneous mode: the kind of the last notification a step waited for, per peer.
+    pub(super) announced: Vec<(String, ItemKind)>,
 }
 
 impl World {
@@ -64,6 +73,10 @@ impl World {
             peers: Vec::new(),
             crowd: Vec::new(),
             scripted: None,
+            items: ItemSource::default(),
+            pending_publish: false,
+            chosen_ads: Vec::new(),
+            announced: Vec::new(),
         }
     }
 
@@ -81,6 +94,11 @@ impl World {
                 message: format!("{} (checker: {})", f.message, v.message),
                 ..f
             })),
+            // A step that could not conclude (spontaneous mode) still fails on what the checker
+            // saw: safety rules are judged on whatever arrived.
+            (Err(StepError::Skipped(_)), Some(v)) if self.spontaneous().is_some() => {
+                Err(StepError::Failed(v.into()))
+            }
             (Err(e), _) => Err(e),
             (Ok(()), Some(v)) => Err(StepError::Failed(v.into())),
             (Ok(()), None) => Ok(()),
@@ -122,7 +140,16 @@ impl World {
             .chain(self.notes.iter())
             .collect();
         all.sort_by_key(|(at, _)| *at);
-        let mut out: Vec<String> = all.into_iter().map(|(_, l)| l.clone()).collect();
+        // Each line carries its time since the first, so a reader (and the HTML report's
+        // sequence diagram) sees how the lines were spaced: a late reply, a crossing.
+        let t0 = all.first().map(|(at, _)| *at);
+        let mut out: Vec<String> = all
+            .into_iter()
+            .map(|(at, l)| {
+                let since = t0.map(|t0| at.duration_since(t0)).unwrap_or_default();
+                format!("+{:.3}s {l}", since.as_secs_f64())
+            })
+            .collect();
         out.extend(self.replayed.iter().cloned());
         out
     }
@@ -243,7 +270,7 @@ impl World {
         Ok(())
     }
 
-    async fn catch_up(&mut self, p: &str) -> Result<(), StepError> {
+    pub(super) async fn catch_up(&mut self, p: &str) -> Result<(), StepError> {
         let (random, classified) = (
             self.dialect.commands.random.clone(),
             self.dialect.commands.classified.clone(),
@@ -257,6 +284,12 @@ impl World {
                 return Ok(());
             }
         }
+        if self.spontaneous().is_some() {
+            return Err(StepError::Skipped(format!(
+                "not concluded: client {p} read {MAX_CATCH_UP} ads and the server, publishing on \
+                 its own, still had unread ones"
+            )));
+        }
         Err(Failure::new(
             Some(RuleId::SClassifiedLine),
             format!("client {p} read {MAX_CATCH_UP} ads and the server still had unread ones"),
@@ -264,7 +297,7 @@ impl World {
         .into())
     }
 
-    async fn in_mode(&mut self, p: &str) -> Result<(), StepError> {
+    pub(super) async fn in_mode(&mut self, p: &str) -> Result<(), StepError> {
         let enter = self.dialect.commands.enter.clone();
         let ack = self.dialect.replies.mode_ack.clone();
         self.send(p, &enter, None).await?;
@@ -323,7 +356,28 @@ impl World {
 
     pub(super) async fn publish(&mut self, item: &Item) -> Result<(), StepError> {
         let timeout = self.timeout;
-        let kind = self.server().await?.publish(item, timeout).await?;
+        if let Some(sp) = self.spontaneous() {
+            if sp.is_dry() {
+                return Err(StepError::Skipped(super::items::DRY.into()));
+            }
+            // The server publishes on its own: the scenario's item is whatever comes next.
+            if let Item::Classified(text) = item {
+                self.chosen_ads.push(text.clone());
+            }
+            self.pending_publish = true;
+            self.notes.push((
+                tokio::time::Instant::now(),
+                "! (spontaneous mode: waiting for the server's own item)".into(),
+            ));
+            return Ok(());
+        }
+        let kind = match self.items.clone() {
+            ItemSource::Command(cmd) => {
+                self.server().await?;
+                cmd.publish(item, timeout).await?
+            }
+            _ => self.server().await?.publish(item, timeout).await?,
+        };
         let what = match item {
             Item::Random(None) => "! publish random".to_string(),
             Item::Random(Some(n)) => format!("! publish random {n}"),
@@ -374,13 +428,19 @@ impl World {
         wait: Duration,
     ) -> Result<String, StepError> {
         let dialect = self.dialect.clone();
-        let peer = self.peer(p)?;
         if *expect == Expect::Error && dialect.errors.policy == ErrorPolicy::Ignore {
             // The dialect answers bad commands with silence.
             let quiet = wait.min(Duration::from_millis(200));
-            return nothing_on(peer, quiet).await.map(|_| String::new());
+            let quiet = match self.spontaneous() {
+                Some(_) => self.quiet_spontaneous(p, quiet, None).await,
+                None => nothing_on(self.peer(p)?, quiet).await,
+            };
+            return quiet.map(|_| String::new());
         }
-        receive_on(peer, &dialect, expect, wait).await
+        if self.spontaneous().is_some() {
+            return self.receive_spontaneous(p, expect, wait).await;
+        }
+        receive_on(self.peer(p)?, &dialect, expect, wait).await
     }
 
     /// A request still gets its reply. A connection that was dropped (or a reply that does
@@ -404,6 +464,9 @@ impl World {
     }
 
     async fn nothing(&mut self, p: &str, d: Duration) -> Result<(), StepError> {
+        if self.spontaneous().is_some() {
+            return self.nothing_spontaneous(p, d).await;
+        }
         nothing_on(self.peer(p)?, d).await
     }
 
@@ -533,9 +596,20 @@ pub(super) async fn receive_on(
     expect: &Expect,
     wait: Duration,
 ) -> Result<String, StepError> {
-    let want = describe_expect(dialect, expect);
-    let name = peer.name().to_string();
     let got = peer.recv(wait).await;
+    check_incoming(peer, dialect, expect, wait, got)
+}
+
+/// Checks what a peer received (`None`: nothing within `wait`) against `expect`.
+pub(super) fn check_incoming(
+    peer: &mut Peer,
+    dialect: &Dialect,
+    expect: &Expect,
+    wait: Duration,
+    got: Option<Incoming>,
+) -> Result<String, StepError> {
+    let name = peer.name().to_string();
+    let want = describe_expect(dialect, expect);
     let (line, terminator) = match got {
         Some(Incoming::Line(line, t)) => (line, t),
         None => {

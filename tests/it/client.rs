@@ -402,6 +402,7 @@ fn cli_args(count: u64, keepalive: Option<Duration>) -> Args {
         count: Some(count),
         timeout: TIMEOUT,
         keepalive,
+        format: notifspec::cmd::OutputFormat::Text,
     }
 }
 
@@ -448,6 +449,36 @@ async fn cli_follows_the_seed_usage() {
          +3.001s notification mode left\n\
          +3.001s random: 89765234756\n"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn cli_events_as_json_lines() {
+    let script = vec![
+        Expect("random?\r\n"),
+        Say("7\r\n"),
+        Expect("_notif_\r\n"),
+        Say("will send notifs\r\n"),
+        Step::Pause(Duration::from_millis(250)),
+        Say("notif: random\r\n"),
+        Expect("stop_notif\r\n"),
+        Say("OK\r\n"),
+        Expect("random?\r\n"),
+        Say("8\r\n"),
+    ];
+    let mut args = cli_args(1, None);
+    args.format = notifspec::cmd::OutputFormat::Json;
+    let out = run_cli(script, &args).await;
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert_eq!(
+        lines[0],
+        serde_json::json!({"at": 0.0, "event": "random: 7"})
+    );
+    assert_eq!(lines[2]["at"], 0.25);
+    assert_eq!(lines[2]["event"], "notif: random -> stop, fetch");
+    assert_eq!(lines.last().unwrap()["event"], "random: 8");
 }
 
 /// The CLI fetches, enters, and (nothing announced) stops when the keep-alive is due;

@@ -18,6 +18,7 @@ const ALLOWED: &[&str] = &[
     "rand",
     "serde",
     "serde_yaml",
+    "strsim",
     "thiserror",
 ];
 

@@ -84,6 +84,7 @@ async fn recording_between_the_reference_client_and_server_passes_check_and_repl
         count: Some(2),
         timeout: WAIT,
         keepalive: None,
+        format: notifspec::cmd::OutputFormat::Text,
     };
     let mut out = Vec::new();
     timeout(WAIT, watch(&args, Dialect::default(), &mut out))

@@ -182,6 +182,7 @@ fn reference_client_args(t: &Transcript, d: &Dialect) -> Result<ClientArgs, Stri
         count: ends_closing.then_some(notifs),
         timeout: Duration::from_secs(30),
         keepalive: None,
+        format: notifspec::cmd::OutputFormat::Text,
     })
 }
 

@@ -310,6 +310,16 @@ fn assert_caught_in(yaml: &str, factory: ServerFactory, rule: RuleId) {
         .collect();
     assert!(!saved.is_empty(), "{}", report.to_text());
     let d = Dialect::default();
+    // The HTML report draws each saved connection with the rule's line in red.
+    let html = notifspec::html::build::simulate(&report, &d).render();
+    assert!(
+        html.contains(&format!(
+            "<g class=\"arrow bad\" data-rule=\"{}\">",
+            rule.as_str()
+        )) || html.contains("<g class=\"note bad\">"),
+        "{html}"
+    );
+    assert!(html.contains(&format!("id=\"rule-{}\"", rule.as_str())));
     for s in saved {
         assert!(s.check_reproduces, "{}", report.to_text());
         let original = check_file(Path::new(&s.original), &d);
@@ -351,6 +361,7 @@ fn assert_caught_in(yaml: &str, factory: ServerFactory, rule: RuleId) {
             format: notifspec::cmd::OutputFormat::Json,
             dialect: None,
             allow_path: vec![],
+            html: Default::default(),
         });
         assert_eq!(status, Status::Fail);
     }
@@ -466,6 +477,8 @@ fn simulate_command_exit_codes() {
         allow_path: vec![],
         max_saved: 10,
         format: notifspec::cmd::OutputFormat::Json,
+        duration: None,
+        html: Default::default(),
     };
     let root = env!("CARGO_MANIFEST_DIR");
     assert_eq!(

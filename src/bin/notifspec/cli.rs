@@ -1,7 +1,7 @@
 //! Command-line definition (clap derive). Each subcommand's arguments live with the command
 //! in `notifspec::cmd`, so this file only lists them.
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, Parser, Subcommand};
 use notifspec::cmd::{self, Status};
 
 /// Conformance test harness and simulator for the notif line protocol.
@@ -32,6 +32,16 @@ pub enum Command {
     Conform(cmd::conform::Args),
     /// Measure the reference server against baselines.
     Bench(cmd::bench::Args),
+    /// List the step sentences a .feature file may use (for conform --features).
+    Steps(cmd::steps::Args),
+    /// Print a shell completion script: `notifspec completions bash > /etc/bash_completion.d/notifspec`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): `notifspec man > notifspec.1`.
+    Man,
 }
 
 impl Command {
@@ -46,7 +56,30 @@ impl Command {
             Command::Simulate(a) => cmd::simulate::run(a),
             Command::Conform(a) => cmd::conform::run(a),
             Command::Bench(a) => cmd::bench::run(a),
+            Command::Steps(a) => cmd::steps::run(a),
+            Command::Completions { shell } => {
+                // Into memory first: the generator panics on a closed stdout (`| head`).
+                let mut script = Vec::new();
+                clap_complete::generate(shell, &mut Cli::command(), "notifspec", &mut script);
+                print_all(&script)
+            }
+            Command::Man => {
+                let mut page = Vec::new();
+                match clap_mangen::Man::new(Cli::command()).render(&mut page) {
+                    Ok(()) => print_all(&page),
+                    Err(_) => Status::Error,
+                }
+            }
         }
+    }
+}
+
+/// Writes `bytes` to stdout: 2 if it is closed.
+fn print_all(bytes: &[u8]) -> Status {
+    use std::io::Write as _;
+    match std::io::stdout().lock().write_all(bytes) {
+        Ok(()) => Status::Pass,
+        Err(_) => Status::Error,
     }
 }
 

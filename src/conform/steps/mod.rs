@@ -127,17 +127,61 @@ pub(crate) struct StepDef {
     pub build: fn(&Captures) -> Result<Step, String>,
 }
 
+/// The step files, one per domain, with the domain's title (`notifspec steps` groups by it).
+const DOMAINS: &[(&str, &[StepDef])] = &[
+    ("Connecting, requests and replies", requests::STEPS),
+    ("Notification mode and the stop_notif race", mode::STEPS),
+    ("Publishing items", publish::STEPS),
+    ("Bad input and errors", errors::STEPS),
+    ("Transcripts", transcripts::STEPS),
+    ("The client under test", client::STEPS),
+];
+
 fn all_defs() -> impl Iterator<Item = &'static StepDef> {
-    [
-        requests::STEPS,
-        mode::STEPS,
-        publish::STEPS,
-        errors::STEPS,
-        transcripts::STEPS,
-        client::STEPS,
-    ]
-    .into_iter()
-    .flatten()
+    DOMAINS.iter().flat_map(|(_, defs)| defs.iter())
+}
+
+/// The vocabulary grouped by domain, in the order the step files list it.
+pub fn by_domain() -> Vec<(&'static str, Vec<&'static str>)> {
+    DOMAINS
+        .iter()
+        .map(|(title, defs)| (*title, defs.iter().map(|d| d.pattern).collect()))
+        .collect()
+}
+
+/// The patterns closest to a sentence no pattern matches, best first: quoted text counts as
+/// any `{string}`, then edit distance (`strsim`) on what is left.
+pub fn closest(text: &str, n: usize) -> Vec<&'static str> {
+    let mut normal = String::new();
+    let mut quoted = false;
+    for c in text.trim().chars() {
+        match (c, quoted) {
+            ('"', false) => {
+                quoted = true;
+                normal.push_str("{string}");
+            }
+            ('"', true) => quoted = false,
+            (_, true) => {}
+            (c, false) => normal.push(c),
+        }
+    }
+    let mut scored: Vec<(f64, &'static str)> = patterns()
+        .into_iter()
+        .map(|p| (strsim::normalized_damerau_levenshtein(&normal, p), p))
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+    scored.into_iter().take(n).map(|(_, p)| p).collect()
+}
+
+/// What a hole of a pattern takes, for `notifspec steps`.
+pub fn hole_help(hole: &str) -> Option<&'static str> {
+    Some(match hole {
+        "{string}" => "text in double quotes, e.g. \"random?\"",
+        "{word}" => "a name without spaces, e.g. A (a client of the server under test)",
+        "{int}" => "a whole number, e.g. 3",
+        "{duration}" => "a number and a unit, e.g. 100 ms or 1 s",
+        _ => return None,
+    })
 }
 
 /// Every sentence pattern, for documentation and `--help`-like listings.
@@ -149,11 +193,19 @@ pub fn patterns() -> Vec<&'static str> {
 /// the file and line), not the implementation under test.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StepParseError {
-    /// No sentence pattern matches.
-    #[error("no step matches `{0}`")]
-    NoMatch(String),
+    /// No sentence pattern matches; the nearest patterns are suggested.
+    #[error(
+        "no step matches `{text}`; closest: {} (`notifspec steps` lists them all)",
+        listed(closest, ", ")
+    )]
+    NoMatch {
+        /// The sentence.
+        text: String,
+        /// The patterns nearest to it.
+        closest: Vec<&'static str>,
+    },
     /// More than one sentence pattern matches.
-    #[error("ambiguous step `{text}`: it matches {}", quoted(patterns))]
+    #[error("ambiguous step `{text}`: it matches {}", listed(patterns, " and "))]
     Ambiguous {
         /// The sentence.
         text: String,
@@ -165,9 +217,10 @@ pub enum StepParseError {
     Invalid(String),
 }
 
-fn quoted(patterns: &[&str]) -> String {
+/// Patterns in backquotes, joined by `sep`.
+fn listed(patterns: &[&str], sep: &str) -> String {
     let names: Vec<String> = patterns.iter().map(|p| format!("`{p}`")).collect();
-    names.join(" and ")
+    names.join(sep)
 }
 
 /// Parses a step sentence (without its keyword).
@@ -176,7 +229,10 @@ pub fn parse(text: &str) -> Result<Step, StepParseError> {
         .filter_map(|d| matches(d.pattern, text).map(|c| (d.pattern, (d.build)(&c))))
         .collect();
     match found.pop() {
-        None => Err(StepParseError::NoMatch(text.to_string())),
+        None => Err(StepParseError::NoMatch {
+            text: text.to_string(),
+            closest: closest(text, 3),
+        }),
         Some((_, step)) if found.is_empty() => step.map_err(StepParseError::Invalid),
         Some(last) => {
             found.push(last);
@@ -228,7 +284,30 @@ mod tests {
     #[test]
     fn unknown_sentence_is_an_error() {
         let e = parse("client A dances").unwrap_err();
-        assert_eq!(e.to_string(), "no step matches `client A dances`");
+        assert!(
+            e.to_string()
+                .starts_with("no step matches `client A dances`; closest: "),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_near_miss_names_the_closest_steps() {
+        assert_eq!(
+            closest("client B send \"stop_notif\"", 1),
+            vec!["client {word} sends {string}"]
+        );
+        let e = parse("client A recieves an integer").unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("closest: `client {word} receives an integer`"),
+            "{e}"
+        );
+        let domains = by_domain();
+        assert_eq!(
+            domains.iter().map(|(_, p)| p.len()).sum::<usize>(),
+            patterns().len()
+        );
     }
 
     #[test]
