@@ -15,6 +15,7 @@ use futures::StreamExt as _;
 use rand::{RngExt as _, SeedableRng as _};
 use tokio::io::AsyncWriteExt as _;
 use tokio::net::TcpStream;
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::broadcast;
 use tokio::time::{Instant, sleep_until, timeout};
 use tokio_util::codec::FramedRead;
@@ -510,28 +511,14 @@ async fn connection(
     let mut st = Stats::default();
     actor.on_connect(ctx.now(), d, &mut actions);
     let complete = 'conn: loop {
-        for a in actions.drain(..) {
-            match a {
-                Action::Send(bytes) => {
-                    let class = invariants::classify_client(d, &bytes);
-                    count_client(&mut st, class);
-                    st.bytes_to_server += bytes.len() as u64 + 2;
-                    obs.client_line(ctx.now(), &bytes, class, false, &mut broken);
-                    let mut line = bytes;
-                    line.extend_from_slice(d.line_ending.as_bytes());
-                    if !matches!(timeout(IO_TIMEOUT, w.write_all(&line)).await, Ok(Ok(()))) {
-                        obs.closed(ctx.now(), Party::Server, false, &mut broken);
-                        break 'conn true;
-                    }
-                }
-                Action::Close | Action::Drop => {
-                    dropped |= a == Action::Drop;
-                    st.client_closes += 1;
-                    obs.closed(ctx.now(), Party::Client, false, &mut broken);
-                    let _ = timeout(IO_TIMEOUT, w.shutdown()).await;
-                    break 'conn true;
-                }
-            }
+        let mut seat = Seat {
+            d,
+            obs: &mut obs,
+            st: &mut st,
+            broken: &mut broken,
+        };
+        if !seat.act(ctx, &mut w, &mut actions, &mut dropped).await {
+            break 'conn true;
         }
         ctx.report(conn, actor, dropped, &mut broken, &mut reported);
         let wake = actor
@@ -550,26 +537,9 @@ async fn connection(
                     tokio::time::sleep(Duration::from_micros(delay)).await;
                 }
                 let now = ctx.now();
-                match frame {
-                    Some(Ok(Frame::Line(line))) => {
-                        let text = line.lossy();
-                        let class = invariants::classify_server(d, &text);
-                        count_server(&mut st, class);
-                        st.bytes_to_client += line.bytes.len() as u64 + 2;
-                        if let Some(lat) = obs.server_line(now, &text, class, *random_version, false, &mut broken) {
-                            st.latencies.record(lat);
-                        }
-                        actor.on_line(now, &line.bytes, d, &mut actions);
-                    }
-                    Some(Ok(Frame::TooLong { .. })) => {
-                        obs.server_line(now, "<line over the limit>", ServerLine::Other, *random_version, false, &mut broken);
-                        actions.push(Action::Drop);
-                    }
-                    Some(Err(_)) | None => {
-                        st.server_closes += 1;
-                        obs.closed(now, Party::Server, false, &mut broken);
-                        break 'conn true;
-                    }
+                let mut seat = Seat { d, obs: &mut obs, st: &mut st, broken: &mut broken };
+                if !seat.server_frame(now, frame, actor, *random_version, &mut actions) {
+                    break 'conn true;
                 }
             }
             _ = sleep_until(wake) => actor.on_timer(ctx.now(), d, &mut actions),
@@ -603,6 +573,100 @@ async fn connection(
     let mut s = lock(&ctx.shared);
     merge(&mut s.stats, st, complete);
     s.stats.take_from(actor);
+}
+
+/// One connection's observation from the client's seat: what the server sent, judged and
+/// counted, and handed to the simulated client.
+struct Seat<'a> {
+    d: &'a Dialect,
+    obs: &'a mut Observer,
+    st: &'a mut Stats,
+    broken: &'a mut Vec<Broken>,
+}
+
+impl Seat<'_> {
+    /// Carries out the simulated client's actions in order; false once the connection is
+    /// over (the client closed it, or a write failed because the server had).
+    async fn act(
+        &mut self,
+        ctx: &ClientCtx,
+        w: &mut OwnedWriteHalf,
+        actions: &mut Vec<Action>,
+        dropped: &mut bool,
+    ) -> bool {
+        let d = self.d;
+        for a in actions.drain(..) {
+            match a {
+                Action::Send(bytes) => {
+                    let class = invariants::classify_client(d, &bytes);
+                    count_client(self.st, class);
+                    self.st.bytes_to_server += bytes.len() as u64 + 2;
+                    self.obs
+                        .client_line(ctx.now(), &bytes, class, false, self.broken);
+                    let mut line = bytes;
+                    line.extend_from_slice(d.line_ending.as_bytes());
+                    if !matches!(timeout(IO_TIMEOUT, w.write_all(&line)).await, Ok(Ok(()))) {
+                        self.obs
+                            .closed(ctx.now(), Party::Server, false, self.broken);
+                        return false;
+                    }
+                }
+                Action::Close | Action::Drop => {
+                    *dropped |= a == Action::Drop;
+                    self.st.client_closes += 1;
+                    self.obs
+                        .closed(ctx.now(), Party::Client, false, self.broken);
+                    let _ = timeout(IO_TIMEOUT, w.shutdown()).await;
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    /// A frame from the server; false when the server closed the connection (or it failed).
+    fn server_frame(
+        &mut self,
+        now: Tick,
+        frame: Option<std::io::Result<Frame>>,
+        actor: &mut Actor,
+        random_version: u64,
+        actions: &mut Vec<Action>,
+    ) -> bool {
+        let d = self.d;
+        match frame {
+            Some(Ok(Frame::Line(line))) => {
+                let text = line.lossy();
+                let class = invariants::classify_server(d, &text);
+                count_server(self.st, class);
+                self.st.bytes_to_client += line.bytes.len() as u64 + 2;
+                if let Some(lat) =
+                    self.obs
+                        .server_line(now, &text, class, random_version, false, self.broken)
+                {
+                    self.st.latencies.record(lat);
+                }
+                actor.on_line(now, &line.bytes, d, actions);
+            }
+            Some(Ok(Frame::TooLong { .. })) => {
+                self.obs.server_line(
+                    now,
+                    "<line over the limit>",
+                    ServerLine::Other,
+                    random_version,
+                    false,
+                    self.broken,
+                );
+                actions.push(Action::Drop);
+            }
+            Some(Err(_)) | None => {
+                self.st.server_closes += 1;
+                self.obs.closed(now, Party::Server, false, self.broken);
+                return false;
+            }
+        }
+        true
+    }
 }
 
 /// The next publish, or never once the publisher is gone.
