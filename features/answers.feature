@@ -38,6 +38,21 @@ Feature: Answering notifications and the one-outstanding window
     When client A sends "OK"
     Then within 1 s client A receives a notification
 
+  @S-LIVENESS @S-NO-DUP @answers-required @control
+  Scenario: ads that pile up behind the window are announced after the answer
+    When an ad "Pile flat 1" is published
+    Then within 1 s client A receives "notif: classified"
+    When an ad "Pile flat 2" is published
+    And an ad "Pile flat 3" is published
+    Then client A receives nothing for 100 ms
+    When client A sends "OK"
+    Then within 1 s client A receives "notif: classified"
+    When client A sends "OK"
+    Then client A answers every notification for 1500 ms
+    When client A sends "stop_notif"
+    Then client A receives "OK"
+    And client A receives nothing for 100 ms
+
   @S-ERR @answers-required
   Scenario: OK with no notification outstanding is an error, and the mode goes on
     When client A sends "OK"

@@ -20,6 +20,8 @@
 //! The rest of this crate is the reference peers and the harness around them:
 //! - [`escape`]: peer bytes and file names made safe to print on a terminal.
 //! - [`wire`]: sans-IO line framing with the length limit enforced while reading.
+//! - [`choices`]: where the seed leaves a server's behaviour open, the legal alternatives
+//!   (the reference server takes any, by `--choice`; the checker accepts all).
 //! - [`proto`]: sans-IO reference peers (server session, client session, availability).
 //! - [`net`]: the tokio shell: listener, connections, control port, client, proxy.
 //! - [`process`]: the client command under test, in a process group killed as a whole.
@@ -46,6 +48,7 @@
 
 pub mod bench;
 pub mod check_files;
+pub mod choices;
 pub mod cmd;
 pub mod conform;
 pub mod control_client;

@@ -81,6 +81,10 @@ pub struct Args {
     /// The HTML report (`--html FILE`).
     #[command(flatten)]
     pub html: crate::html::HtmlArgs,
+    /// With no --server or --client-cmd: the legal alternatives the embedded reference server
+    /// takes where the seed leaves the behaviour open (as `serve --choice`).
+    #[arg(long, value_name = "SPEC", default_value = "", conflicts_with_all = ["server", "client_cmd"])]
+    pub choice: crate::choices::Choices,
 }
 
 impl Args {
@@ -102,6 +106,7 @@ impl Args {
             (None, None) => Target::Reference,
         };
         let mut o = Options::new(target);
+        o.choices = self.choice;
         o.dialect = Dialect::load(&self.dialect, None).map_err(|e| e.to_string())?;
         o.tags = match &self.tags {
             None => None,

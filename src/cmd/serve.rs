@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::choices::Choices;
 use crate::cmd::{Status, parse_duration};
 use crate::dialect::{DEFAULT_DIALECT, Dialect};
 use crate::net::server::{DEFAULT_ADDR, DEFAULT_MAX_CONNS, PublishSchedule, ServerBuilder};
@@ -47,6 +48,12 @@ pub struct Args {
     /// How the ready line on stdout is written: `text` or `json` (`{"event":"listening",...}`).
     #[arg(long, value_enum, default_value_t = crate::cmd::OutputFormat::Text)]
     pub format: crate::cmd::OutputFormat,
+    /// Where the seed leaves the behaviour open, which legal alternative to take, e.g.
+    /// `classified-order=newest,when-none=repeat` (keys: connect-random=seen|available,
+    /// classified-order=oldest|newest, when-none=empty|repeat, ads-behind=each|one,
+    /// random=newest|draw; the first value is the default). See docs/protocol.md, 8.1.
+    #[arg(long, value_name = "SPEC", default_value = "")]
+    pub choice: Choices,
 }
 
 /// Runs the command.
@@ -66,6 +73,7 @@ fn builder(args: &Args) -> Result<ServerBuilder, String> {
     let mut b = ServerBuilder::new()
         .dialect(dialect)
         .addr(args.addr)
+        .choices(args.choice)
         .max_conns(args.max_conns);
     if let Some(path) = &args.feed {
         b = b.feed(Feed::from_file(path, max_line).map_err(|e| e.to_string())?);

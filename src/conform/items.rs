@@ -397,6 +397,25 @@ impl Spontaneous {
                          --control or --publish-cmd)"
                     ));
                 }
+                Step::ReadAds(p, wanted)
+                    if wanted.iter().any(|w| ads.contains(&w.as_str()))
+                        && !announced_ad.contains(&p.as_str()) =>
+                {
+                    return Some(format!(
+                        "spontaneous mode: reads back the ads {} it publishes, with no \
+                         notification to tell when the server's own ads have appeared (use \
+                         --control or --publish-cmd)",
+                        wanted.join(" / ")
+                    ));
+                }
+                Step::AnswerAll(_, quiet) => {
+                    return Some(format!(
+                        "spontaneous mode: answers notifications until {} pass without one, \
+                         which a server publishing on its own may never leave (use --control or \
+                         --publish-cmd)",
+                        fmt_dur(*quiet)
+                    ));
+                }
                 _ => {}
             }
         }

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::target_error::TargetError;
+use crate::choices::Choices;
 use crate::dialect::{Dialect, ItemKind};
 use crate::net::client::{Client, ClientOptions};
 use crate::net::{ServerBuilder, ServerHandle};
@@ -20,11 +21,16 @@ pub struct ReferenceServer {
 
 impl ReferenceServer {
     /// Starts a reference server with a control port on loopback ephemeral ports, publishing
-    /// nothing by itself (scenarios publish through the control port).
-    pub async fn start(dialect: &Dialect) -> Result<ReferenceServer, TargetError> {
+    /// nothing by itself (scenarios publish through the control port), taking `choices` where
+    /// the seed leaves the behaviour open.
+    pub async fn start(
+        dialect: &Dialect,
+        choices: Choices,
+    ) -> Result<ReferenceServer, TargetError> {
         let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
         let handle = ServerBuilder::new()
             .dialect(dialect.clone())
+            .choices(choices)
             .addr(loopback)
             .control(loopback)
             .start()

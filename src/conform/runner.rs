@@ -57,6 +57,9 @@ pub struct Options {
     /// How scenarios make items appear: the control port, a publish command, or the
     /// server's own publishing (spontaneous mode).
     pub items: ItemSource,
+    /// What the embedded reference server chooses where the seed leaves the behaviour open
+    /// (only used with [`Target::Reference`]).
+    pub choices: crate::choices::Choices,
 }
 
 impl Options {
@@ -71,6 +74,7 @@ impl Options {
             progress: false,
             quiet_cap: DEFAULT_QUIET_CAP,
             items: ItemSource::default(),
+            choices: crate::choices::Choices::default(),
         }
     }
 }
@@ -136,6 +140,7 @@ pub async fn run_scenario(s: &Scenario, o: &Options, suite: Arc<Suite>) -> Outco
         return Outcome::Skipped { reason };
     }
     let mut world = World::new(o.dialect.clone(), o.target.clone(), o.timeout, suite);
+    world.choices = o.choices;
     world.quiet_cap = o.quiet_cap;
     world.items = o.items.for_scenario(s);
     let mut setup = true;
@@ -331,7 +336,7 @@ pub async fn run(suite: Arc<Suite>, o: &Options) -> Result<RunReport, TargetErro
 
 /// Whether the server under test still accepts a connection (opened and closed at once).
 async fn still_accepting(o: &Options) -> Result<(), TargetError> {
-    let session = ServerSession::start(&o.target, &o.dialect).await?;
+    let session = ServerSession::start(&o.target, &o.dialect, o.choices).await?;
     drop(session.connect(o.timeout).await?);
     Ok(())
 }

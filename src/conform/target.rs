@@ -114,11 +114,16 @@ impl std::fmt::Debug for ServerSession {
 }
 
 impl ServerSession {
-    /// Starts (embedded) or designates (external) the server for one scenario.
-    pub async fn start(target: &Target, dialect: &Dialect) -> Result<ServerSession, TargetError> {
+    /// Starts (embedded, taking `choices`) or designates (external) the server for one
+    /// scenario.
+    pub async fn start(
+        target: &Target,
+        dialect: &Dialect,
+        choices: crate::choices::Choices,
+    ) -> Result<ServerSession, TargetError> {
         match target {
             Target::Reference => {
-                let server = super::reference::ReferenceServer::start(dialect).await?;
+                let server = super::reference::ReferenceServer::start(dialect, choices).await?;
                 Ok(ServerSession {
                     addr: server.addr().to_string(),
                     control: Some(server.control_addr().to_string()),

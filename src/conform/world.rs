@@ -11,7 +11,7 @@ pub use super::failure::{Failure, StepError};
 use super::items::ItemSource;
 use super::peer::{Incoming, Peer, fmt_dur};
 use super::scripted::Scripted;
-use super::steps::{Expect, Item, Step};
+use super::steps::{Expect, Item, PeerName, Step};
 use super::suite::Suite;
 use super::target::{ServerSession, Target};
 use crate::checker::LineReading as _;
@@ -56,6 +56,11 @@ pub struct World {
     pub(super) chosen_ads: Vec<String>,
     /// Spontaneous mode: the kind of the last notification a step waited for, per peer.
     pub(super) announced: Vec<(String, ItemKind)>,
+    /// What the embedded reference server chooses where the seed leaves the behaviour open.
+    pub(super) choices: crate::choices::Choices,
+    /// Ads each peer has read (received as replies that are ads), to recognise a repeated one
+    /// as the answer to `classified?` with nothing unread. Bounded by the scenario's steps.
+    pub(super) read_ads: Vec<(PeerName, String)>,
 }
 
 impl World {
@@ -77,6 +82,8 @@ impl World {
             pending_publish: false,
             chosen_ads: Vec::new(),
             announced: Vec::new(),
+            choices: crate::choices::Choices::default(),
+            read_ads: Vec::new(),
         }
     }
 
@@ -160,6 +167,8 @@ impl World {
             Step::Dialect(name) => self.require_dialect(name),
             Step::Connect(p) => self.connect(p).await,
             Step::CatchUp(p) => self.catch_up(p).await,
+            Step::ReadAds(p, ads) => self.read_ads(p, ads).await,
+            Step::AnswerAll(p, d) => self.answer_all(p, *d).await,
             Step::InMode(p) => self.in_mode(p).await,
             Step::Send { peer, line, crlf } => self.send(peer, line, *crlf).await,
             Step::SendPipelined(p, lines) => self.send_pipelined(p, lines).await,
@@ -218,7 +227,7 @@ impl World {
         }
         let session = match self.server.take() {
             Some(s) => s,
-            None => ServerSession::start(&self.target, &self.dialect).await?,
+            None => ServerSession::start(&self.target, &self.dialect, self.choices).await?,
         };
         Ok(self.server.insert(session))
     }
@@ -270,6 +279,9 @@ impl World {
         Ok(())
     }
 
+    /// Fetches the random number and every unread ad. With nothing unread a server answers
+    /// `classified?` with an empty line or with an ad already read (the seed does not say
+    /// which), so reading stops at either: an ad read twice means nothing is unread.
     pub(super) async fn catch_up(&mut self, p: &str) -> Result<(), StepError> {
         let (random, classified) = (
             self.dialect.commands.random.clone(),
@@ -280,9 +292,10 @@ impl World {
         for _ in 0..MAX_CATCH_UP {
             self.send(p, &classified, None).await?;
             let got = self.receive(p, &Expect::Any, self.timeout).await?;
-            if got.is_empty() {
+            if got.is_empty() || self.has_read(p, &got) {
                 return Ok(());
             }
+            self.read_ads.push((p.to_string(), got));
         }
         if self.spontaneous().is_some() {
             return Err(StepError::Skipped(format!(
@@ -292,8 +305,76 @@ impl World {
         }
         Err(Failure::new(
             Some(RuleId::SClassifiedLine),
-            format!("client {p} read {MAX_CATCH_UP} ads and the server still had unread ones"),
+            format!(
+                "client {p} read {MAX_CATCH_UP} different ads and the server still had unread ones"
+            ),
         )
+        .into())
+    }
+
+    fn has_read(&self, p: &str, ad: &str) -> bool {
+        self.read_ads.iter().any(|(q, a)| q == p && a == ad)
+    }
+
+    /// Answers each notification with OK until `quiet` passes without one (at most
+    /// [`MAX_CATCH_UP`] of them: a server announcing more is flooding), then hands the quiet to
+    /// the checker.
+    async fn answer_all(&mut self, p: &str, quiet: Duration) -> Result<(), StepError> {
+        let ok = self.dialect.answers.ok.clone();
+        let ending = self.ending(None);
+        let dialect = self.dialect.clone();
+        let peer = self.peer(p)?;
+        for _ in 0..MAX_CATCH_UP {
+            match peer.recv(quiet).await {
+                None => {
+                    peer.quiet(quiet);
+                    return Ok(());
+                }
+                Some(Incoming::Line(line, _)) if dialect.notification_kind(&line).is_some() => {
+                    peer.send(&ok, ending).await?;
+                }
+                Some(other) => {
+                    return Err(Failure::new(
+                        None,
+                        format!("client {p} expected notifications or nothing"),
+                    )
+                    .diff("<a notification, or nothing>", describe(&other))
+                    .into());
+                }
+            }
+        }
+        Err(Failure::new(
+            Some(RuleId::SNoDup),
+            format!("client {p} answered {MAX_CATCH_UP} notifications and more kept coming"),
+        )
+        .into())
+    }
+
+    /// Reads as many ads as `ads` holds and checks they are those, in whatever order.
+    async fn read_ads(&mut self, p: &str, ads: &[String]) -> Result<(), StepError> {
+        let classified = self.dialect.commands.classified.clone();
+        let mut got = Vec::with_capacity(ads.len());
+        for _ in ads {
+            self.send(p, &classified, None).await?;
+            let line = self.receive(p, &Expect::Any, self.timeout).await?;
+            self.read_ads.push((p.to_string(), line.clone()));
+            got.push(line);
+        }
+        let (mut want_sorted, mut got_sorted) = (ads.to_vec(), got.clone());
+        want_sorted.sort();
+        got_sorted.sort();
+        if want_sorted == got_sorted {
+            return Ok(());
+        }
+        Err(Failure::new(
+            Some(RuleId::SClassifiedLine),
+            format!(
+                "client {p} expected the ads {} in either order, got {}",
+                ads.join(" / "),
+                got.join(" / ")
+            ),
+        )
+        .diff(ads.join("\n"), got.join("\n"))
         .into())
     }
 
@@ -437,10 +518,39 @@ impl World {
             };
             return quiet.map(|_| String::new());
         }
-        if self.spontaneous().is_some() {
-            return self.receive_spontaneous(p, expect, wait).await;
+        if *expect == Expect::NoneUnread {
+            let got = receive_on(self.peer(p)?, &dialect, &Expect::Any, wait).await?;
+            if got.is_empty() || self.has_read(p, &got) {
+                return Ok(got);
+            }
+            if self.spontaneous().is_some() {
+                // A server publishing on its own may have a new ad by now.
+                return Err(StepError::Skipped(format!(
+                    "not concluded: client {p} had read every ad, but the server, publishing on \
+                     its own, answered with an ad it had not read (`{got}`)"
+                )));
+            }
+            return Err(Failure::new(
+                Some(RuleId::SClassifiedLine),
+                format!(
+                    "client {p} had read every ad, and expected an empty line or an ad it had read; got `{got}`"
+                ),
+            )
+            .diff(describe_expect(&dialect, expect), got)
+            .into());
         }
-        receive_on(self.peer(p)?, &dialect, expect, wait).await
+        let got = if self.spontaneous().is_some() {
+            self.receive_spontaneous(p, expect, wait).await?
+        } else {
+            receive_on(self.peer(p)?, &dialect, expect, wait).await?
+        };
+        if matches!(expect, Expect::Ad | Expect::Exact(_))
+            && fits(&dialect, &Expect::Ad, &got)
+            && !self.has_read(p, &got)
+        {
+            self.read_ads.push((p.to_string(), got.clone()));
+        }
+        Ok(got)
     }
 
     /// A request still gets its reply. A connection that was dropped (or a reply that does
@@ -545,7 +655,7 @@ pub(super) fn describe(incoming: &Incoming) -> String {
 fn rule_of(dialect: &Dialect, expect: &Expect) -> Option<RuleId> {
     match expect {
         Expect::Integer => Some(RuleId::SRandomInt),
-        Expect::Empty | Expect::Ad => Some(RuleId::SClassifiedLine),
+        Expect::Empty | Expect::Ad | Expect::NoneUnread => Some(RuleId::SClassifiedLine),
         Expect::Error => Some(RuleId::SErr),
         Expect::Notification(_) => Some(RuleId::SLiveness),
         Expect::Exact(s) if translate_server(dialect, s) == dialect.replies.mode_ack => {
@@ -563,6 +673,7 @@ fn describe_expect(dialect: &Dialect, expect: &Expect) -> String {
         Expect::Exact(s) => s.clone(),
         Expect::Integer => "<an integer>".into(),
         Expect::Empty => "<an empty line>".into(),
+        Expect::NoneUnread => "<an empty line, or an ad already read>".into(),
         Expect::Ad => "<an ad: a non-empty line>".into(),
         Expect::Error => format!("<an error line: `{} ...`>", dialect.errors.prefix),
         Expect::Notification(None) => "<a notification>".into(),
@@ -576,6 +687,8 @@ fn fits(dialect: &Dialect, expect: &Expect, line: &str) -> bool {
         Expect::Exact(s) => translate_server(dialect, s) == line,
         Expect::Integer => !line.is_empty() && line.bytes().all(|b| b.is_ascii_digit()),
         Expect::Empty => line.is_empty(),
+        // Judged by `World::receive`, which knows what the peer has read.
+        Expect::NoneUnread => true,
         Expect::Ad => {
             !line.is_empty()
                 && dialect.notification_kind(line).is_none()

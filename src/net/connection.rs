@@ -58,7 +58,8 @@ where
     let mut reader = FramedRead::with_capacity(r, codec.clone(), READ_CAPACITY);
     let mut writer = FramedWrite::with_capacity(w, codec, WRITE_CAPACITY);
     let mut changed = shared.subscribe();
-    let mut session = shared.with_items(|items| ServerSession::new(dialect.clone(), items));
+    let mut session = shared
+        .with_items(|items| ServerSession::with_choices(dialect.clone(), shared.choices(), items));
     let idle = shared.idle_timeout();
     let mut deadline = idle.map(|d| Instant::now() + d);
     let idle_expired = |deadline: Option<Instant>| async move {

@@ -23,6 +23,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio_util::codec::FramedWrite;
 
+use crate::choices::Choices;
 use crate::dialect::{Dialect, ErrorPolicy};
 use crate::proto::availability::{DEFAULT_AD_CAPACITY, Feed, Items, validate_ad};
 use crate::wire::LineCodec;
@@ -151,6 +152,7 @@ pub struct ServerStats {
 #[derive(Debug)]
 pub(crate) struct Shared {
     dialect: Arc<Dialect>,
+    choices: Choices,
     items: Mutex<Items>,
     changed: watch::Sender<u64>,
     rng: Mutex<StdRng>,
@@ -168,6 +170,11 @@ pub(crate) struct Shared {
 impl Shared {
     pub(crate) fn dialect(&self) -> Arc<Dialect> {
         self.dialect.clone()
+    }
+
+    /// The alternatives the sessions take where the seed leaves the behaviour open.
+    pub(crate) fn choices(&self) -> Choices {
+        self.choices
     }
 
     pub(crate) fn max_line(&self) -> usize {
@@ -350,6 +357,7 @@ pub(crate) async fn accept_until_shutdown(
 #[derive(Debug, Clone)]
 pub struct ServerBuilder {
     dialect: Dialect,
+    choices: Choices,
     addr: SocketAddr,
     listen: bool,
     seed: Option<u64>,
@@ -373,6 +381,7 @@ impl ServerBuilder {
     pub fn new() -> ServerBuilder {
         ServerBuilder {
             dialect: Dialect::default(),
+            choices: Choices::default(),
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             listen: true,
             seed: None,
@@ -447,6 +456,13 @@ impl ServerBuilder {
         self
     }
 
+    /// Which legal alternative to take at each point where the seed leaves the behaviour open
+    /// (default: [`Choices::default`]).
+    pub fn choices(mut self, choices: Choices) -> Self {
+        self.choices = choices;
+        self
+    }
+
     /// How many ads the store retains (default 10,000).
     pub fn ad_capacity(mut self, n: usize) -> Self {
         self.ad_capacity = n;
@@ -492,6 +508,7 @@ impl ServerBuilder {
         };
         let shared = Arc::new(Shared {
             dialect: Arc::new(dialect),
+            choices: self.choices,
             items: Mutex::new(items),
             changed: watch::channel(0).0,
             rng: Mutex::new(rng),

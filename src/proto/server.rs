@@ -10,8 +10,14 @@
 //! it announced last, and compares with the store when it can send. So 10,000 random numbers
 //! published while a notification is unanswered cost nothing and produce exactly one more
 //! notification once the answer arrives (only the newest number counts); 10,000 ads are 10,000
-//! items, announced one per answer, from two counters. State per connection is a handful of
-//! integers.
+//! items, announced one per answer (or, under `ads-behind=one`, all with one), from two
+//! counters. State per connection is a handful of integers (plus, under
+//! `classified-order=newest`, the ranges of older ads left unread, bounded by the store's
+//! capacity).
+//!
+//! Where the seed leaves the behaviour open the session takes the alternative its
+//! [`Choices`] name (docs/protocol.md, section 8.1): the session is the one place those
+//! decisions are made, for TCP, the simulator and the conformance suite alike.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -19,6 +25,7 @@ use std::sync::Arc;
 use crate::dialect::{Dialect, ErrorPolicy, ItemKind};
 
 use super::availability::ItemsView;
+use crate::choices::{AdsBehind, Choices, ClassifiedOrder, ConnectRandom, RandomReply, WhenNone};
 
 /// Where the connection is in the protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,14 +45,23 @@ pub enum Mode {
 pub struct ServerSession {
     dialect: Arc<Dialect>,
     mode: Mode,
+    /// Which legal alternative this server takes where the seed leaves the behaviour open.
+    choices: Choices,
     /// The random version this client last fetched (or the one current at connect time).
     seen_random_version: u64,
-    /// The id of the oldest ad this client has not read.
+    /// Every ad from this id to the store's end is unread.
     next_unread_ad: u64,
+    /// Ranges of ids (half-open, ascending) below `next_unread_ad` still unread: only
+    /// newest-first reading leaves them. Pruned when the store evicts their ads, so bounded
+    /// by the store's capacity.
+    older_unread: Vec<(u64, u64)>,
     /// Within the current notification session: the newest random version announced.
     announced_random_version: u64,
-    /// Within the current notification session: every ad below this id is announced.
-    announced_ads_end: u64,
+    /// Within the current notification session: how many unread ads are announced (one per
+    /// notification, or all those unread at the last one under `ads-behind=one`).
+    announced_ads: u64,
+    /// Numbers drawn so far (`random=draw`): the state of this session's generator.
+    draws: u64,
     /// The kind announced last, so that the other kind goes first next time (no starvation).
     last_announced: ItemKind,
     /// Lines to send; at most a few at a time (one reply, or an ack and one notification).
@@ -57,17 +73,35 @@ pub struct ServerSession {
 }
 
 impl ServerSession {
-    /// A session for a client connecting now: the newest ad is unread, the current random
-    /// number counts as already seen (only a number published later is "available").
+    /// A session for a client connecting now, with the default [`Choices`]: the newest ad is
+    /// unread, the current random number counts as already seen (only a number published
+    /// later is "available").
     pub fn new(dialect: Arc<Dialect>, items: &impl ItemsView) -> ServerSession {
+        ServerSession::with_choices(dialect, Choices::default(), items)
+    }
+
+    /// A session for a client connecting now that takes `choices` where the seed leaves the
+    /// behaviour open (docs/protocol.md, section 8.1).
+    pub fn with_choices(
+        dialect: Arc<Dialect>,
+        choices: Choices,
+        items: &impl ItemsView,
+    ) -> ServerSession {
         let ads_end = items.ads_end();
+        let seen_random_version = match choices.connect_random {
+            ConnectRandom::Seen => items.random_version(),
+            ConnectRandom::Available => items.random_version().saturating_sub(1),
+        };
         ServerSession {
             dialect,
             mode: Mode::Idle,
-            seen_random_version: items.random_version(),
+            choices,
+            seen_random_version,
             next_unread_ad: ads_end.saturating_sub(1),
+            older_unread: Vec::new(),
             announced_random_version: 0,
-            announced_ads_end: 0,
+            announced_ads: 0,
+            draws: 0,
             last_announced: ItemKind::Random,
             outbox: VecDeque::with_capacity(4),
             closing: false,
@@ -156,7 +190,7 @@ impl ServerSession {
                 };
                 // A new notification session: whatever is still unread is announced again.
                 self.announced_random_version = self.seen_random_version;
-                self.announced_ads_end = self.next_unread_ad;
+                self.announced_ads = 0;
                 self.announce_next(items);
             }
             (Mode::Idle, Command::Stop) => {
@@ -206,17 +240,91 @@ impl ServerSession {
         let reply = match kind {
             ItemKind::Random => {
                 self.seen_random_version = items.random_version();
-                items.random_value().to_string()
-            }
-            ItemKind::Classified => match items.ad_at_or_after(self.next_unread_ad) {
-                Some((id, ad)) => {
-                    self.next_unread_ad = id + 1;
-                    ad.to_string()
+                match self.choices.random {
+                    RandomReply::Newest => items.random_value(),
+                    RandomReply::Draw => {
+                        self.draws += 1;
+                        splitmix64(items.random_value() ^ self.draws.rotate_left(32))
+                    }
                 }
-                None => String::new(),
+                .to_string()
+            }
+            ItemKind::Classified => match self.read_ad(items) {
+                Some(ad) => ad,
+                None => match self.choices.when_none {
+                    WhenNone::Empty => String::new(),
+                    // Nothing is unread, so the newest ad was read already.
+                    WhenNone::Repeat => items
+                        .ad_at_or_after(items.ads_end().saturating_sub(1))
+                        .map(|(_, ad)| ad.to_string())
+                        .unwrap_or_default(),
+                },
             },
         };
         self.outbox.push_back(reply);
+    }
+
+    /// The id of the oldest ad the store still holds.
+    fn first_retained(items: &impl ItemsView) -> u64 {
+        items
+            .ad_at_or_after(0)
+            .map_or(items.ads_end(), |(id, _)| id)
+    }
+
+    /// Marks the next unread ad in the chosen order read and returns it; `None` when nothing
+    /// is unread.
+    fn read_ad(&mut self, items: &impl ItemsView) -> Option<String> {
+        let first = Self::first_retained(items);
+        self.older_unread.retain_mut(|r| {
+            r.0 = r.0.max(first);
+            r.0 < r.1
+        });
+        let fresh_start = self.next_unread_ad.max(first);
+        let fresh = items.ads_end() > fresh_start;
+        let id = match (self.choices.classified_order, fresh) {
+            (ClassifiedOrder::Oldest, _) if !self.older_unread.is_empty() => {
+                let r = &mut self.older_unread[0];
+                r.0 += 1;
+                let id = r.0 - 1;
+                self.older_unread.retain(|r| r.0 < r.1);
+                id
+            }
+            (ClassifiedOrder::Oldest, true) => {
+                self.next_unread_ad = fresh_start + 1;
+                fresh_start
+            }
+            (ClassifiedOrder::Newest, true) => {
+                let id = items.ads_end() - 1;
+                if fresh_start < id {
+                    self.older_unread.push((fresh_start, id));
+                }
+                self.next_unread_ad = items.ads_end();
+                id
+            }
+            (ClassifiedOrder::Newest, false) => {
+                let r = self.older_unread.last_mut()?;
+                r.1 -= 1;
+                let id = r.1;
+                self.older_unread.retain(|r| r.0 < r.1);
+                id
+            }
+            (ClassifiedOrder::Oldest, false) => return None,
+        };
+        items.ad_at_or_after(id).map(|(_, ad)| ad.to_string())
+    }
+
+    /// How many ads this client has not read.
+    fn unread_ads(&self, items: &impl ItemsView) -> u64 {
+        let first = Self::first_retained(items);
+        let fresh = items
+            .ads_end()
+            .saturating_sub(self.next_unread_ad.max(first));
+        let older: u64 = self
+            .older_unread
+            .iter()
+            .map(|(start, end)| end.saturating_sub(*start.max(&first)))
+            .sum();
+        fresh + older
     }
 
     /// Whether an item of `kind` is available and not yet announced in this session.
@@ -225,9 +333,7 @@ impl ServerSession {
             ItemKind::Random => {
                 items.random_version() > self.seen_random_version.max(self.announced_random_version)
             }
-            ItemKind::Classified => {
-                items.ads_end() > self.next_unread_ad.max(self.announced_ads_end)
-            }
+            ItemKind::Classified => self.unread_ads(items) > self.announced_ads,
         }
     }
 
@@ -254,9 +360,13 @@ impl ServerSession {
                 // One notification per unread ad: each ad is an item the client is told
                 // about (S-LIVENESS), so two unread ads take two notifications, one at a
                 // time through the window. Random numbers coalesce: only the newest counts.
-                ItemKind::Classified => {
-                    self.announced_ads_end = self.next_unread_ad.max(self.announced_ads_end) + 1;
-                }
+                // Under `ads-behind=one`, one notification stands for every unread ad.
+                ItemKind::Classified => match self.choices.ads_behind {
+                    AdsBehind::Each => {
+                        self.announced_ads = self.announced_ads.min(self.unread_ads(items)) + 1;
+                    }
+                    AdsBehind::One => self.announced_ads = self.unread_ads(items),
+                },
             }
             self.last_announced = kind;
             self.outbox
@@ -278,6 +388,15 @@ impl ServerSession {
             self.outbox.push_back(line);
         }
     }
+}
+
+/// A well-mixed 64-bit value from `x` (SplitMix64): the `random=draw` generator, so a
+/// session stays deterministic without an RNG of its own.
+fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }
 
 /// Shortens `line` to at most `max` bytes (at a char boundary, the cut marked `...`): a
@@ -614,6 +733,92 @@ mod tests {
         s.handle_too_long();
         assert!(drain(&mut s).is_empty());
         assert!(s.is_closing());
+    }
+
+    fn chosen(spec: &str, items: &Items) -> ServerSession {
+        let choices: Choices = spec.parse().unwrap();
+        ServerSession::with_choices(Arc::new(Dialect::default()), choices, items)
+    }
+
+    #[test]
+    fn newest_first_reads_every_unread_ad_once() {
+        let mut items = Items::new(1, "first", 100);
+        let mut s = chosen("classified-order=newest", &items);
+        items.publish_classified("second");
+        items.publish_classified("third");
+        assert_eq!(send(&mut s, &items, "classified?"), ["third"]);
+        items.publish_classified("fourth");
+        assert_eq!(send(&mut s, &items, "classified?"), ["fourth"]);
+        // Two unread below: announced one per ad.
+        assert_eq!(
+            send(&mut s, &items, "_notif_"),
+            ["will send notifs", "notif: classified"]
+        );
+        assert_eq!(send(&mut s, &items, "OK"), ["notif: classified"]);
+        assert!(send(&mut s, &items, "OK").is_empty());
+        send(&mut s, &items, "stop_notif");
+        assert_eq!(send(&mut s, &items, "classified?"), ["second"]);
+        assert_eq!(send(&mut s, &items, "classified?"), ["first"]);
+        assert_eq!(send(&mut s, &items, "classified?"), [""]);
+    }
+
+    #[test]
+    fn when_none_repeat_hands_out_the_newest_ad_again() {
+        let mut items = Items::new(1, "first", 100);
+        let mut s = chosen("when-none=repeat,classified-order=newest", &items);
+        assert_eq!(send(&mut s, &items, "classified?"), ["first"]);
+        assert_eq!(send(&mut s, &items, "classified?"), ["first"]);
+        items.publish_classified("second");
+        assert_eq!(send(&mut s, &items, "classified?"), ["second"]);
+        assert_eq!(send(&mut s, &items, "classified?"), ["second"]);
+        // Nothing unread: nothing announced.
+        assert_eq!(send(&mut s, &items, "_notif_"), ["will send notifs"]);
+    }
+
+    #[test]
+    fn connect_random_available_is_announced_until_fetched() {
+        let items = Items::new(1, "first", 100);
+        let mut s = chosen("connect-random=available", &items);
+        send(&mut s, &items, "classified?");
+        assert_eq!(
+            send(&mut s, &items, "_notif_"),
+            ["will send notifs", "notif: random"]
+        );
+        send(&mut s, &items, "stop_notif");
+        assert_eq!(
+            send(&mut s, &items, "_notif_"),
+            ["will send notifs", "notif: random"]
+        );
+        send(&mut s, &items, "stop_notif");
+        send(&mut s, &items, "random?");
+        assert_eq!(send(&mut s, &items, "_notif_"), ["will send notifs"]);
+    }
+
+    #[test]
+    fn ads_behind_one_announces_the_pile_once() {
+        let mut items = Items::new(1, "first", 100);
+        let mut s = chosen("ads-behind=one", &items);
+        for ad in ["a", "b", "c"] {
+            items.publish_classified(ad);
+        }
+        assert_eq!(
+            send(&mut s, &items, "_notif_"),
+            ["will send notifs", "notif: classified"]
+        );
+        assert!(send(&mut s, &items, "OK").is_empty());
+        items.publish_classified("d");
+        s.handle_items_changed(&items);
+        assert_eq!(drain(&mut s), ["notif: classified"]);
+    }
+
+    #[test]
+    fn random_draw_gives_a_new_number_per_request() {
+        let items = Items::new(1, "first", 100);
+        let mut s = chosen("random=draw", &items);
+        let a = send(&mut s, &items, "random?");
+        let b = send(&mut s, &items, "random?");
+        assert_ne!(a, b);
+        assert!(a[0].bytes().all(|c| c.is_ascii_digit()));
     }
 
     #[test]

@@ -29,6 +29,7 @@ pub mod client_role;
 pub mod control;
 pub mod diff;
 pub mod observed;
+mod register;
 pub mod script;
 pub mod server_role;
 mod shell;

@@ -268,6 +268,19 @@ pub struct Engine {
 impl Engine {
     /// An engine that plays `transcript` in `dialect`.
     pub fn new(transcript: &Transcript, dialect: Dialect, cfg: EngineConfig) -> Engine {
+        let mut entries = transcript.entries.clone();
+        let registering = cfg.role == Role::Client
+            && cfg.control
+            && super::register::insert_round_trip(&mut entries, &dialect);
+        let mut findings = Findings::default();
+        if registering {
+            findings.observed.push(Observed {
+                at: Duration::ZERO,
+                what: Happened::Note(
+                    "replay: one `random?` round trip first, so the server has registered the connection before the first publish".into(),
+                ),
+            });
+        }
         Engine {
             checker: Checker::with_options(
                 dialect.clone(),
@@ -277,7 +290,7 @@ impl Engine {
                 },
             ),
             dialect,
-            entries: transcript.entries.clone(),
+            entries,
             transcript_complete: transcript.is_complete(),
             pos: 0,
             inbox: VecDeque::new(),
@@ -291,7 +304,7 @@ impl Engine {
             we_closed: false,
             peer_closed: false,
             auto_ads: 0,
-            findings: Findings::default(),
+            findings,
             cfg,
         }
     }

@@ -14,9 +14,12 @@
 //! The checker judges `S-LIVENESS` and `S-NO-DUP` too, from the publishes it is fed; where
 //! both fire on a connection, its findings name the rule once (the occurrence count has
 //! both). `S-PROMISE` (an empty reply to the classified request after `notif: classified`)
-//! needs nothing but the lines, and is the checker's alone. The classification below is the simulator's counting of lines (requests,
-//! answers, notifications for its statistics and behaviours), not a judge of them: the
-//! checker reads the same lines with its own classification.
+//! needs nothing but the lines, and is the checker's alone.
+//!
+//! The classification below is the simulator's counting of lines (requests, answers,
+//! notifications, for its statistics and behaviours), not a judge of them; it reads
+//! notifications and error lines through the checker's own reading (`LineReading`), so the
+//! two cannot disagree about what a line is.
 
 use crate::checker::LineReading as _;
 use crate::dialect::{Dialect, ItemKind};
@@ -110,6 +113,9 @@ pub(crate) struct Watch {
     awaiting: Option<ItemKind>,
     /// Global random version the client last saw (at connect: the current one).
     seen_random: u64,
+    /// The number current at connect is neither fetched nor superseded: a server may count it
+    /// as available (a choice point, docs/protocol.md 8.1), so it may be announced, unowed.
+    connect_random: bool,
     /// Ads this client has not read (the newest one is unread at connect).
     unread_ads: u64,
     /// Items of each kind that may still be announced in this notification session.
@@ -137,6 +143,7 @@ impl Watch {
             outstanding: false,
             awaiting: None,
             seen_random: random_version,
+            connect_random: true,
             unread_ads: 1,
             credit: [0; 2],
             owed_since: [None; 2],
@@ -180,6 +187,8 @@ impl Watch {
     pub(crate) fn on_publish(&mut self, now: Tick, kind: ItemKind) {
         if kind == ItemKind::Classified {
             self.unread_ads += 1;
+        } else {
+            self.connect_random = false;
         }
         if self.in_mode && !self.stopping {
             let i = idx(kind);
@@ -220,19 +229,11 @@ impl Watch {
                 self.in_mode = true;
                 self.stopping = false;
                 self.outstanding = false;
-                self.credit = [
-                    u64::from(random_version > self.seen_random),
-                    self.unread_ads,
-                ];
-                for i in 0..2 {
-                    if self.credit[i] > 0 {
-                        self.owed_since[i] = Some(now);
-                        self.first_unannounced[i] = Some(now);
-                    } else {
-                        self.owed_since[i] = None;
-                        self.first_unannounced[i] = None;
-                    }
-                }
+                let owed = [random_version > self.seen_random, self.unread_ads > 0];
+                self.credit = [u64::from(owed[0] || self.connect_random), self.unread_ads];
+                let since = owed.map(|o| o.then_some(now));
+                self.owed_since = since;
+                self.first_unannounced = since;
                 None
             }
             ServerLine::Notification(kind) if self.in_mode => {
@@ -270,7 +271,10 @@ impl Watch {
             }
             _ => {
                 match self.awaiting.take() {
-                    Some(ItemKind::Random) => self.seen_random = random_version,
+                    Some(ItemKind::Random) => {
+                        self.seen_random = random_version;
+                        self.connect_random = false;
+                    }
                     // An empty reply reads no ad. Whether it broke a promise (`S-PROMISE`)
                     // is the checker's judgement, from the lines alone.
                     Some(ItemKind::Classified) if text.is_empty() => {}

@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+use crate::choices::Choices;
 use crate::dialect::{Dialect, ItemKind};
 use crate::proto::availability::Items;
 use crate::proto::server::ServerSession;
@@ -64,6 +65,7 @@ pub type ServerFactory = Arc<dyn Fn(&Dialect, u64, &str) -> Box<dyn SimServer> +
 #[derive(Debug)]
 pub struct ReferenceServer {
     dialect: Arc<Dialect>,
+    choices: Choices,
     items: Items,
     sessions: Vec<Option<Box<ServerSession>>>,
 }
@@ -76,6 +78,7 @@ impl ReferenceServer {
     pub fn new(dialect: &Dialect, random: u64, first_ad: &str) -> ReferenceServer {
         ReferenceServer {
             dialect: Arc::new(dialect.clone()),
+            choices: Choices::default(),
             items: Items::new(random, first_ad, AD_CAPACITY),
             sessions: Vec::new(),
         }
@@ -83,8 +86,16 @@ impl ReferenceServer {
 
     /// The factory the simulator uses by default.
     pub fn factory() -> ServerFactory {
-        Arc::new(|dialect, random, first_ad| {
-            Box::new(ReferenceServer::new(dialect, random, first_ad))
+        ReferenceServer::factory_with(Choices::default())
+    }
+
+    /// A factory of reference servers taking `choices` where the seed leaves the behaviour
+    /// open: the simulator must find nothing wrong with any legal reading.
+    pub fn factory_with(choices: Choices) -> ServerFactory {
+        Arc::new(move |dialect, random, first_ad| {
+            let mut server = ReferenceServer::new(dialect, random, first_ad);
+            server.choices = choices;
+            Box::new(server)
         })
     }
 
@@ -102,8 +113,9 @@ impl SimServer for ReferenceServer {
         if self.sessions.len() <= i {
             self.sessions.resize_with(i + 1, || None);
         }
-        self.sessions[i] = Some(Box::new(ServerSession::new(
+        self.sessions[i] = Some(Box::new(ServerSession::with_choices(
             self.dialect.clone(),
+            self.choices,
             &self.items,
         )));
     }

@@ -148,28 +148,40 @@ async fn control_connection(
 }
 
 /// One connection's state: what it has read, and its notification session.
+///
+/// Where the seed leaves the behaviour open this server reads it otherwise than the reference
+/// server's defaults (docs/protocol.md, 8.1): the number current at connect is news until
+/// fetched, `classified?` hands out the newest unread ad first and, with nothing unread, the
+/// newest ad again; one `notif: classified` stands for every unread ad; `random?` draws a new
+/// number each time.
 struct Conn {
-    /// Ads from this index on are unread (ads are read oldest first).
-    next_ad: usize,
-    /// The random sequence number this client last fetched (or saw at connect).
+    /// Ads from this index on were published since connect (or are the newest at connect).
+    first_ad: usize,
+    /// Indices of those ads already read.
+    read: BTreeSet<usize>,
+    /// The random version (sequence number + 1) this client last fetched; 0: none yet.
     seen_random: u64,
+    /// Numbers drawn for `random?` so far.
+    draws: u64,
     in_mode: bool,
     outstanding: bool,
-    /// Ads below this index were announced in this session.
+    /// Unread ads below this index were announced in this session.
     announced_ad: usize,
-    /// The random sequence number announced in this session.
+    /// The random version announced in this session.
     announced_random: u64,
     /// Flaw `NotifyAfterStop`: the session was stopped but notifications go on.
     zombie: bool,
 }
 
 impl Conn {
-    /// A new connection: the most recent ad is unread, the current number counts as seen.
+    /// A new connection: the most recent ad is unread, and so is the current number.
     fn at_connect(feed: &Mutex<Feed>) -> Conn {
         let f = feed.lock().unwrap();
         Conn {
-            next_ad: f.ads.len().saturating_sub(1),
-            seen_random: f.random_seq,
+            first_ad: f.ads.len().saturating_sub(1),
+            read: BTreeSet::new(),
+            seen_random: 0,
+            draws: 0,
             in_mode: false,
             outstanding: false,
             announced_ad: 0,
@@ -192,25 +204,26 @@ impl Conn {
                 err("not in notification mode")
             }
             "random?" => {
-                self.seen_random = f.random_seq;
+                self.seen_random = f.random_seq + 1;
+                self.draws += 1;
                 if flaw == Flaw::TextForRandom {
                     Some("seven".into())
                 } else {
-                    Some(f.random.to_string())
+                    Some((f.random.wrapping_mul(6364136223846793005) ^ self.draws).to_string())
                 }
             }
-            "classified?" => match f.ads.get(self.next_ad) {
-                Some(ad) => {
-                    self.next_ad += 1;
-                    Some(ad.clone())
+            "classified?" => match self.newest_unread(&f) {
+                Some(i) => {
+                    self.read.insert(i);
+                    Some(f.ads[i].clone())
                 }
-                None => Some(String::new()),
+                None => f.ads.last().cloned(),
             },
             "_notif_" => {
                 self.in_mode = true;
                 self.zombie = false;
                 self.outstanding = false;
-                self.announced_ad = self.next_ad;
+                self.announced_ad = 0;
                 self.announced_random = self.seen_random;
                 Some("will send notifs".into())
             }
@@ -229,17 +242,26 @@ impl Conn {
         }
     }
 
+    fn newest_unread(&self, f: &Feed) -> Option<usize> {
+        (self.first_ad..f.ads.len())
+            .rev()
+            .find(|i| !self.read.contains(i))
+    }
+
     fn notification(&mut self, feed: &Mutex<Feed>, flaw: Flaw) -> Option<&'static str> {
         let windowed = flaw != Flaw::NoWindow && !self.zombie;
         if !(self.in_mode || self.zombie) || (windowed && self.outstanding) {
             return None;
         }
         let f = feed.lock().unwrap();
-        let note = if f.ads.len() > self.announced_ad.max(self.next_ad) {
+        let note = if self
+            .newest_unread(&f)
+            .is_some_and(|i| i >= self.announced_ad)
+        {
             self.announced_ad = f.ads.len();
             "notif: classified"
-        } else if f.random_seq > self.announced_random.max(self.seen_random) {
-            self.announced_random = f.random_seq;
+        } else if f.random_seq + 1 > self.announced_random.max(self.seen_random) {
+            self.announced_random = f.random_seq + 1;
             "notif: random"
         } else {
             return None;
@@ -503,6 +525,7 @@ fn the_command_exits_2_on_bad_arguments_or_an_unreachable_target() {
         transcripts: None,
         only_own: false,
         html: Default::default(),
+        choice: Default::default(),
     };
     let free = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

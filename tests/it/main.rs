@@ -24,3 +24,4 @@ mod replay;
 mod robustness;
 mod server;
 mod simulate;
+mod variants;

@@ -19,7 +19,9 @@ fn scenario(yaml: &str) -> LoadedScenario {
 
 /// A small but busy mix: every behaviour, faults, bursts. Every rule counts, S-LIVENESS
 /// included: this simulator found the reference server announcing several unread ads with one
-/// `notif: classified`, fixed since (one notification per unread ad, docs/protocol.md §8).
+/// `notif: classified` and then never the ones it had not counted; it now announces one per
+/// unread ad by default (one for the whole pile is the legal `ads-behind=one`, docs/protocol.md
+/// §8.1, run by tests/it/variants.rs).
 const MIXED: &str = r#"
 duration: 3m
 clients:

@@ -82,7 +82,7 @@ rules! {
     SRandomInt = "S-RANDOM-INT", Server, Offline,
         "The reply to the random request is a decimal integer: one or more ASCII digits and nothing else.";
     SClassifiedLine = "S-CLASSIFIED-LINE", Server, Offline,
-        "The reply to the classified request is one line: an ad, or an empty line when none is unread; never a protocol message.";
+        "The reply to the classified request is one line: an ad, or, when none is unread, an empty line or an ad already read; never a protocol message.";
     SModeAck = "S-MODE-ACK", Server, Offline,
         "The enter command is acknowledged by the dialect's mode acknowledgement, spelled exactly, before any notification.";
     SNotifInMode = "S-NOTIF-IN-MODE", Server, Offline,

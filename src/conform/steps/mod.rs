@@ -28,6 +28,9 @@ pub enum Expect {
     Integer,
     /// An empty line.
     Empty,
+    /// What `classified?` may answer with nothing unread: an empty line, or an ad this peer
+    /// has read already (the seed does not say which).
+    NoneUnread,
     /// A non-empty line that is not a protocol message: an ad.
     Ad,
     /// An error line (or, for a dialect that ignores errors, nothing at all).
@@ -61,6 +64,13 @@ pub enum Step {
     Connect(PeerName),
     /// Fetches every unread item so nothing is available for this peer.
     CatchUp(PeerName),
+    /// Sends `classified?` once per ad and expects these ads, in any order (the seed allows
+    /// oldest-first as well as newest-first).
+    ReadAds(PeerName, Vec<String>),
+    /// Answers every notification that arrives with the dialect's OK until this long has
+    /// passed since the last one: the server may announce a pile of ads one by one or all at
+    /// once (the seed does not say), and the checker then judges the quiet that follows.
+    AnswerAll(PeerName, Duration),
     /// Sends the enter command and expects the mode acknowledgement.
     InMode(PeerName),
     /// Sends one line (`None`: the dialect's terminator).

@@ -76,6 +76,18 @@ pub(crate) static STEPS: &[StepDef] = &[
         build: |c| Ok(Step::Receive(c.text(0), Expect::Empty, None)),
     },
     StepDef {
+        pattern: "client {word} receives an empty line or an ad it has read",
+        build: |c| Ok(Step::Receive(c.text(0), Expect::NoneUnread, None)),
+    },
+    StepDef {
+        pattern: "client {word} reads {string} and {string}, in either order",
+        build: |c| Ok(Step::ReadAds(c.text(0), vec![c.text(1), c.text(2)])),
+    },
+    StepDef {
+        pattern: "client {word} answers every notification for {duration}",
+        build: |c| Ok(Step::AnswerAll(c.text(0), c.duration(1))),
+    },
+    StepDef {
         pattern: "client {word} receives an ad",
         build: |c| Ok(Step::Receive(c.text(0), Expect::Ad, None)),
     },

@@ -2,15 +2,21 @@
 //!
 //! `S-PROMISE` needs only the conversation. The other two need to know every publish
 //! ([`Options::items_known`](super::Options)), and then follow this per-connection model:
-//! - at connection start one ad (the most recent) is unread and the current random number
-//!   counts as seen; a `classified?` reply corrects the ad count (empty: none unread,
-//!   non-empty: one fewer), a `random?` reply marks the random number seen;
-//! - `Published` adds one unread ad, or makes a new random number available;
-//! - each available item may be announced once per session (a second announcement, or one
-//!   with nothing available of that kind, is `S-NO-DUP`);
+//! - at connection start one ad (the most recent) is unread; a `classified?` reply corrects
+//!   the ad count (empty: none unread, non-empty: one fewer, never below zero, since a server
+//!   may repeat a read ad when none is unread);
+//! - the random number current at connect may count as seen or as available (a choice
+//!   point): it may be announced once per session until the client fetches a number or a
+//!   newer one is published, and is never owed;
+//! - `Published` adds one unread ad, or makes a new random number available; a `random?`
+//!   reply marks the random number seen;
+//! - each available item may be announced once per session (a further announcement, or one
+//!   with nothing available of that kind, is `S-NO-DUP`); one `notif: classified` may also
+//!   stand for every ad unread when it is sent (a choice point: one notification per ad, or
+//!   one for the kind), so liveness only asks for a notification after each ad appeared;
 //! - at a quiet period of at least the liveness bound, in the mode with the window free, an
-//!   available item not yet announced in this session is `S-LIVENESS` (items available when
-//!   the mode was entered included).
+//!   available item not covered by an announcement in this session is `S-LIVENESS` (items
+//!   available when the mode was entered included).
 
 use std::time::Duration;
 
@@ -38,10 +44,17 @@ pub(super) struct Availability {
     random_new: Option<Option<usize>>,
     /// That number was announced in this session.
     random_announced: bool,
+    /// The number current at connect has been neither fetched nor superseded: a server may
+    /// count it as available, so announcing it is legal (but never owed).
+    random_at_connect: bool,
     /// Unread ads.
     unread: u64,
-    /// Unread ads announced in this session.
+    /// `notif: classified` sent in this session while an ad was unread and unannounced: at
+    /// most one per unread ad.
     announced: u64,
+    /// Unread ads covered by the last `notif: classified` of this session (all of those
+    /// unread when it was sent): liveness asks nothing more for them.
+    covered: u64,
     /// The ad assumed unread at connect is still counted (no `classified?` reply yet), so
     /// messages can say where an unread ad the transcript never published comes from.
     assumed_initial: bool,
@@ -56,6 +69,8 @@ enum Dup {
     NoRandom,
     /// The random number published at this line was announced already.
     RandomAgain(Option<usize>),
+    /// The number current at connect (never fetched) was announced already.
+    ConnectRandomAgain,
     NoAd,
     /// Every one of this many unread ads was announced already.
     AdsAgain(u64),
@@ -72,6 +87,9 @@ impl std::fmt::Display for Dup {
                 "the random number published{} was already announced in this session",
                 at(*published)
             ),
+            Dup::ConnectRandomAgain => f.write_str(
+                "the random number current at connect (which a server may count as available until it is fetched) was already announced in this session",
+            ),
             Dup::NoAd => f.write_str("nothing new was available: no classified ad was unread"),
             Dup::AdsAgain(n) => write!(
                 f,
@@ -87,8 +105,10 @@ impl Availability {
             known,
             random_new: None,
             random_announced: false,
+            random_at_connect: true,
             unread: 1,
             announced: 0,
+            covered: 0,
             assumed_initial: true,
             promise: None,
         }
@@ -99,6 +119,7 @@ impl Availability {
             ItemKind::Random => {
                 self.random_new = Some(line);
                 self.random_announced = false;
+                self.random_at_connect = false;
             }
             ItemKind::Classified => self.unread = self.unread.saturating_add(1),
         }
@@ -107,11 +128,13 @@ impl Availability {
     pub(super) fn session_start(&mut self) {
         self.random_announced = false;
         self.announced = 0;
+        self.covered = 0;
     }
 
     pub(super) fn random_fetched(&mut self) {
         self.random_new = None;
         self.random_announced = false;
+        self.random_at_connect = false;
     }
 
     /// Why announcing `kind` now repeats or invents an item, if it does.
@@ -121,6 +144,11 @@ impl Availability {
         }
         match kind {
             ItemKind::Random => match self.random_new {
+                None if self.random_at_connect && !self.random_announced => {
+                    self.random_announced = true;
+                    None
+                }
+                None if self.random_at_connect => Some(Dup::ConnectRandomAgain),
                 None => Some(Dup::NoRandom),
                 Some(published) if self.random_announced => Some(Dup::RandomAgain(published)),
                 Some(_) => {
@@ -134,6 +162,7 @@ impl Availability {
             }
             ItemKind::Classified => {
                 self.announced += 1;
+                self.covered = self.unread;
                 None
             }
         }
@@ -147,7 +176,7 @@ impl Availability {
         {
             parts.push(format!("the random number published{}", at(published)));
         }
-        if self.announced < self.unread {
+        if self.covered < self.unread {
             let initial = if self.assumed_initial {
                 ", counting the most recent ad, unread since the connection started"
             } else {
@@ -155,7 +184,7 @@ impl Availability {
             };
             parts.push(format!(
                 "{} unread ad(s){initial}",
-                self.unread - self.announced
+                self.unread - self.covered
             ));
         }
         (!parts.is_empty()).then(|| parts.join(" and "))
@@ -167,6 +196,7 @@ impl Availability {
             self.random_announced = true;
         }
         self.announced = self.unread;
+        self.covered = self.unread;
     }
 }
 
@@ -225,10 +255,12 @@ impl Checker {
         if !empty {
             self.avail.unread = self.avail.unread.saturating_sub(1);
             self.avail.announced = self.avail.announced.min(self.avail.unread);
+            self.avail.covered = self.avail.covered.min(self.avail.unread);
             return;
         }
         self.avail.unread = 0;
         self.avail.announced = 0;
+        self.avail.covered = 0;
         if let Some(notif) = promise {
             let msg = format!(
                 "empty reply to {}, but {}{} promised an unread ad",
@@ -267,6 +299,73 @@ mod tests {
 
     fn m(rest: &str) -> Vec<(crate::rule::RuleId, usize)> {
         rules(&format!("{MODE}{rest}"))
+    }
+
+    /// Every legal alternative at the choice points of docs/protocol.md 8.1 passes, and the
+    /// rules stay strict around them.
+    #[test]
+    fn choice_points_accept_every_legal_reading() {
+        // connect-random=available: the number current at connect announced on entry, once.
+        let c =
+            "C: classified?\nS: the first ad\n! publish classified\nC: classified?\nS: second\n";
+        let enter = "C: _notif_\nS: will send notifs\n";
+        assert_eq!(
+            rules(&format!("{c}{enter}S: notif: random\nC: OK\n! quiet 1s")),
+            vec![]
+        );
+        // ... and not twice in one session, nor at all once fetched.
+        assert_eq!(
+            rules(&format!(
+                "{c}{enter}S: notif: random\nC: OK\nS: notif: random\nC: OK"
+            )),
+            vec![(SNoDup, 10)]
+        );
+        assert_eq!(
+            rules(&format!(
+                "{c}C: random?\nS: 5\n{enter}S: notif: random\nC: OK"
+            )),
+            vec![(SNoDup, 10)]
+        );
+        // ... but again in a later session while still unfetched.
+        assert_eq!(
+            rules(&format!(
+                "{c}{enter}S: notif: random\nC: stop_notif\nS: OK\n{enter}S: notif: random\nC: OK\n! quiet 1s"
+            )),
+            vec![]
+        );
+        // when-none=repeat: a non-empty reply with nothing unread changes nothing.
+        assert_eq!(
+            m(
+                "! publish classified\nS: notif: classified\nC: stop_notif\nS: OK\nC: classified?\nS: new ad\nC: classified?\nS: new ad\nC: _notif_\nS: will send notifs\n! quiet 1s"
+            ),
+            vec![]
+        );
+        // ads-behind=one: one notification for three ads, and liveness is satisfied...
+        let three = "! publish classified\n! publish classified\n! publish classified\n";
+        assert_eq!(
+            m(&format!("{three}S: notif: classified\nC: OK\n! quiet 1s")),
+            vec![]
+        );
+        // ... ads-behind=each: three notifications, but not a fourth.
+        assert_eq!(
+            m(&format!(
+                "{three}S: notif: classified\nC: OK\nS: notif: classified\nC: OK\nS: notif: classified\nC: OK\n! quiet 1s"
+            )),
+            vec![]
+        );
+        assert_eq!(
+            m(&format!(
+                "{three}S: notif: classified\nC: OK\nS: notif: classified\nC: OK\nS: notif: classified\nC: OK\nS: notif: classified\nC: OK"
+            )),
+            vec![(SNoDup, 14)]
+        );
+        // An ad published after the one covering notification is still owed.
+        assert_eq!(
+            m(&format!(
+                "{three}S: notif: classified\nC: OK\n! publish classified\n! quiet 1s"
+            )),
+            vec![(SLiveness, 11)]
+        );
     }
 
     #[test]
