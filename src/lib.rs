@@ -30,8 +30,14 @@
 //! - [`conform`]: the conformance suite runner behind `notifspec conform`.
 //! - [`html`]: the self-contained HTML report with sequence diagrams (`--html FILE`).
 //! - [`report`]: verdicts of `check` and `replay` as text and JSON (JUnit: `conform::junit`).
+//! - [`check_files`]: transcript files found in folders and judged one by one, streamed.
+//! - [`control_client`]: the one client of a server's control port (replay, simulator, suite).
 //! - [`bench`](mod@bench): `notifspec bench`: the reference server measured next to baselines.
 //! - [`cmd`]: one module per subcommand (arguments and `run`); `main.rs` only dispatches.
+//!
+//! `docs/architecture.md` draws the layers (imports only point down) and follows one line
+//! from the socket to a verdict: framing ([`wire`]), the driver ([`replay`], [`sim`],
+//! [`conform`], [`net::proxy`]), an [`Event`], the [`Checker`], a report.
 //!
 //! ## Independence rule
 //! The checker is the oracle. Its crate depends on nothing of this one — never the reference
@@ -41,9 +47,11 @@
 //! the direction; `tests/it/independence.rs` keeps the oracle's dependency list fixed.
 
 pub mod bench;
+pub mod check_files;
 pub mod choices;
 pub mod cmd;
 pub mod conform;
+pub mod control_client;
 pub mod escape;
 pub mod html;
 pub mod net;

@@ -163,7 +163,7 @@ fn recordings_page(files: &[PathBuf], dialect: &str) -> crate::html::Page {
     let results: Vec<_> = files
         .iter()
         .map(|f| {
-            let r = crate::cmd::check::check_file(f, &fallback);
+            let r = crate::check_files::check_file(f, &fallback);
             summary.add(&r);
             r
         })

@@ -133,7 +133,7 @@ pub fn run(args: Args) -> Status {
                 (Status::Pass, p.into_iter().collect::<Vec<_>>())
             }
             // A sentence that matches but has a bad value (an unknown item kind): say why.
-            Err(e) if !e.starts_with("no step matches") => {
+            Err(e) if !matches!(e, steps::StepParseError::NoMatch { .. }) => {
                 eprintln!("notifspec steps: {e}");
                 return Status::Fail;
             }

@@ -208,7 +208,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::conform::world::Failure;
+    use crate::conform::failure::Failure;
     use crate::rule::RuleId;
 
     fn scenario(name: &str, outcome: Outcome) -> ScenarioReport {

@@ -18,6 +18,7 @@
 //! - [`own`]: the user's own features and transcripts (`--features`, `--transcripts`).
 
 pub mod expect;
+pub mod failure;
 pub mod items;
 pub mod junit;
 pub mod outcome;
@@ -32,6 +33,7 @@ mod spontaneous;
 pub mod steps;
 pub mod suite;
 pub mod target;
+pub mod target_error;
 mod transcripts;
 pub mod world;
 

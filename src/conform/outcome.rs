@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::world::Failure;
+use super::failure::Failure;
 use crate::report::Status;
 use crate::rule::RuleId;
 

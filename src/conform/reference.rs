@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::target::TargetError;
+use super::target_error::TargetError;
 use crate::choices::Choices;
 use crate::dialect::{Dialect, ItemKind};
 use crate::net::client::{Client, ClientOptions};

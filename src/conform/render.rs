@@ -1,9 +1,10 @@
 //! Text and JSON renderings of a run: the per-rule table, failures with their conversations,
 //! coverage, and the summary line that CI logs end with.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use super::outcome::{Outcome, RunReport, describe_failure};
+use super::outcome::{Outcome, RuleRow, RunReport, describe_failure};
 use crate::rule::RuleId;
 
 /// The human report. The summary line is always last: `N passed, N failed, N skipped`,
@@ -11,6 +12,19 @@ use crate::rule::RuleId;
 /// transcripts are counted on the line before.
 pub fn text(r: &RunReport) -> String {
     let mut out = String::new();
+    let rows = r.per_rule();
+    rule_table(&mut out, r, &rows);
+    failures(&mut out, r);
+    expected_failures(&mut out, r);
+    now_passing(&mut out, r);
+    skipped(&mut out, r);
+    coverage(&mut out, &rows);
+    summary(&mut out, r);
+    out
+}
+
+/// The heading and one row per rule: passed, failed, skipped, and its first failure.
+fn rule_table(out: &mut String, r: &RunReport, rows: &BTreeMap<RuleId, RuleRow>) {
     let _ = writeln!(
         out,
         "notifspec conform: {} (dialect {})",
@@ -22,8 +36,7 @@ pub fn text(r: &RunReport) -> String {
         "{:<22} {:>6} {:>6} {:>6}  first failure",
         "RULE", "passed", "failed", "skip"
     );
-    let rows = r.per_rule();
-    for (rule, row) in &rows {
+    for (rule, row) in rows {
         let first = row
             .first_failure
             .as_deref()
@@ -42,6 +55,10 @@ pub fn text(r: &RunReport) -> String {
             row.skipped
         );
     }
+}
+
+/// Each failed or errored scenario, with its rules and what went wrong.
+fn failures(out: &mut String, r: &RunReport) {
     let failed: Vec<_> = r
         .scenarios
         .iter()
@@ -65,6 +82,10 @@ pub fn text(r: &RunReport) -> String {
             let _ = writeln!(out, "  {kind} [{rules}] {}", describe_failure(s));
         }
     }
+}
+
+/// The failures `--expect-fail` listed, with the reasons given.
+fn expected_failures(out: &mut String, r: &RunReport) {
     let expected: Vec<_> = r
         .scenarios
         .iter()
@@ -86,6 +107,10 @@ pub fn text(r: &RunReport) -> String {
             let _ = writeln!(out, "  [{rule}] {}{why}: {}", s.name, f.message);
         }
     }
+}
+
+/// The scenarios `--expect-fail` lists that now pass, loudly, so the list is kept short.
+fn now_passing(out: &mut String, r: &RunReport) {
     for s in &r.scenarios {
         if let Outcome::UnexpectedPass { rules } = &s.outcome {
             let ids = rules
@@ -100,6 +125,10 @@ pub fn text(r: &RunReport) -> String {
             );
         }
     }
+}
+
+/// Skipped scenarios grouped by reason.
+fn skipped(out: &mut String, r: &RunReport) {
     let mut skipped: Vec<(&str, Vec<String>)> = Vec::new();
     for s in &r.scenarios {
         if let Outcome::Skipped { reason } = &s.outcome {
@@ -119,6 +148,10 @@ pub fn text(r: &RunReport) -> String {
             }
         }
     }
+}
+
+/// How many rules the run exercised, and why the others were not.
+fn coverage(out: &mut String, rows: &BTreeMap<RuleId, RuleRow>) {
     let exercised = rows.values().filter(|r| r.exercised()).count();
     let _ = writeln!(
         out,
@@ -133,6 +166,10 @@ pub fn text(r: &RunReport) -> String {
             row.not_exercised_because.join("; ")
         );
     }
+}
+
+/// The offline-check line, then the summary line CI logs end with.
+fn summary(out: &mut String, r: &RunReport) {
     let t = r.totals();
     if t.offline_passed + t.offline_failed > 0 {
         let _ = writeln!(
@@ -162,7 +199,6 @@ pub fn text(r: &RunReport) -> String {
         let _ = write!(summary, ", {} NOW PASSING", t.unexpected_passes);
     }
     let _ = writeln!(out, "{summary}");
-    out
 }
 
 /// The machine report: target, totals, the per-rule table and every scenario.

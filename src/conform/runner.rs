@@ -14,13 +14,14 @@ use futures::StreamExt;
 use tokio::time::Instant;
 
 use super::expect::ExpectFail;
+use super::failure::{Failure, StepError};
 use super::items::ItemSource;
 use super::outcome::{Outcome, RunReport, ScenarioReport};
 use super::peer::fmt_dur;
 use super::steps::Step;
 use super::suite::{Scenario, Suite, TAG_ANSWERS, TAG_CLIENT, TAG_ERRORS, TAG_OFFLINE};
 use super::target::{ServerSession, Target, TargetError, preflight};
-use super::world::{Failure, StepError, World};
+use super::world::World;
 use crate::dialect::{Dialect, ErrorPolicy};
 use crate::rule::RuleId;
 
@@ -28,8 +29,7 @@ use crate::rule::RuleId;
 /// `@errors-reply`, for the few scenarios whose shape differs between the two policies).
 pub const TAG_ERRORS_IGNORE: &str = "errors-ignore";
 
-/// Default of [`Options::quiet_cap`].
-pub const DEFAULT_QUIET_CAP: Duration = Duration::from_millis(250);
+pub use super::world::DEFAULT_QUIET_CAP;
 
 /// How many scenarios run side by side when each has its own server.
 const PARALLEL: usize = 8;

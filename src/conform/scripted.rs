@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::failure::{Failure, StepError};
 use super::peer::{Incoming, Peer, fmt_dur};
 use super::target::{ClientProcess, Target};
-use super::world::{Failure, StepError};
 use crate::checker::LineReading as _;
 use crate::checker::{Party, Terminator};
 use crate::dialect::Dialect;

@@ -67,7 +67,7 @@ pub struct StepSpec {
     /// 1-based line in the feature file.
     pub line: usize,
     /// The step, or why no step matches the sentence.
-    pub parsed: Result<Step, String>,
+    pub parsed: Result<Step, steps::StepParseError>,
 }
 
 impl StepSpec {

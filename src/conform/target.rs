@@ -8,11 +8,11 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
 use super::steps::Item;
+use crate::control_client::{ControlClient, ControlError};
 use crate::dialect::{Dialect, ItemKind};
 use crate::process::ClientGroup;
 
@@ -95,49 +95,7 @@ impl Target {
     }
 }
 
-/// Trouble reaching or driving the implementation under test (a JUnit `<error>`, exit 2
-/// when it happens before any scenario could run), as opposed to a rule it broke.
-#[derive(Debug, thiserror::Error)]
-pub enum TargetError {
-    /// The server did not accept a connection.
-    #[error("cannot connect to {addr}: {reason}")]
-    Connect {
-        /// Where.
-        addr: String,
-        /// What went wrong (refused, timed out after …).
-        reason: String,
-    },
-    /// The control port refused or did not answer a publish.
-    #[error("control port {addr}: {reason}")]
-    Control {
-        /// Where.
-        addr: String,
-        /// What went wrong.
-        reason: String,
-    },
-    /// The publish command (`--publish-cmd`) failed, timed out or could not start.
-    #[error("publish command `{cmd}`: {reason}")]
-    Publish {
-        /// The command as run (placeholders substituted).
-        cmd: String,
-        /// What went wrong (exit status and stderr, or the timeout).
-        reason: String,
-    },
-    /// A step needs a control port and the run has none.
-    #[error("no control port: pass --control ADDR (or NOTIFSPEC_CONTROL) to publish items")]
-    NoControl,
-    /// The embedded reference server could not start.
-    #[error("the reference server could not start: {0}")]
-    Reference(String),
-    /// The client command could not be started, or never connected.
-    #[error("client under test `{cmd}`: {reason}")]
-    Client {
-        /// The command as run.
-        cmd: String,
-        /// What went wrong.
-        reason: String,
-    },
-}
+pub use super::target_error::TargetError;
 
 /// The server side of one scenario.
 pub struct ServerSession {
@@ -212,25 +170,30 @@ impl ServerSession {
             reason,
         };
         let exchange = async {
-            let mut stream = connect(addr, wait).await?;
-            stream
-                .write_all(format!("{line}\r\n").as_bytes())
+            let mut port = ControlClient::connect(addr, wait)
                 .await
-                .map_err(|e| control_err(e.to_string()))?;
-            let mut reply = String::new();
-            // Bounded: a misbehaving control port cannot make us buffer without limit.
-            let mut reader = BufReader::new(stream.take(MAX_CONTROL_REPLY));
-            reader
-                .read_line(&mut reply)
-                .await
-                .map_err(|e| control_err(e.to_string()))?;
-            let reply = reply.trim_end_matches(['\r', '\n']);
-            if reply == "OK" {
-                Ok(kind)
-            } else {
-                Err(control_err(format!(
+                .map_err(|e| match e {
+                    ControlError::ConnectTimeout(_) => TargetError::Connect {
+                        addr: addr.to_string(),
+                        reason: format!("no answer within {wait:?}"),
+                    },
+                    other => TargetError::Connect {
+                        addr: addr.to_string(),
+                        reason: other.to_string(),
+                    },
+                })?;
+            match port.request(&line).await {
+                Ok(()) => Ok(kind),
+                Err(ControlError::Refused(reply)) => Err(control_err(format!(
                     "`{line}` was answered `{reply}`, not `OK`"
-                )))
+                ))),
+                Err(ControlError::Closed) => {
+                    Err(control_err(format!("`{line}` was answered ``, not `OK`")))
+                }
+                Err(ControlError::SendTimeout(_) | ControlError::NoReply(_)) => Err(control_err(
+                    format!("no answer to `{line}` within {wait:?}"),
+                )),
+                Err(other) => Err(control_err(other.to_string())),
             }
         };
         tokio::time::timeout(wait, exchange)
@@ -238,9 +201,6 @@ impl ServerSession {
             .map_err(|_| control_err(format!("no answer to `{line}` within {wait:?}")))?
     }
 }
-
-/// Longest control-port reply read (`OK` or `ERR <reason>`).
-const MAX_CONTROL_REPLY: u64 = 4096;
 
 async fn connect(addr: &str, wait: Duration) -> Result<TcpStream, TargetError> {
     let err = |reason: String| TargetError::Connect {

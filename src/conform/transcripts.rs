@@ -3,7 +3,8 @@
 
 use std::collections::BTreeSet;
 
-use super::world::{Failure, StepError, World};
+use super::failure::{Failure, StepError};
+use super::world::World;
 use crate::checker::LineReading as _;
 use crate::checker::Party;
 use crate::dialect::Dialect;

@@ -8,8 +8,8 @@ use super::diagram::{Arrow, ArrowStyle, Diagram, Mark, MarkKind, Step, What};
 use super::read;
 use super::{Case, Page, RuleLine, Status};
 use crate::cmd::Status as Exit;
+use crate::conform::failure::Failure;
 use crate::conform::outcome::{Outcome, RunReport, diff_of};
-use crate::conform::world::Failure;
 use crate::dialect::Dialect;
 use crate::replay::{Findings, Replayed, Row};
 use crate::report::{FileResult, Summary, Verdict};
@@ -559,7 +559,7 @@ pub fn simulate(r: &SimReport, dialect: &Dialect) -> Page {
         let file = s.shrunk.as_deref().unwrap_or(&s.original);
         c.location = file.to_string();
         let path = Path::new(file);
-        let judged = crate::cmd::check::check_file(path, dialect);
+        let judged = crate::check_files::check_file(path, dialect);
         c.diagram = transcript_diagram(path, &judged, dialect);
         cases.push(c);
     }

@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use super::build::conversation_diagram;
 use super::*;
-use crate::conform::world::Failure;
+use crate::conform::failure::Failure;
 use crate::dialect::Dialect;
 use crate::rule::Party;
 

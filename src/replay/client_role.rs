@@ -30,7 +30,7 @@ pub async fn run(
     let mut publisher = match &target.control {
         Some(addr) => match Control::connect(addr, timeout).await {
             Ok(c) => Some(Publisher::Port(c)),
-            Err(e) => return engine.abandon(e),
+            Err(e) => return engine.abandon(e.to_string()),
         },
         None => None,
     };

@@ -3,60 +3,83 @@
 
 use std::time::Duration;
 
-use futures::{SinkExt as _, StreamExt as _};
-use tokio::net::TcpStream;
-use tokio_util::codec::Framed;
-
-use crate::dialect::LineEnding;
+use crate::control_client::{ControlClient, ControlError};
 use crate::net::ServerHandle;
 use crate::transcript::Directive;
-use crate::wire::{Frame, LineCodec};
 
-/// Longest reply line read from a control port (`OK` or `ERR <reason>`).
-const MAX_REPLY: usize = 1024;
+/// Why a publish did not happen. Replay reports it as the run's error (the target could not
+/// be driven), so the messages name the control port or the line that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// The control port could not be reached.
+    #[error("control port {addr}: {source}")]
+    Connect {
+        /// The control address.
+        addr: String,
+        /// What went wrong.
+        source: ControlError,
+    },
+    /// A control line was not confirmed with `OK`.
+    #[error("{}", exchange_message(line, source))]
+    Exchange {
+        /// The control line sent.
+        line: String,
+        /// What went wrong.
+        source: ControlError,
+    },
+    /// The directive does not publish anything.
+    #[error("{0:?} is not a publish directive")]
+    NotPublish(Directive),
+    /// `! publish random N` with an `N` that is not a number.
+    #[error("`{0}` is not a number to publish")]
+    NotANumber(String),
+    /// The embedded server or a hook refused the item.
+    #[error("{0}")]
+    Refused(String),
+    /// A publish was needed and the run has no way to publish.
+    #[error("no control port")]
+    NoControlPort,
+}
+
+/// How a failed exchange reads: the control line, then what happened to it.
+fn exchange_message(line: &str, e: &ControlError) -> String {
+    match e {
+        ControlError::Send(e) => format!("sending `{line}`: {e}"),
+        ControlError::Refused(reply) => format!("`{line}` was answered `{reply}`"),
+        ControlError::TooLong { .. } => format!("`{line}`: reply too long"),
+        ControlError::SendTimeout(t) | ControlError::NoReply(t) => {
+            format!("`{line}`: no reply within {t:?}")
+        }
+        other => format!("`{line}`: {other}"),
+    }
+}
 
 /// One connection to a control port, kept for the whole replay.
 #[derive(Debug)]
 pub struct Control {
-    conn: Framed<TcpStream, LineCodec>,
-    timeout: Duration,
+    client: ControlClient,
 }
 
 impl Control {
     /// Connects within `timeout`.
-    pub async fn connect(addr: &str, timeout: Duration) -> Result<Control, String> {
-        let stream = tokio::time::timeout(timeout, TcpStream::connect(addr))
+    pub async fn connect(addr: &str, timeout: Duration) -> Result<Control, PublishError> {
+        let client = ControlClient::connect(addr, timeout)
             .await
-            .map_err(|_| format!("control port {addr}: no connection within {timeout:?}"))?
-            .map_err(|e| format!("control port {addr}: {e}"))?;
-        Ok(Control {
-            conn: Framed::new(stream, LineCodec::new(MAX_REPLY, LineEnding::Crlf)),
-            timeout,
-        })
+            .map_err(|source| PublishError::Connect {
+                addr: addr.to_string(),
+                source,
+            })?;
+        Ok(Control { client })
     }
 
     /// Publishes what `directive` says and waits for the `OK`.
-    pub async fn publish(&mut self, directive: &Directive) -> Result<(), String> {
-        let line = control_line(directive)
-            .ok_or_else(|| format!("{directive:?} is not a publish directive"))?;
-        let exchange = async {
-            self.conn
-                .send(line.as_str())
-                .await
-                .map_err(|e| format!("sending `{line}`: {e}"))?;
-            match self.conn.next().await {
-                Some(Ok(Frame::Line(reply))) if reply.bytes.as_ref() == b"OK" => Ok(()),
-                Some(Ok(Frame::Line(reply))) => {
-                    Err(format!("`{line}` was answered `{}`", reply.lossy()))
-                }
-                Some(Ok(Frame::TooLong { .. })) => Err(format!("`{line}`: reply too long")),
-                Some(Err(e)) => Err(format!("`{line}`: {e}")),
-                None => Err(format!("`{line}`: the control port closed the connection")),
-            }
-        };
-        tokio::time::timeout(self.timeout, exchange)
+    pub async fn publish(&mut self, directive: &Directive) -> Result<(), PublishError> {
+        let line =
+            control_line(directive).ok_or_else(|| PublishError::NotPublish(directive.clone()))?;
+        self.client
+            .request(&line)
             .await
-            .map_err(|_| format!("`{line}`: no reply within {:?}", self.timeout))?
+            .map_err(|source| PublishError::Exchange { line, source })
     }
 }
 
@@ -96,26 +119,24 @@ impl std::fmt::Debug for Publisher<'_> {
 
 impl Publisher<'_> {
     /// Publishes what `directive` says.
-    pub async fn publish(&mut self, directive: &Directive) -> Result<(), String> {
+    pub async fn publish(&mut self, directive: &Directive) -> Result<(), PublishError> {
         match self {
             Publisher::Port(c) => c.publish(directive).await,
-            Publisher::Hook(hook) => hook(directive),
+            Publisher::Hook(hook) => hook(directive).map_err(PublishError::Refused),
             Publisher::Embedded(h) => match directive {
                 Directive::PublishRandom(None) => {
                     h.publish_random(None);
                     Ok(())
                 }
                 Directive::PublishRandom(Some(n)) => {
-                    let n = n
-                        .parse()
-                        .map_err(|_| format!("`{n}` is not a number to publish"))?;
+                    let n = n.parse().map_err(|_| PublishError::NotANumber(n.clone()))?;
                     h.publish_random(Some(n));
                     Ok(())
                 }
-                Directive::PublishClassified(text) => {
-                    h.publish_classified(text).map_err(|e| e.to_string())
-                }
-                other => Err(format!("{other:?} is not a publish directive")),
+                Directive::PublishClassified(text) => h
+                    .publish_classified(text)
+                    .map_err(|e| PublishError::Refused(e.to_string())),
+                other => Err(PublishError::NotPublish(other.clone())),
             },
         }
     }

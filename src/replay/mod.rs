@@ -35,7 +35,7 @@ pub mod server_role;
 mod shell;
 
 pub use client_role::ServerTarget;
-pub use control::{PublishHook, Publisher};
+pub use control::{PublishError, PublishHook, Publisher};
 pub use script::{Divergence, Engine, EngineConfig, Findings, Role, Row};
 pub use server_role::ClientTarget;
 

@@ -677,7 +677,6 @@ impl Engine {
     }
 
     fn match_one(&mut self, arrival: Arrival) {
-        let peer = self.cfg.role.peer();
         let line = self.entries[self.pos].line;
         let text = match &arrival {
             Arrival::Line { text, .. } => text.clone(),
@@ -686,18 +685,7 @@ impl Engine {
                 return;
             }
             Arrival::Closed => {
-                // What the close left owed is judged when the engine finishes (a closed
-                // connection is a finished conversation); the close itself breaks no rule.
-                let expected = self.expected_text(self.pos);
-                self.push_row(Row::Missing {
-                    line,
-                    expected: expected.clone(),
-                });
-                let message = format!(
-                    "the {peer} closed the connection while line {line} `{expected}` was expected"
-                );
-                self.diverge(Some(line), format!("line {line}: {message}"));
-                self.stop(format!("{message}; the replay stopped there"));
+                self.closed_while_expecting(line);
                 return;
             }
         };
@@ -705,15 +693,47 @@ impl Engine {
             self.consume(line, &text);
             return;
         }
-        // Notifications the recording had may legally not happen (a crossing notification, an
-        // item that was not available): skip them if a later expected line matches.
+        if self.skip_notifications_not_sent(&text) {
+            return;
+        }
+        if self.reordered(&text) {
+            self.consume(line, &text);
+            return;
+        }
+        if self.unrecorded_notification(&arrival, &text) {
+            return;
+        }
+        self.changed(line, &text);
+    }
+
+    /// The peer closed the connection while `line` was expected.
+    fn closed_while_expecting(&mut self, line: usize) {
+        // What the close left owed is judged when the engine finishes (a closed connection
+        // is a finished conversation); the close itself breaks no rule.
+        let peer = self.cfg.role.peer();
+        let expected = self.expected_text(self.pos);
+        self.push_row(Row::Missing {
+            line,
+            expected: expected.clone(),
+        });
+        let message =
+            format!("the {peer} closed the connection while line {line} `{expected}` was expected");
+        self.diverge(Some(line), format!("line {line}: {message}"));
+        self.stop(format!("{message}; the replay stopped there"));
+    }
+
+    /// Notifications the recording had may legally not happen (a crossing notification, an
+    /// item that was not available): skips them if a later expected line matches `text`, and
+    /// consumes that line.
+    fn skip_notifications_not_sent(&mut self, text: &str) -> bool {
+        let peer = self.cfg.role.peer();
         let mut k = self.pos;
         while let Some(m) = self.expected_message(k) {
             if !self.is_notification(m) {
                 break;
             }
             k += 1;
-            if self.expected_message(k).is_some() && self.matches_at(k, &text) {
+            if self.expected_message(k).is_some() && self.matches_at(k, text) {
                 for skipped in self.pos..k {
                     let l = self.entries[skipped].line;
                     let expected = self.expected_text(skipped);
@@ -731,33 +751,40 @@ impl Engine {
                 }
                 self.pos = k;
                 let l = self.entries[k].line;
-                self.consume(l, &text);
-                return;
+                self.consume(l, text);
+                return true;
             }
         }
-        if self.reordered(&text) {
-            self.consume(line, &text);
-            return;
-        }
+        false
+    }
+
+    /// An asynchronous notification the recording did not have, while something else was
+    /// expected: legal unless the checker says otherwise; the replay keeps waiting for the
+    /// expected line.
+    fn unrecorded_notification(&mut self, arrival: &Arrival, text: &str) -> bool {
+        let peer = self.cfg.role.peer();
         let expected_is_notif = self
             .expected_message(self.pos)
             .is_some_and(|m| self.is_notification(m));
         let arrival_is_notif =
-            peer == Party::Server && self.dialect.notification_kind(&text).is_some();
-        if arrival_is_notif && !expected_is_notif {
-            // An asynchronous notification the recording did not have: legal unless the
-            // checker says otherwise; keep waiting for the expected line.
-            if self.crossing_is_timing() {
-                self.push_row(Row::Extra {
-                    observed: message_line(peer, &text),
-                });
-            } else {
-                self.unexpected(&arrival, "");
-            }
-            return;
+            peer == Party::Server && self.dialect.notification_kind(text).is_some();
+        if !arrival_is_notif || expected_is_notif {
+            return false;
         }
+        if self.crossing_is_timing() {
+            self.push_row(Row::Extra {
+                observed: message_line(peer, text),
+            });
+        } else {
+            self.unexpected(arrival, "");
+        }
+        true
+    }
+
+    /// Another line than the expected one: a divergence; the replay moves on past it.
+    fn changed(&mut self, line: usize, text: &str) {
         let expected = self.expected_text(self.pos);
-        let observed = message_line(peer, &text);
+        let observed = message_line(self.cfg.role.peer(), text);
         self.push_row(Row::Changed {
             line,
             expected: expected.clone(),
@@ -767,9 +794,8 @@ impl Engine {
             Some(line),
             format!("line {line}: expected `{expected}`, observed `{observed}`"),
         );
-        self.advance_past_expected(&text);
+        self.advance_past_expected(text);
     }
-
     /// Whether a notification crossing (or not crossing) our stop command is down to timing
     /// alone, which a recording cannot predict (unless `--strict`).
     fn crossing_is_timing(&self) -> bool {

@@ -6,7 +6,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _};
 use tokio::time::{Instant, timeout};
 use tokio_util::codec::FramedRead;
 
-use super::control::Publisher;
+use super::control::{PublishError, Publisher};
 use super::script::{Arrival, Engine, Findings, Step};
 use crate::checker::Terminator;
 use crate::dialect::Dialect;
@@ -53,9 +53,9 @@ where
             Step::Publish(d) => {
                 let result = match publisher.as_deref_mut() {
                     Some(c) => c.publish(&d).await,
-                    None => Err("no control port".into()),
+                    None => Err(PublishError::NoControlPort),
                 };
-                engine.published(result);
+                engine.published(result.map_err(|e| e.to_string()));
             }
             Step::Close => {
                 let _ = timeout(write_timeout, write.shutdown()).await;

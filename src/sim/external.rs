@@ -15,12 +15,14 @@ use futures::StreamExt as _;
 use rand::{RngExt as _, SeedableRng as _};
 use tokio::io::AsyncWriteExt as _;
 use tokio::net::TcpStream;
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::broadcast;
 use tokio::time::{Instant, sleep_until, timeout};
 use tokio_util::codec::FramedRead;
 
 use crate::checker::Party;
-use crate::dialect::{Dialect, ItemKind, LineEnding};
+use crate::control_client::{ControlClient, ControlError};
+use crate::dialect::{Dialect, ItemKind};
 use crate::escape::printable;
 use crate::rule::RuleId;
 use crate::wire::{Frame, LineCodec};
@@ -47,9 +49,6 @@ pub struct Target {
 /// Longest wait for a TCP connect, a write or a control-port reply.
 const IO_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Longest control-port reply line read (`OK` or `ERR <reason>`).
-const MAX_CONTROL_REPLY: usize = 4096;
-
 #[derive(Default)]
 struct Shared {
     stats: Stats,
@@ -75,18 +74,7 @@ pub async fn run(
     mut progress: Option<Box<dyn FnMut(f64)>>,
 ) -> SimResult {
     let sc = &loaded.scenario;
-    // An unreachable server is bad input (exit 2), not a run full of failed connections.
-    match timeout(IO_TIMEOUT, TcpStream::connect(target.server)).await {
-        Ok(Ok(probe)) => drop(probe),
-        Ok(Err(e)) => return Err(SimError::External(format!("{}: {e}", target.server))),
-        Err(_) => {
-            return Err(SimError::External(format!(
-                "{}: no connection within {}s",
-                target.server,
-                IO_TIMEOUT.as_secs()
-            )));
-        }
-    }
+    probe(target.server).await?;
     if let Some(dir) = &out {
         std::fs::create_dir_all(dir).map_err(|source| SimError::Io {
             path: dir.clone(),
@@ -108,20 +96,7 @@ pub async fn run(
     let mut master = SimRng::seed_from_u64(seed);
     let pub_rng = derive(&mut master);
     let mut fault_rng = derive(&mut master);
-    let total = sc.client_count() as usize;
-    let mut order: Vec<usize> = (0..total).collect();
-    rand::seq::SliceRandom::shuffle(&mut order[..], &mut fault_rng);
-    let mut faults: Vec<Option<Fault>> = vec![None; total];
-    let mut next = 0;
-    let mut fault_counts = Vec::new();
-    for f in &sc.faults {
-        let n = ((f.share() * total as f64).round() as usize).min(total - next);
-        for c in &order[next..next + n] {
-            faults[*c] = Some(f.clone());
-        }
-        next += n;
-        fault_counts.push((f.name(), n as u64));
-    }
+    let (mut faults, fault_counts) = assign_faults(loaded, &mut fault_rng);
     let shared: SharedRef = Arc::new(Mutex::new(Shared::default()));
     {
         let mut s = lock(&shared);
@@ -185,26 +160,9 @@ pub async fn run(
         }
         Err(e) => return Err(SimError::External(e.to_string())),
     };
-    let mut s = lock(&shared);
-    let mut stats = std::mem::take(&mut s.stats);
-    stats.published = published;
-    let received = stats.lines;
-    let sent = stats.requests
-        + stats.mode_entries
-        + stats.answers
-        + stats.stops
-        + stats.other_client_lines;
-    let connections = stats.connections;
-    stats.end = to_tick(start.elapsed());
-    let mut findings = std::mem::take(&mut s.findings);
-    findings.found.sort_by_key(|f| (f.conn, f.at));
-    let mut outcome = Outcome {
-        stats,
-        findings,
-        recordings: Vec::new(),
-        initial_random: 0,
-        initial_ad: String::new(),
-    };
+    let (mut outcome, sent) = collect_outcome(&shared, published, start);
+    let received = outcome.stats.lines;
+    let connections = outcome.stats.connections;
     let mut saved = saver
         .map(|s| std::mem::take(&mut *s.saved.lock().unwrap_or_else(|p| p.into_inner())))
         .unwrap_or_default();
@@ -225,6 +183,68 @@ pub async fn run(
     Ok(report)
 }
 
+/// What the clients gathered, as the engine's outcome, with the number of lines they sent.
+fn collect_outcome(shared: &SharedRef, published: [u64; 2], start: Instant) -> (Outcome, u64) {
+    let mut s = lock(shared);
+    let mut stats = std::mem::take(&mut s.stats);
+    stats.published = published;
+    let sent = stats.requests
+        + stats.mode_entries
+        + stats.answers
+        + stats.stops
+        + stats.other_client_lines;
+    stats.end = to_tick(start.elapsed());
+    let mut findings = std::mem::take(&mut s.findings);
+    findings.found.sort_by_key(|f| (f.conn, f.at));
+    let outcome = Outcome {
+        stats,
+        findings,
+        recordings: Vec::new(),
+        initial_random: 0,
+        initial_ad: String::new(),
+    };
+    (outcome, sent)
+}
+
+/// An unreachable server is bad input (exit 2), not a run full of failed connections.
+async fn probe(server: SocketAddr) -> Result<(), SimError> {
+    match timeout(IO_TIMEOUT, TcpStream::connect(server)).await {
+        Ok(Ok(probe)) => {
+            drop(probe);
+            Ok(())
+        }
+        Ok(Err(e)) => Err(SimError::External(format!("{server}: {e}"))),
+        Err(_) => Err(SimError::External(format!(
+            "{server}: no connection within {}s",
+            IO_TIMEOUT.as_secs()
+        ))),
+    }
+}
+
+/// Which client gets which fault: each fault's share of the clients, drawn at random
+/// without overlap; with the count per fault for the report.
+fn assign_faults(
+    loaded: &LoadedScenario,
+    rng: &mut SimRng,
+) -> (Vec<Option<Fault>>, Vec<(String, u64)>) {
+    let sc = &loaded.scenario;
+    let total = sc.client_count() as usize;
+    let mut order: Vec<usize> = (0..total).collect();
+    rand::seq::SliceRandom::shuffle(&mut order[..], rng);
+    let mut faults: Vec<Option<Fault>> = vec![None; total];
+    let mut next = 0;
+    let mut fault_counts = Vec::new();
+    for f in &sc.faults {
+        let n = ((f.share() * total as f64).round() as usize).min(total - next);
+        for c in &order[next..next + n] {
+            faults[*c] = Some(f.clone());
+        }
+        next += n;
+        fault_counts.push((f.name(), n as u64));
+    }
+    (faults, fault_counts)
+}
+
 /// Publishes through the control port at the scenario's rates; returns the counts.
 async fn publish_task(
     loaded: LoadedScenario,
@@ -233,15 +253,14 @@ async fn publish_task(
     start: Instant,
     end: Instant,
     tx: broadcast::Sender<ItemKind>,
-) -> std::io::Result<[u64; 2]> {
+) -> Result<[u64; 2], String> {
     let sc = &loaded.scenario;
-    let stream = timeout(IO_TIMEOUT, TcpStream::connect(control))
+    let mut port = ControlClient::connect(&control.to_string(), IO_TIMEOUT)
         .await
-        .map_err(|_| std::io::Error::other("connect timed out"))??;
-    let (r, mut w) = stream.into_split();
-    // Framed with a limit: an endless reply line is refused at the limit instead of being
-    // buffered without bound (`BufReader::lines` took 3.6 GB in 10 s).
-    let mut lines = FramedRead::new(r, LineCodec::new(MAX_CONTROL_REPLY, LineEnding::Crlf));
+        .map_err(|e| match e {
+            ControlError::ConnectTimeout(_) => "connect timed out".to_string(),
+            other => other.to_string(),
+        })?;
     let ads: Vec<String> = sc
         .publishers
         .ads
@@ -274,38 +293,32 @@ async fn publish_task(
         };
         for _ in 0..draw_count(&mut rng, stream.burst.lo, stream.burst.hi) {
             let line = match kind {
-                ItemKind::Random => format!("publish random {}\r\n", rng.random::<u32>()),
+                ItemKind::Random => format!("publish random {}", rng.random::<u32>()),
                 ItemKind::Classified => {
                     ad += 1;
-                    format!("publish classified {}\r\n", ads[ad % ads.len()])
+                    format!("publish classified {}", ads[ad % ads.len()])
                 }
             };
-            timeout(IO_TIMEOUT, w.write_all(line.as_bytes()))
+            port.request(&line)
                 .await
-                .map_err(|_| std::io::Error::other("write timed out"))??;
-            match timeout(IO_TIMEOUT, lines.next()).await {
-                Ok(Some(Ok(Frame::Line(reply)))) if reply.lossy().trim() == "OK" => {}
-                Ok(Some(Ok(Frame::Line(reply)))) => {
-                    return Err(std::io::Error::other(format!(
-                        "`{}` was answered `{}`",
-                        line.trim_end(),
-                        printable(&reply.lossy())
-                    )));
-                }
-                Ok(Some(Ok(Frame::TooLong { limit }))) => {
-                    return Err(std::io::Error::other(format!(
-                        "`{}` was answered with a line over {limit} bytes",
-                        line.trim_end()
-                    )));
-                }
-                Ok(None) => return Err(std::io::Error::other("closed by the server")),
-                Ok(Some(Err(e))) => return Err(e),
-                Err(_) => return Err(std::io::Error::other("no reply within 10s")),
-            }
+                .map_err(|e| publish_failure(&line, e))?;
             counts[i] += 1;
             let _ = tx.send(kind);
         }
         next[i] = Some(Instant::now() + Duration::from_micros(exponential(&mut rng, stream.rate)));
+    }
+}
+
+/// How a failed publish is worded in the run's error (after `control port ADDR: `).
+fn publish_failure(line: &str, e: ControlError) -> String {
+    match e {
+        ControlError::Refused(reply) => format!("`{line}` was answered `{}`", printable(&reply)),
+        ControlError::TooLong { limit } => {
+            format!("`{line}` was answered with a line over {limit} bytes")
+        }
+        ControlError::Closed => "closed by the server".to_string(),
+        ControlError::NoReply(t) => format!("no reply within {}s", t.as_secs()),
+        other => other.to_string(),
     }
 }
 
@@ -498,28 +511,14 @@ async fn connection(
     let mut st = Stats::default();
     actor.on_connect(ctx.now(), d, &mut actions);
     let complete = 'conn: loop {
-        for a in actions.drain(..) {
-            match a {
-                Action::Send(bytes) => {
-                    let class = invariants::classify_client(d, &bytes);
-                    count_client(&mut st, class);
-                    st.bytes_to_server += bytes.len() as u64 + 2;
-                    obs.client_line(ctx.now(), &bytes, class, false, &mut broken);
-                    let mut line = bytes;
-                    line.extend_from_slice(d.line_ending.as_bytes());
-                    if !matches!(timeout(IO_TIMEOUT, w.write_all(&line)).await, Ok(Ok(()))) {
-                        obs.closed(ctx.now(), Party::Server, false, &mut broken);
-                        break 'conn true;
-                    }
-                }
-                Action::Close | Action::Drop => {
-                    dropped |= a == Action::Drop;
-                    st.client_closes += 1;
-                    obs.closed(ctx.now(), Party::Client, false, &mut broken);
-                    let _ = timeout(IO_TIMEOUT, w.shutdown()).await;
-                    break 'conn true;
-                }
-            }
+        let mut seat = Seat {
+            d,
+            obs: &mut obs,
+            st: &mut st,
+            broken: &mut broken,
+        };
+        if !seat.act(ctx, &mut w, &mut actions, &mut dropped).await {
+            break 'conn true;
         }
         ctx.report(conn, actor, dropped, &mut broken, &mut reported);
         let wake = actor
@@ -538,26 +537,9 @@ async fn connection(
                     tokio::time::sleep(Duration::from_micros(delay)).await;
                 }
                 let now = ctx.now();
-                match frame {
-                    Some(Ok(Frame::Line(line))) => {
-                        let text = line.lossy();
-                        let class = invariants::classify_server(d, &text);
-                        count_server(&mut st, class);
-                        st.bytes_to_client += line.bytes.len() as u64 + 2;
-                        if let Some(lat) = obs.server_line(now, &text, class, *random_version, false, &mut broken) {
-                            st.latencies.record(lat);
-                        }
-                        actor.on_line(now, &line.bytes, d, &mut actions);
-                    }
-                    Some(Ok(Frame::TooLong { .. })) => {
-                        obs.server_line(now, "<line over the limit>", ServerLine::Other, *random_version, false, &mut broken);
-                        actions.push(Action::Drop);
-                    }
-                    Some(Err(_)) | None => {
-                        st.server_closes += 1;
-                        obs.closed(now, Party::Server, false, &mut broken);
-                        break 'conn true;
-                    }
+                let mut seat = Seat { d, obs: &mut obs, st: &mut st, broken: &mut broken };
+                if !seat.server_frame(now, frame, actor, *random_version, &mut actions) {
+                    break 'conn true;
                 }
             }
             _ = sleep_until(wake) => actor.on_timer(ctx.now(), d, &mut actions),
@@ -591,6 +573,100 @@ async fn connection(
     let mut s = lock(&ctx.shared);
     merge(&mut s.stats, st, complete);
     s.stats.take_from(actor);
+}
+
+/// One connection's observation from the client's seat: what the server sent, judged and
+/// counted, and handed to the simulated client.
+struct Seat<'a> {
+    d: &'a Dialect,
+    obs: &'a mut Observer,
+    st: &'a mut Stats,
+    broken: &'a mut Vec<Broken>,
+}
+
+impl Seat<'_> {
+    /// Carries out the simulated client's actions in order; false once the connection is
+    /// over (the client closed it, or a write failed because the server had).
+    async fn act(
+        &mut self,
+        ctx: &ClientCtx,
+        w: &mut OwnedWriteHalf,
+        actions: &mut Vec<Action>,
+        dropped: &mut bool,
+    ) -> bool {
+        let d = self.d;
+        for a in actions.drain(..) {
+            match a {
+                Action::Send(bytes) => {
+                    let class = invariants::classify_client(d, &bytes);
+                    count_client(self.st, class);
+                    self.st.bytes_to_server += bytes.len() as u64 + 2;
+                    self.obs
+                        .client_line(ctx.now(), &bytes, class, false, self.broken);
+                    let mut line = bytes;
+                    line.extend_from_slice(d.line_ending.as_bytes());
+                    if !matches!(timeout(IO_TIMEOUT, w.write_all(&line)).await, Ok(Ok(()))) {
+                        self.obs
+                            .closed(ctx.now(), Party::Server, false, self.broken);
+                        return false;
+                    }
+                }
+                Action::Close | Action::Drop => {
+                    *dropped |= a == Action::Drop;
+                    self.st.client_closes += 1;
+                    self.obs
+                        .closed(ctx.now(), Party::Client, false, self.broken);
+                    let _ = timeout(IO_TIMEOUT, w.shutdown()).await;
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    /// A frame from the server; false when the server closed the connection (or it failed).
+    fn server_frame(
+        &mut self,
+        now: Tick,
+        frame: Option<std::io::Result<Frame>>,
+        actor: &mut Actor,
+        random_version: u64,
+        actions: &mut Vec<Action>,
+    ) -> bool {
+        let d = self.d;
+        match frame {
+            Some(Ok(Frame::Line(line))) => {
+                let text = line.lossy();
+                let class = invariants::classify_server(d, &text);
+                count_server(self.st, class);
+                self.st.bytes_to_client += line.bytes.len() as u64 + 2;
+                if let Some(lat) =
+                    self.obs
+                        .server_line(now, &text, class, random_version, false, self.broken)
+                {
+                    self.st.latencies.record(lat);
+                }
+                actor.on_line(now, &line.bytes, d, actions);
+            }
+            Some(Ok(Frame::TooLong { .. })) => {
+                self.obs.server_line(
+                    now,
+                    "<line over the limit>",
+                    ServerLine::Other,
+                    random_version,
+                    false,
+                    self.broken,
+                );
+                actions.push(Action::Drop);
+            }
+            Some(Err(_)) | None => {
+                self.st.server_closes += 1;
+                self.obs.closed(now, Party::Server, false, self.broken);
+                return false;
+            }
+        }
+        true
+    }
 }
 
 /// The next publish, or never once the publisher is gone.

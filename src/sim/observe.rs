@@ -181,3 +181,50 @@ fn line(from: Party, text: String) -> EventKind {
         terminator: Terminator::Unknown,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::invariants::{classify_client, classify_server};
+    use super::*;
+    use crate::rule::RuleId;
+
+    /// `S-PROMISE` has one judge: the checker, fed the conversation by the observer.
+    #[test]
+    fn a_broken_promise_is_reported_once_by_the_checker() {
+        let d = Dialect::default();
+        let mut obs = Observer::new(&d, 5_000_000, 1, 0, false, true);
+        let mut out = Vec::new();
+        let mut t = 0;
+        let client = |obs: &mut Observer, out: &mut Vec<Broken>, line: &str, t: Tick| {
+            obs.client_line(
+                t,
+                line.as_bytes(),
+                classify_client(&d, line.as_bytes()),
+                false,
+                out,
+            );
+        };
+        let server = |obs: &mut Observer, out: &mut Vec<Broken>, line: &str, t: Tick| {
+            obs.server_line(t, line, classify_server(&d, line), 1, false, out);
+        };
+        for (from_client, line) in [
+            (true, "_notif_"),
+            (false, "will send notifs"),
+            (false, "notif: classified"),
+            (true, "stop_notif"),
+            (false, "OK"),
+            (true, "classified?"),
+            (false, ""),
+        ] {
+            t += 1;
+            if from_client {
+                client(&mut obs, &mut out, line, t);
+            } else {
+                server(&mut obs, &mut out, line, t);
+            }
+        }
+        let promise: Vec<_> = out.iter().filter(|b| b.rule == RuleId::SPromise).collect();
+        assert_eq!(promise.len(), 1, "{out:?}");
+        assert_eq!(promise[0].source, Source::Checker);
+    }
+}

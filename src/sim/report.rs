@@ -248,7 +248,16 @@ impl SimReport {
     /// scenario's name must not forge a report line.
     pub fn to_text(&self) -> String {
         let mut s = String::new();
-        let t = &self.traffic;
+        self.text_setup(&mut s);
+        self.text_traffic(&mut s);
+        self.text_violations(&mut s);
+        self.text_saved(&mut s);
+        let _ = writeln!(s, "verdict      {}", self.verdict.to_uppercase());
+        s
+    }
+
+    /// What ran: scenario, seed, mode, clients and faults.
+    fn text_setup(&self, s: &mut String) {
         let _ = writeln!(
             s,
             "notifspec simulate: scenario {}, seed {}, {} ({}), dialect {}",
@@ -279,6 +288,11 @@ impl SimReport {
                 .collect();
             let _ = writeln!(s, "faults       {}", faults.join(", "));
         }
+    }
+
+    /// What went over the wire: items, requests, notifications, latency, throughput.
+    fn text_traffic(&self, s: &mut String) {
+        let t = &self.traffic;
         let _ = writeln!(
             s,
             "published    {} random, {} classified",
@@ -313,6 +327,10 @@ impl SimReport {
             t.unfinished,
             self.peak_queued_bytes
         );
+    }
+
+    /// What was explained by injected faults, and what broke a rule.
+    fn text_violations(&self, s: &mut String) {
         if !self.explained.is_empty() {
             let ex: Vec<String> = self
                 .explained
@@ -340,6 +358,10 @@ impl SimReport {
                 );
             }
         }
+    }
+
+    /// The conversations saved for replay, and whether shrinking worked.
+    fn text_saved(&self, s: &mut String) {
         for saved in &self.saved {
             let shrunk = match (&saved.shrunk, saved.shrunk_steps) {
                 (Some(p), Some(n)) => format!(", shrunk to {n} steps: {}", printable(p)),
@@ -362,8 +384,6 @@ impl SimReport {
                 }
             );
         }
-        let _ = writeln!(s, "verdict      {}", self.verdict.to_uppercase());
-        s
     }
 }
 

@@ -308,7 +308,7 @@ pub(crate) fn checks_offline(path: &Path, rule: RuleId, loaded: &LoadedScenario)
         .into_iter()
         .collect();
     let allowed = crate::fsio::AllowedPaths::new(&dialect_dir).unwrap_or_default();
-    let result = crate::cmd::check::check_file_allowing(path, &loaded.dialect, &allowed);
+    let result = crate::check_files::check_file_allowing(path, &loaded.dialect, &allowed);
     result.violations.iter().any(|v| v.rule == rule) || result.unexpected.contains(&rule)
 }
 

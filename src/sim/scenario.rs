@@ -720,6 +720,28 @@ impl Scenario {
         if self.duration.is_zero() {
             return Err(("duration".into(), "must be longer than zero".into()));
         }
+        self.validate_clients()?;
+        self.validate_faults()?;
+        if self.network.buffer < 2 * (dialect.max_line + 2) {
+            return Err((
+                "network.buffer".into(),
+                format!(
+                    "{} bytes cannot hold two lines of the dialect's {} bytes",
+                    self.network.buffer, dialect.max_line
+                ),
+            ));
+        }
+        if self.checks.liveness.is_zero() || self.checks.reply_timeout.is_zero() {
+            return Err((
+                "checks".into(),
+                "liveness and reply_timeout must be longer than zero".into(),
+            ));
+        }
+        self.validate_ads(dialect)
+    }
+
+    /// Each client group, and the total.
+    fn validate_clients(&self) -> Result<(), (String, String)> {
         if self.clients.is_empty() {
             return Err((
                 "clients".into(),
@@ -759,6 +781,11 @@ impl Scenario {
                 format!("{total} clients in all; at most {MAX_CLIENTS} are supported"),
             ));
         }
+        Ok(())
+    }
+
+    /// The fault shares, and each fault's own fields.
+    fn validate_faults(&self) -> Result<(), (String, String)> {
         let shares: f64 = self.faults.iter().map(Fault::share).sum();
         if shares > 1.0 + 1e-9 {
             return Err((
@@ -780,21 +807,11 @@ impl Scenario {
                 ));
             }
         }
-        if self.network.buffer < 2 * (dialect.max_line + 2) {
-            return Err((
-                "network.buffer".into(),
-                format!(
-                    "{} bytes cannot hold two lines of the dialect's {} bytes",
-                    self.network.buffer, dialect.max_line
-                ),
-            ));
-        }
-        if self.checks.liveness.is_zero() || self.checks.reply_timeout.is_zero() {
-            return Err((
-                "checks".into(),
-                "liveness and reply_timeout must be longer than zero".into(),
-            ));
-        }
+        Ok(())
+    }
+
+    /// The ads, when the scenario names its own: lines the dialect can carry.
+    fn validate_ads(&self, dialect: &Dialect) -> Result<(), (String, String)> {
         if let Some(ads) = &self.publishers.ads {
             if ads.is_empty() {
                 return Err((

@@ -237,7 +237,7 @@ fn every_judgeable_rule_has_a_negative_transcript() {
 /// the violations `check_transcript` finds on the parsed file, messages and order included.
 #[test]
 fn one_pass_check_reports_what_check_transcript_reports() {
-    use notifspec::cmd::check::check_file;
+    use notifspec::check_files::check_file;
     use notifspec::dialect::Dialect;
     use notifspec::transcript::Transcript;
     use notifspec::transcript::check_transcript;
@@ -299,7 +299,7 @@ fn one_pass_check_reports_what_check_transcript_reports() {
 /// and counted as if the file had been read knowing it from the start.
 #[test]
 fn a_late_publish_judges_the_whole_recording() {
-    use notifspec::cmd::check::check_file;
+    use notifspec::check_files::check_file;
     use notifspec::dialect::Dialect;
     use notifspec::report::MAX_KEPT_VIOLATIONS;
     use notifspec::transcript::Transcript;

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
+use notifspec::check_files::check_file;
 use notifspec::cmd::Status;
-use notifspec::cmd::check::check_file;
 use notifspec::dialect::Dialect;
 use notifspec::rule::RuleId;
 use notifspec::sim::{

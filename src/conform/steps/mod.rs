@@ -199,27 +199,57 @@ pub fn patterns() -> Vec<&'static str> {
     all_defs().map(|d| d.pattern).collect()
 }
 
+/// Why a step sentence is not a step: the feature file is broken (a JUnit `<error>` naming
+/// the file and line), not the implementation under test.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StepParseError {
+    /// No sentence pattern matches; the nearest patterns are suggested.
+    #[error(
+        "no step matches `{text}`; closest: {} (`notifspec steps` lists them all)",
+        listed(closest, ", ")
+    )]
+    NoMatch {
+        /// The sentence.
+        text: String,
+        /// The patterns nearest to it.
+        closest: Vec<&'static str>,
+    },
+    /// More than one sentence pattern matches.
+    #[error("ambiguous step `{text}`: it matches {}", listed(patterns, " and "))]
+    Ambiguous {
+        /// The sentence.
+        text: String,
+        /// The patterns it matches.
+        patterns: Vec<&'static str>,
+    },
+    /// A pattern matched but its captures do not make a step (a bad number, say).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Patterns in backquotes, joined by `sep`.
+fn listed(patterns: &[&str], sep: &str) -> String {
+    let names: Vec<String> = patterns.iter().map(|p| format!("`{p}`")).collect();
+    names.join(sep)
+}
+
 /// Parses a step sentence (without its keyword).
-pub fn parse(text: &str) -> Result<Step, String> {
+pub fn parse(text: &str) -> Result<Step, StepParseError> {
     let mut found: Vec<(&'static str, Result<Step, String>)> = all_defs()
         .filter_map(|d| matches(d.pattern, text).map(|c| (d.pattern, (d.build)(&c))))
         .collect();
     match found.pop() {
-        None => {
-            let near: Vec<String> = closest(text, 3).iter().map(|p| format!("`{p}`")).collect();
-            Err(format!(
-                "no step matches `{text}`; closest: {} (`notifspec steps` lists them all)",
-                near.join(", ")
-            ))
-        }
-        Some((_, step)) if found.is_empty() => step,
+        None => Err(StepParseError::NoMatch {
+            text: text.to_string(),
+            closest: closest(text, 3),
+        }),
+        Some((_, step)) if found.is_empty() => step.map_err(StepParseError::Invalid),
         Some(last) => {
             found.push(last);
-            let names: Vec<String> = found.iter().map(|(p, _)| format!("`{p}`")).collect();
-            Err(format!(
-                "ambiguous step `{text}`: it matches {}",
-                names.join(" and ")
-            ))
+            Err(StepParseError::Ambiguous {
+                text: text.to_string(),
+                patterns: found.iter().map(|(p, _)| *p).collect(),
+            })
         }
     }
 }
@@ -244,18 +274,31 @@ mod tests {
             // A value may be refused (`A` is no item kind), but the sentence must match
             // exactly one pattern.
             if let Err(e) = parse(&example) {
-                assert!(
-                    !e.contains("ambiguous") && !e.contains("no step"),
-                    "{p}: {e}"
-                );
+                assert!(matches!(e, StepParseError::Invalid(_)), "{p}: {e}");
             }
         }
     }
 
     #[test]
+    fn an_ambiguous_sentence_names_every_pattern_it_matches() {
+        let e = StepParseError::Ambiguous {
+            text: "client A waits".into(),
+            patterns: vec!["client {word} waits", "{word} A waits"],
+        };
+        assert_eq!(
+            e.to_string(),
+            "ambiguous step `client A waits`: it matches `client {word} waits` and `{word} A waits`"
+        );
+    }
+
+    #[test]
     fn unknown_sentence_is_an_error() {
         let e = parse("client A dances").unwrap_err();
-        assert!(e.contains("no step matches"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("no step matches `client A dances`; closest: "),
+            "{e}"
+        );
     }
 
     #[test]
@@ -266,7 +309,8 @@ mod tests {
         );
         let e = parse("client A recieves an integer").unwrap_err();
         assert!(
-            e.contains("closest: `client {word} receives an integer`"),
+            e.to_string()
+                .contains("closest: `client {word} receives an integer`"),
             "{e}"
         );
         let domains = by_domain();
