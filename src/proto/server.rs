@@ -281,14 +281,8 @@ impl ServerSession {
         });
         let fresh_start = self.next_unread_ad.max(first);
         let fresh = items.ads_end() > fresh_start;
+        // Oldest-first reading never leaves older ads unread, so only the fresh range counts.
         let id = match (self.choices.classified_order, fresh) {
-            (ClassifiedOrder::Oldest, _) if !self.older_unread.is_empty() => {
-                let r = &mut self.older_unread[0];
-                r.0 += 1;
-                let id = r.0 - 1;
-                self.older_unread.retain(|r| r.0 < r.1);
-                id
-            }
             (ClassifiedOrder::Oldest, true) => {
                 self.next_unread_ad = fresh_start + 1;
                 fresh_start
