@@ -14,7 +14,7 @@ use tokio::time::Instant;
 use super::conn::LineConn;
 use super::process::{ChildServer, free_addr};
 use super::stats::{Histogram, median};
-use super::{BenchError, Cell, Goal, Plan, Reference, Table, Target, micros, ratio};
+use super::{BenchError, Cell, Goal, PerfTarget, Plan, Reference, Table, micros, ratio};
 use crate::dialect::Dialect;
 
 /// The table's title.
@@ -201,7 +201,7 @@ pub async fn measure(plan: &Plan) -> Result<Table, BenchError> {
         row.extend(ref_runs[i].cells());
         row.push(r.map_or(Cell::text("-"), |r| Cell::num(r, 2)));
         t.rows.push(row);
-        t.targets.push(Target {
+        t.targets.push(PerfTarget {
             what: format!("reference/floor round trips/s, {n} conns"),
             ratio: r,
             goal: TARGET,
