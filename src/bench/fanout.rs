@@ -12,7 +12,7 @@ use futures::future::join_all;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::stats::{Histogram, median};
+use super::stats::{Histogram, LogLinear, median};
 use super::swarm::{self, Broker, Phase, PublishLog, Received};
 use super::{BenchError, Cell, Goal, PerfTarget, Plan, Reference, Table, micros, ratio, redis};
 use crate::dialect::Dialect;
@@ -57,7 +57,7 @@ pub struct Sample {
     /// From the first publish to the last delivery.
     pub span: Duration,
     /// Publish → delivery.
-    pub latency: Histogram,
+    pub latency: Histogram<LogLinear>,
 }
 
 /// Runs one point against a started broker.

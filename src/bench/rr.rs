@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 use super::conn::LineConn;
 use super::process::{ChildServer, free_addr};
-use super::stats::{Histogram, median};
+use super::stats::{Histogram, LogLinear, median};
 use super::{BenchError, Cell, Goal, PerfTarget, Plan, Reference, Table, micros, ratio};
 use crate::dialect::Dialect;
 
@@ -42,7 +42,7 @@ pub struct Sample {
     /// From the common start to the last connection's end.
     pub elapsed: Duration,
     /// Round-trip latencies.
-    pub latency: Histogram,
+    pub latency: Histogram<LogLinear>,
 }
 
 impl Sample {
@@ -70,7 +70,7 @@ pub async fn drive(
     let tasks = connected.into_iter().map(|mut c| {
         let request = Arc::clone(&request);
         tokio::spawn(async move {
-            let mut latency = Histogram::default();
+            let mut latency = Histogram::<LogLinear>::default();
             let mut n = 0u64;
             while n < max_per_conn && Instant::now() < deadline {
                 let t0 = Instant::now();
