@@ -53,6 +53,7 @@ pub mod cmd;
 pub mod conform;
 pub mod control_client;
 pub mod escape;
+pub mod histogram;
 pub mod html;
 pub mod net;
 pub mod process;

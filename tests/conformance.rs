@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use notifspec::cmd::Status;
 use notifspec::conform::items::{DEFAULT_SPONTANEOUS_WAIT, ItemSource, PublishCmd, Spontaneous};
-use notifspec::conform::{self, Options, Suite, Target, render};
+use notifspec::conform::{self, ConformTarget, Options, Suite, render};
 use notifspec::dialect::{self, Dialect};
 
 fn main() -> ExitCode {
@@ -36,15 +36,15 @@ fn main() -> ExitCode {
     }
     let suite = Arc::new(suite);
     let target = match std::env::var("NOTIFSPEC_SERVER") {
-        Ok(addr) => Target::Server {
+        Ok(addr) => ConformTarget::Server {
             addr,
             control: std::env::var("NOTIFSPEC_CONTROL").ok(),
         },
-        Err(_) => Target::Reference,
+        Err(_) => ConformTarget::Reference,
     };
     let dialects: Vec<String> = match std::env::var("NOTIFSPEC_DIALECT") {
         Ok(d) => vec![d],
-        Err(_) if target == Target::Reference => dialect::builtin_names()
+        Err(_) if target == ConformTarget::Reference => dialect::builtin_names()
             .into_iter()
             .map(str::to_string)
             .collect(),

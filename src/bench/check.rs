@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::process::time_child;
 use super::stats::median;
-use super::{BenchError, Cell, Goal, Plan, Table, Target, ratio};
+use super::{BenchError, Cell, Goal, PerfTarget, Plan, Table, ratio};
 use crate::transcript::generate_conforming;
 
 /// The table's title.
@@ -75,7 +75,7 @@ pub async fn measure(plan: &Plan) -> Result<Table, BenchError> {
             rate.map_or(Cell::text("-"), Cell::int),
         ]);
     }
-    t.targets.push(Target {
+    t.targets.push(PerfTarget {
         what: "check/wc lines per second".into(),
         ratio: ratio(median(&check_rates), median(&wc_rates)),
         goal: TARGET,

@@ -12,9 +12,9 @@ use futures::future::join_all;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::stats::{Histogram, median};
+use super::stats::{Histogram, LogLinear, median};
 use super::swarm::{self, Broker, Phase, PublishLog, Received};
-use super::{BenchError, Cell, Goal, Plan, Reference, Table, Target, micros, ratio, redis};
+use super::{BenchError, Cell, Goal, PerfTarget, Plan, Reference, Table, micros, ratio, redis};
 use crate::dialect::Dialect;
 
 /// The table's title.
@@ -57,7 +57,7 @@ pub struct Sample {
     /// From the first publish to the last delivery.
     pub span: Duration,
     /// Publish → delivery.
-    pub latency: Histogram,
+    pub latency: Histogram<LogLinear>,
 }
 
 /// Runs one point against a started broker.
@@ -214,13 +214,13 @@ pub async fn measure(plan: &Plan) -> Result<Table, BenchError> {
                 m(&runs.max, 0),
             ]);
         }
-        t.targets.push(Target {
+        t.targets.push(PerfTarget {
             what: format!("reference/redis deliveries/s, {}", point.label()),
             ratio: ratio(median(&ours.rate), median(&theirs.rate)),
             goal: 1.0,
             direction: Goal::AtLeast,
         });
-        t.targets.push(Target {
+        t.targets.push(PerfTarget {
             what: format!("reference/redis p99 latency, {}", point.label()),
             ratio: ratio(median(&ours.p99), median(&theirs.p99)),
             goal: 1.0,

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::stats::median;
 use super::swarm::{self, Broker};
-use super::{BenchError, Cell, Goal, Plan, Reference, Table, Target, ratio, redis};
+use super::{BenchError, Cell, Goal, PerfTarget, Plan, Reference, Table, ratio, redis};
 use crate::dialect::Dialect;
 
 /// The table's title.
@@ -107,7 +107,7 @@ pub async fn measure(plan: &Plan) -> Result<Table, BenchError> {
             cell(per[i]),
         ]);
     }
-    t.targets.push(Target {
+    t.targets.push(PerfTarget {
         what: format!("reference/redis bytes per idle subscriber, {n} conns"),
         ratio: ratio(per[0], per[1]),
         goal: 1.0,

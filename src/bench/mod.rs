@@ -31,7 +31,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use process::{ChildServer, free_addr};
-pub use table::{Cell, Goal, Table, Target};
+pub use table::{Cell, Goal, PerfTarget, Table};
 
 /// Why a measurement could not be made. Each names what was being done, so a reader can tell
 /// a missing baseline from a broken server.

@@ -15,7 +15,7 @@ use std::time::Duration;
 use super::process::{ChildServer, free_addr};
 use super::rr::{Sample, drive};
 use super::stats::median;
-use super::{BenchError, Cell, Goal, Plan, Reference, Table, Target, micros, ratio};
+use super::{BenchError, Cell, Goal, PerfTarget, Plan, Reference, Table, micros, ratio};
 use crate::dialect::Dialect;
 
 /// The table's title.
@@ -234,7 +234,7 @@ pub async fn measure(plan: &Plan) -> Result<Table, BenchError> {
                 vs_direct.map_or(Cell::text("-"), |v| Cell::num(v, 2)),
             ]);
         }
-        t.targets.push(Target {
+        t.targets.push(PerfTarget {
             what: format!("notifspec proxy/haproxy round trips/s, {n} conns"),
             ratio: ratio(median(&runs[i][1].rate), median(&runs[i][2].rate)),
             goal: TARGET,

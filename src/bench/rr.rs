@@ -13,8 +13,8 @@ use tokio::time::Instant;
 
 use super::conn::LineConn;
 use super::process::{ChildServer, free_addr};
-use super::stats::{Histogram, median};
-use super::{BenchError, Cell, Goal, Plan, Reference, Table, Target, micros, ratio};
+use super::stats::{Histogram, LogLinear, median};
+use super::{BenchError, Cell, Goal, PerfTarget, Plan, Reference, Table, micros, ratio};
 use crate::dialect::Dialect;
 
 /// The table's title.
@@ -42,7 +42,7 @@ pub struct Sample {
     /// From the common start to the last connection's end.
     pub elapsed: Duration,
     /// Round-trip latencies.
-    pub latency: Histogram,
+    pub latency: Histogram<LogLinear>,
 }
 
 impl Sample {
@@ -70,7 +70,7 @@ pub async fn drive(
     let tasks = connected.into_iter().map(|mut c| {
         let request = Arc::clone(&request);
         tokio::spawn(async move {
-            let mut latency = Histogram::default();
+            let mut latency = Histogram::<LogLinear>::default();
             let mut n = 0u64;
             while n < max_per_conn && Instant::now() < deadline {
                 let t0 = Instant::now();
@@ -201,7 +201,7 @@ pub async fn measure(plan: &Plan) -> Result<Table, BenchError> {
         row.extend(ref_runs[i].cells());
         row.push(r.map_or(Cell::text("-"), |r| Cell::num(r, 2)));
         t.rows.push(row);
-        t.targets.push(Target {
+        t.targets.push(PerfTarget {
             what: format!("reference/floor round trips/s, {n} conns"),
             ratio: r,
             goal: TARGET,

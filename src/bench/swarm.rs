@@ -22,7 +22,7 @@ use tokio::time::Instant;
 use super::BenchError;
 use super::conn::LineConn;
 use super::redis;
-use super::stats::Histogram;
+use super::stats::{Histogram, LogLinear};
 use crate::dialect::Dialect;
 
 /// Connections opened at once: more would overflow the listen backlog and measure SYN
@@ -221,7 +221,7 @@ pub struct Received {
     /// Notifications or messages received.
     pub deliveries: u64,
     /// Publish → arrival.
-    pub latency: Histogram,
+    pub latency: Histogram<LogLinear>,
     /// When the last one arrived.
     pub last: Option<Instant>,
 }

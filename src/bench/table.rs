@@ -84,7 +84,7 @@ pub enum Goal {
 
 /// A target from issue 7, and how this run did against it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Target {
+pub struct PerfTarget {
     /// What is compared, e.g. `reference/floor round trips/s, 100 conns`.
     pub what: String,
     /// The measured ratio, or `None` when the comparison could not be made (baseline absent).
@@ -95,7 +95,7 @@ pub struct Target {
     pub direction: Goal,
 }
 
-impl Target {
+impl PerfTarget {
     /// Whether the ratio meets the goal; `None` when there was nothing to compare.
     pub fn met(&self) -> Option<bool> {
         let r = self.ratio?;
@@ -118,7 +118,7 @@ pub struct Table {
     /// The rows; each as long as `columns`.
     pub rows: Vec<Vec<Cell>>,
     /// The targets and how they went.
-    pub targets: Vec<Target>,
+    pub targets: Vec<PerfTarget>,
     /// What a reader needs to interpret the figures (method, skipped parts, errors).
     pub notes: Vec<String>,
 }
@@ -218,7 +218,7 @@ mod tests {
         t.rows.push(vec![Cell::text("floor"), Cell::int(1234567.4)]);
         t.rows
             .push(vec![Cell::text("reference"), Cell::num(-987.654, 1)]);
-        t.targets.push(Target {
+        t.targets.push(PerfTarget {
             what: "reference/floor".into(),
             ratio: Some(0.5),
             goal: 0.9,
@@ -249,7 +249,7 @@ mod tests {
 
     #[test]
     fn a_target_without_a_ratio_is_not_judged() {
-        let t = Target {
+        let t = PerfTarget {
             what: "x".into(),
             ratio: None,
             goal: 1.0,

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::cmd::{OutputFormat, Status, parse_duration};
 use crate::conform::items::{ItemSource, PublishCmd, Spontaneous};
-use crate::conform::{self, ExpectFail, Options, Suite, Target, junit, render};
+use crate::conform::{self, ConformTarget, ExpectFail, Options, Suite, junit, render};
 use crate::dialect::{DEFAULT_DIALECT, Dialect};
 use crate::html;
 
@@ -91,7 +91,7 @@ impl Args {
     /// The run's options, or a message for a bad argument.
     pub fn options(&self) -> Result<Options, String> {
         let target = match (&self.server, &self.client_cmd) {
-            (Some(addr), _) => Target::Server {
+            (Some(addr), _) => ConformTarget::Server {
                 addr: addr.clone(),
                 control: self.control.clone(),
             },
@@ -101,9 +101,9 @@ impl Args {
                         "--client-cmd `{cmd}` has no `{{addr}}`: the client must be told where to connect"
                     ));
                 }
-                Target::ClientCmd(cmd.clone())
+                ConformTarget::ClientCmd(cmd.clone())
             }
-            (None, None) => Target::Reference,
+            (None, None) => ConformTarget::Reference,
         };
         let mut o = Options::new(target);
         o.choices = self.choice;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::cmd::{OutputFormat, Status};
 use futures::StreamExt as _;
 
-use crate::replay::{self, ClientTarget, Options, Replayed, ServerTarget, Target};
+use crate::replay::{self, ClientTarget, Options, ReplayTarget, Replayed, ServerTarget};
 use crate::report::Summary;
 
 /// Which side notifspec plays.
@@ -81,16 +81,16 @@ pub struct Args {
 /// one fails, 2 when one cannot be replayed.
 pub fn run(args: Args) -> Status {
     let target = match (args.role, args.server) {
-        (RoleArg::Client, Some(addr)) => Target::Server(ServerTarget {
+        (RoleArg::Client, Some(addr)) => ReplayTarget::Server(ServerTarget {
             addr,
             control: args.control,
         }),
-        (RoleArg::Client, None) => Target::Embedded,
+        (RoleArg::Client, None) => ReplayTarget::Embedded,
         (RoleArg::Server, Some(_)) => {
             eprintln!("notifspec replay: --server is for the client role; use --listen");
             return Status::Error;
         }
-        (RoleArg::Server, None) => Target::Client(ClientTarget {
+        (RoleArg::Server, None) => ReplayTarget::Client(ClientTarget {
             listen: args.listen,
             client_cmd: args.client_cmd,
         }),
@@ -110,7 +110,7 @@ pub fn run(args: Args) -> Status {
         return Status::Error;
     }
     // One listening address cannot serve several replays at once.
-    let jobs = if matches!(target, Target::Client(_)) {
+    let jobs = if matches!(target, ReplayTarget::Client(_)) {
         1
     } else {
         args.jobs

@@ -114,7 +114,7 @@ pub fn run(args: Args) -> Status {
             };
             rt.block_on(sim::external::run(
                 &loaded,
-                sim::external::Target { server, control },
+                sim::external::ExternalServer { server, control },
                 seed,
                 out.clone(),
                 args.max_saved,

@@ -17,8 +17,8 @@ use tokio::io::AsyncReadExt;
 
 use super::peer::fmt_dur;
 use super::steps::{Expect, Item, Step};
-use super::suite::Scenario;
-use super::target::{Target, TargetError};
+use super::suite::FeatureScenario;
+use super::target::{ConformTarget, TargetError};
 use crate::dialect::ItemKind;
 use crate::process::ClientGroup;
 use crate::rule::RuleId;
@@ -48,7 +48,7 @@ pub enum ItemSource {
 
 impl ItemSource {
     /// Why scenario `s` cannot run with this source against `target`, if it cannot.
-    pub fn skip_reason(&self, target: &Target, s: &Scenario) -> Option<String> {
+    pub fn skip_reason(&self, target: &ConformTarget, s: &FeatureScenario) -> Option<String> {
         use super::suite::{TAG_CLIENT, TAG_CONTROL, TAG_OFFLINE};
         let publishes = s.has_tag(TAG_CONTROL);
         let talks_to_server = !s.has_tag(TAG_CLIENT) && !s.has_tag(TAG_OFFLINE);
@@ -64,7 +64,7 @@ impl ItemSource {
     }
 
     /// The source for one scenario (what the spontaneous mode must know about it).
-    pub fn for_scenario(&self, s: &Scenario) -> ItemSource {
+    pub fn for_scenario(&self, s: &FeatureScenario) -> ItemSource {
         match self {
             ItemSource::Spontaneous(sp) => ItemSource::Spontaneous(sp.for_scenario(s)),
             other => other.clone(),
@@ -72,7 +72,7 @@ impl ItemSource {
     }
 
     /// Whether items can be published on demand.
-    pub fn can_publish(&self, target: &Target) -> bool {
+    pub fn can_publish(&self, target: &ConformTarget) -> bool {
         match self {
             ItemSource::ControlPort | ItemSource::Spontaneous(_) => target.has_control(),
             ItemSource::Command(_) => target.has_server(),
@@ -81,7 +81,7 @@ impl ItemSource {
 
     /// The spontaneous mode, when it is in force for `target` (a server without a control
     /// port).
-    pub fn spontaneous(&self, target: &Target) -> Option<&Spontaneous> {
+    pub fn spontaneous(&self, target: &ConformTarget) -> Option<&Spontaneous> {
         match self {
             ItemSource::Spontaneous(sp) if !target.has_control() && target.has_server() => Some(sp),
             _ => None,
@@ -98,7 +98,7 @@ impl ItemSource {
     }
 
     /// A few words for the report's target line.
-    pub fn describe(&self, target: &Target) -> String {
+    pub fn describe(&self, target: &ConformTarget) -> String {
         match self {
             ItemSource::Command(c) if target.has_server() => {
                 format!(
@@ -293,7 +293,7 @@ impl Spontaneous {
     }
 
     /// The same run, prepared for scenario `s`.
-    pub fn for_scenario(&self, s: &Scenario) -> Spontaneous {
+    pub fn for_scenario(&self, s: &FeatureScenario) -> Spontaneous {
         Spontaneous {
             kinds_matter: reads_back_ad(s),
             ..self.clone()
@@ -359,7 +359,7 @@ impl Spontaneous {
     }
 
     /// Why scenario `s` cannot be concluded in spontaneous mode, if it cannot.
-    fn skip_reason(&self, s: &Scenario, publishes: bool) -> Option<String> {
+    fn skip_reason(&self, s: &FeatureScenario, publishes: bool) -> Option<String> {
         if publishes && let Some(reason) = self.dry_reason(None) {
             return Some(reason);
         }
@@ -428,7 +428,7 @@ impl Spontaneous {
 
 /// Whether scenario `s` reads back (by its text) an ad it published: it then needs the
 /// server's own ad, announced by a classified notification.
-fn reads_back_ad(s: &Scenario) -> bool {
+fn reads_back_ad(s: &FeatureScenario) -> bool {
     let mut ads: Vec<&str> = Vec::new();
     s.steps
         .iter()

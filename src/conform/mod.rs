@@ -41,4 +41,4 @@ pub use expect::ExpectFail;
 pub use outcome::{Outcome, RunReport, ScenarioReport};
 pub use runner::{Options, run};
 pub use suite::Suite;
-pub use target::{Target, TargetError};
+pub use target::{ConformTarget, TargetError};

@@ -13,20 +13,20 @@ use crate::net::{ServerBuilder, ServerHandle};
 
 /// A reference server started for one scenario; it stops when dropped.
 #[derive(Debug)]
-pub struct ReferenceServer {
+pub struct RunningReference {
     addr: SocketAddr,
     control: SocketAddr,
     _handle: ServerHandle,
 }
 
-impl ReferenceServer {
+impl RunningReference {
     /// Starts a reference server with a control port on loopback ephemeral ports, publishing
     /// nothing by itself (scenarios publish through the control port), taking `choices` where
     /// the seed leaves the behaviour open.
     pub async fn start(
         dialect: &Dialect,
         choices: Choices,
-    ) -> Result<ReferenceServer, TargetError> {
+    ) -> Result<RunningReference, TargetError> {
         let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
         let handle = ServerBuilder::new()
             .dialect(dialect.clone())
@@ -37,7 +37,7 @@ impl ReferenceServer {
             .await
             .map_err(|e| TargetError::Reference(e.to_string()))?;
         let missing = || TargetError::Reference("started without a listening address".into());
-        Ok(ReferenceServer {
+        Ok(RunningReference {
             addr: handle.local_addr().ok_or_else(missing)?,
             control: handle.control_addr().ok_or_else(missing)?,
             _handle: handle,

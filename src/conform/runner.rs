@@ -19,8 +19,8 @@ use super::items::ItemSource;
 use super::outcome::{Outcome, RunReport, ScenarioReport};
 use super::peer::fmt_dur;
 use super::steps::Step;
-use super::suite::{Scenario, Suite, TAG_ANSWERS, TAG_CLIENT, TAG_ERRORS, TAG_OFFLINE};
-use super::target::{ServerSession, Target, TargetError, preflight};
+use super::suite::{FeatureScenario, Suite, TAG_ANSWERS, TAG_CLIENT, TAG_ERRORS, TAG_OFFLINE};
+use super::target::{ConformTarget, TargetError, TargetSession, preflight};
 use super::world::World;
 use crate::dialect::{Dialect, ErrorPolicy};
 use crate::rule::RuleId;
@@ -38,7 +38,7 @@ const PARALLEL: usize = 8;
 #[derive(Debug, Clone)]
 pub struct Options {
     /// What is tested.
-    pub target: Target,
+    pub target: ConformTarget,
     /// The dialect spoken.
     pub dialect: Dialect,
     /// Which scenarios to run (`None`: all).
@@ -58,13 +58,13 @@ pub struct Options {
     /// server's own publishing (spontaneous mode).
     pub items: ItemSource,
     /// What the embedded reference server chooses where the seed leaves the behaviour open
-    /// (only used with [`Target::Reference`]).
+    /// (only used with [`ConformTarget::Reference`]).
     pub choices: crate::choices::Choices,
 }
 
 impl Options {
     /// Defaults: the reference target in the default dialect, all scenarios, 2 s waits.
-    pub fn new(target: Target) -> Options {
+    pub fn new(target: ConformTarget) -> Options {
         Options {
             target,
             dialect: Dialect::default(),
@@ -80,7 +80,7 @@ impl Options {
 }
 
 /// Why a scenario cannot apply to this run, if it cannot.
-fn skip_reason(s: &Scenario, o: &Options) -> Option<String> {
+fn skip_reason(s: &FeatureScenario, o: &Options) -> Option<String> {
     let client = s.has_tag(TAG_CLIENT);
     if client && !o.target.has_client() {
         return Some("client scenario; the target is a server".into());
@@ -135,7 +135,7 @@ fn step_bound(step: &Step, timeout: Duration) -> Duration {
 }
 
 /// Runs one scenario to its outcome (before expected failures are applied).
-pub async fn run_scenario(s: &Scenario, o: &Options, suite: Arc<Suite>) -> Outcome {
+pub async fn run_scenario(s: &FeatureScenario, o: &Options, suite: Arc<Suite>) -> Outcome {
     if let Some(reason) = skip_reason(s, o) {
         return Outcome::Skipped { reason };
     }
@@ -212,7 +212,7 @@ pub async fn run_scenario(s: &Scenario, o: &Options, suite: Arc<Suite>) -> Outco
 }
 
 /// Applies `--expect-fail` to an outcome.
-fn judge(outcome: Outcome, s: &Scenario, expect: &ExpectFail) -> Outcome {
+fn judge(outcome: Outcome, s: &FeatureScenario, expect: &ExpectFail) -> Outcome {
     // `@offline` scenarios judge the shipped transcript files, not the implementation, so a
     // team's known failures say nothing about them (they would always read "NOW PASSING").
     if expect.is_empty() || s.has_tag(TAG_OFFLINE) {
@@ -256,7 +256,7 @@ fn judge(outcome: Outcome, s: &Scenario, expect: &ExpectFail) -> Outcome {
 /// Runs the suite. An `Err` means the target could not be reached at all (exit 2).
 pub async fn run(suite: Arc<Suite>, o: &Options) -> Result<RunReport, TargetError> {
     preflight(&o.target, o.timeout).await?;
-    let selected: Vec<&Scenario> = suite
+    let selected: Vec<&FeatureScenario> = suite
         .scenarios
         .iter()
         .filter(|s| o.tags.as_ref().is_none_or(|t| t.eval(s.tags.iter())))
@@ -286,7 +286,7 @@ pub async fn run(suite: Arc<Suite>, o: &Options) -> Result<RunReport, TargetErro
                 _ => run_scenario(s, o, suite).await,
             };
             let mut robust = None;
-            if matches!(o.target, Target::Server { .. })
+            if matches!(o.target, ConformTarget::Server { .. })
                 && outcome.ran()
                 && !s.has_tag(TAG_OFFLINE)
                 && let Err(e) = still_accepting(o).await
@@ -336,14 +336,14 @@ pub async fn run(suite: Arc<Suite>, o: &Options) -> Result<RunReport, TargetErro
 
 /// Whether the server under test still accepts a connection (opened and closed at once).
 async fn still_accepting(o: &Options) -> Result<(), TargetError> {
-    let session = ServerSession::start(&o.target, &o.dialect, o.choices).await?;
+    let session = TargetSession::start(&o.target, &o.dialect, o.choices).await?;
     drop(session.connect(o.timeout).await?);
     Ok(())
 }
 
 /// The finding when the server stopped accepting connections during scenario `s`: a test
 /// case of its own, under `S-ROBUST`, placed right after `s`.
-fn stopped_accepting(s: &Scenario, e: &TargetError, expect: &ExpectFail) -> ScenarioReport {
+fn stopped_accepting(s: &FeatureScenario, e: &TargetError, expect: &ExpectFail) -> ScenarioReport {
     let failure = Failure::new(
         Some(RuleId::SRobust),
         format!(
@@ -385,19 +385,19 @@ fn progress_bar(total: usize) -> indicatif::ProgressBar {
 }
 
 /// The target in words, for reports.
-pub fn describe_target(t: &Target) -> String {
+pub fn describe_target(t: &ConformTarget) -> String {
     match t {
-        Target::Reference => "the reference server and client".into(),
-        Target::Server {
+        ConformTarget::Reference => "the reference server and client".into(),
+        ConformTarget::Server {
             addr,
             control: None,
         } => format!("server {addr} (no control port)"),
-        Target::Server {
+        ConformTarget::Server {
             addr,
             control: Some(c),
         } => format!("server {addr} (control {c})"),
-        Target::ClientCmd(cmd) => format!("client `{cmd}`"),
-        Target::ClientFn(_) => "an in-process client".into(),
+        ConformTarget::ClientCmd(cmd) => format!("client `{cmd}`"),
+        ConformTarget::ClientFn(_) => "an in-process client".into(),
     }
 }
 
@@ -405,7 +405,7 @@ pub fn describe_target(t: &Target) -> String {
 mod tests {
     use super::*;
 
-    fn one_scenario(feature: &str) -> (Scenario, Arc<Suite>) {
+    fn one_scenario(feature: &str) -> (FeatureScenario, Arc<Suite>) {
         let suite = Suite::from_sources(&[("features/t.feature", feature)], &[]).unwrap();
         (suite.scenarios[0].clone(), Arc::new(suite))
     }
@@ -415,7 +415,7 @@ mod tests {
         let (s, suite) = one_scenario(
             "Feature: F\n  @offline @S-ERR\n  Scenario: s\n    Then the checker dances\n",
         );
-        let outcome = run_scenario(&s, &Options::new(Target::Reference), suite).await;
+        let outcome = run_scenario(&s, &Options::new(ConformTarget::Reference), suite).await;
         let Outcome::Errored { step, message, .. } = outcome else {
             panic!("{outcome:?}");
         };
@@ -428,7 +428,7 @@ mod tests {
 
     #[tokio::test]
     async fn scenarios_that_cannot_apply_are_skipped_with_their_reason() {
-        let o = Options::new(Target::Server {
+        let o = Options::new(ConformTarget::Server {
             addr: "127.0.0.1:1".into(),
             control: None,
         });

@@ -11,7 +11,7 @@ use tokio::time::Instant;
 
 use super::failure::{Failure, StepError};
 use super::peer::{Incoming, Peer, fmt_dur};
-use super::target::{ClientProcess, Target};
+use super::target::{ClientProcess, ConformTarget};
 use crate::checker::LineReading as _;
 use crate::checker::{Party, Terminator};
 use crate::dialect::Dialect;
@@ -47,7 +47,7 @@ pub struct Scripted {
 impl Scripted {
     /// Starts the client under test and accepts its connection.
     pub async fn start(
-        target: &Target,
+        target: &ConformTarget,
         dialect: &Dialect,
         wait: Duration,
     ) -> Result<Scripted, StepError> {

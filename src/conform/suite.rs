@@ -79,7 +79,7 @@ impl StepSpec {
 
 /// One runnable scenario (an outline contributes one per example row).
 #[derive(Debug, Clone)]
-pub struct Scenario {
+pub struct FeatureScenario {
     /// The feature's name (JUnit classname).
     pub feature: String,
     /// The feature file, as embedded (`features/requests.feature`).
@@ -96,7 +96,7 @@ pub struct Scenario {
     pub steps: Vec<StepSpec>,
 }
 
-impl Scenario {
+impl FeatureScenario {
     /// Whether the scenario carries `tag` (without `@`).
     pub fn has_tag(&self, tag: &str) -> bool {
         self.tags.iter().any(|t| t == tag)
@@ -116,7 +116,7 @@ pub struct TranscriptFile {
 #[derive(Debug, Clone)]
 pub struct Suite {
     /// Scenarios in file order.
-    pub scenarios: Vec<Scenario>,
+    pub scenarios: Vec<FeatureScenario>,
     /// Transcripts by path.
     pub transcripts: Vec<TranscriptFile>,
     /// Other files under `transcripts/` (dialect files transcripts name), by path.
@@ -211,7 +211,7 @@ fn parse_feature(
     file: &str,
     text: &str,
     transcripts: &[TranscriptFile],
-) -> Result<Vec<Scenario>, SuiteError> {
+) -> Result<Vec<FeatureScenario>, SuiteError> {
     let feature = gherkin::Feature::parse(text, GherkinEnv::default()).map_err(|e| {
         let (line, column) = position_of(&e);
         SuiteError::Syntax {
@@ -242,7 +242,7 @@ fn parse_feature(
                 })?;
                 let mut steps = background.clone();
                 steps.extend(sc.steps.iter().map(|s| spec(s, subst)));
-                out.push(Scenario {
+                out.push(FeatureScenario {
                     feature: feature.name.clone(),
                     file: file.to_string(),
                     name,

@@ -1,7 +1,7 @@
 //! What the suite runs against: the embedded references, a server at an address (with an
 //! optional control port), or a client started by a command.
 //!
-//! Every scenario gets a fresh [`ServerSession`] or [`ClientProcess`]. For the embedded
+//! Every scenario gets a fresh [`TargetSession`] or [`ClientProcess`]. For the embedded
 //! reference server that means a fresh server (so scenarios are independent and can run side
 //! by side); for an external server it means the same address, used one scenario at a time.
 
@@ -18,7 +18,7 @@ use crate::process::ClientGroup;
 
 /// The implementation under test.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Target {
+pub enum ConformTarget {
     /// notifspec's own reference server and client (what `notifspec conform` checks by default).
     Reference,
     /// A server the user runs.
@@ -69,73 +69,76 @@ impl PartialEq for ClientFn {
 
 impl Eq for ClientFn {}
 
-impl Target {
+impl ConformTarget {
     /// Whether server scenarios can run.
     pub fn has_server(&self) -> bool {
-        matches!(self, Target::Reference | Target::Server { .. })
+        matches!(
+            self,
+            ConformTarget::Reference | ConformTarget::Server { .. }
+        )
     }
 
     /// Whether client scenarios can run.
     pub fn has_client(&self) -> bool {
-        !matches!(self, Target::Server { .. })
+        !matches!(self, ConformTarget::Server { .. })
     }
 
     /// Whether items can be published (control port or embedded server).
     pub fn has_control(&self) -> bool {
         match self {
-            Target::Reference => true,
-            Target::Server { control, .. } => control.is_some(),
-            Target::ClientCmd(_) | Target::ClientFn(_) => false,
+            ConformTarget::Reference => true,
+            ConformTarget::Server { control, .. } => control.is_some(),
+            ConformTarget::ClientCmd(_) | ConformTarget::ClientFn(_) => false,
         }
     }
 
     /// Whether scenarios may run side by side: only when each gets its own server.
     pub fn parallel(&self) -> bool {
-        !matches!(self, Target::Server { .. })
+        !matches!(self, ConformTarget::Server { .. })
     }
 }
 
 pub use super::target_error::TargetError;
 
 /// The server side of one scenario.
-pub struct ServerSession {
+pub struct TargetSession {
     addr: String,
     control: Option<String>,
-    _reference: Option<super::reference::ReferenceServer>,
+    _reference: Option<super::reference::RunningReference>,
 }
 
-impl std::fmt::Debug for ServerSession {
+impl std::fmt::Debug for TargetSession {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ServerSession")
+        f.debug_struct("TargetSession")
             .field("addr", &self.addr)
             .field("control", &self.control)
             .finish()
     }
 }
 
-impl ServerSession {
+impl TargetSession {
     /// Starts (embedded, taking `choices`) or designates (external) the server for one
     /// scenario.
     pub async fn start(
-        target: &Target,
+        target: &ConformTarget,
         dialect: &Dialect,
         choices: crate::choices::Choices,
-    ) -> Result<ServerSession, TargetError> {
+    ) -> Result<TargetSession, TargetError> {
         match target {
-            Target::Reference => {
-                let server = super::reference::ReferenceServer::start(dialect, choices).await?;
-                Ok(ServerSession {
+            ConformTarget::Reference => {
+                let server = super::reference::RunningReference::start(dialect, choices).await?;
+                Ok(TargetSession {
                     addr: server.addr().to_string(),
                     control: Some(server.control_addr().to_string()),
                     _reference: Some(server),
                 })
             }
-            Target::Server { addr, control } => Ok(ServerSession {
+            ConformTarget::Server { addr, control } => Ok(TargetSession {
                 addr: addr.clone(),
                 control: control.clone(),
                 _reference: None,
             }),
-            Target::ClientCmd(_) | Target::ClientFn(_) => Err(TargetError::Connect {
+            ConformTarget::ClientCmd(_) | ConformTarget::ClientFn(_) => Err(TargetError::Connect {
                 addr: "-".into(),
                 reason: "the target is a client; server scenarios cannot run".into(),
             }),
@@ -217,8 +220,8 @@ async fn connect(addr: &str, wait: Duration) -> Result<TcpStream, TargetError> {
 
 /// Checks that the target can be reached before running anything, so a wrong address is
 /// one clear error (exit 2) instead of a page of failed scenarios.
-pub async fn preflight(target: &Target, wait: Duration) -> Result<(), TargetError> {
-    if let Target::Server { addr, control } = target {
+pub async fn preflight(target: &ConformTarget, wait: Duration) -> Result<(), TargetError> {
+    if let ConformTarget::Server { addr, control } = target {
         drop(connect(addr, wait).await?);
         if let Some(c) = control {
             drop(connect(c, wait).await.map_err(|e| TargetError::Control {
@@ -253,7 +256,7 @@ impl Drop for ClientProcess {
 impl ClientProcess {
     /// Listens on loopback, starts the client under test and accepts its connection.
     pub async fn start(
-        target: &Target,
+        target: &ConformTarget,
         dialect: &Dialect,
         wait: Duration,
     ) -> Result<(ClientProcess, TcpStream), TargetError> {
@@ -264,7 +267,7 @@ impl ClientProcess {
             .local_addr()
             .map_err(|e| TargetError::Reference(e.to_string()))?;
         let (process, cmd) = match target {
-            Target::ClientCmd(cmd) => {
+            ConformTarget::ClientCmd(cmd) => {
                 let cmd = cmd.replace("{addr}", &addr.to_string());
                 let child = ClientGroup::spawn(&cmd, false).map_err(|e| TargetError::Client {
                     cmd: cmd.clone(),
@@ -276,7 +279,7 @@ impl ClientProcess {
                 };
                 (process, cmd)
             }
-            Target::ClientFn(f) => {
+            ConformTarget::ClientFn(f) => {
                 let task = tokio::spawn((f.0)(addr));
                 let process = ClientProcess {
                     child: None,

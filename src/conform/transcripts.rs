@@ -98,7 +98,7 @@ impl World {
             addr: session.addr().to_string(),
             control: session.control().map(str::to_string),
         };
-        let mut opts = replay::Options::new(replay::Target::Server(target));
+        let mut opts = replay::Options::new(replay::ReplayTarget::Server(target));
         opts.timeout = self.timeout;
         let findings = replay::replay_transcript(&t, &dialect, &opts).await;
         self.replayed = findings

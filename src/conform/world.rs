@@ -13,7 +13,7 @@ use super::peer::{Incoming, Peer, fmt_dur};
 use super::scripted::Scripted;
 use super::steps::{Expect, Item, PeerName, Step};
 use super::suite::Suite;
-use super::target::{ServerSession, Target};
+use super::target::{ConformTarget, TargetSession};
 use crate::checker::LineReading as _;
 use crate::checker::{Party, Terminator, Violation};
 use crate::dialect::{Dialect, ErrorPolicy, ItemKind};
@@ -33,10 +33,10 @@ pub const DEFAULT_QUIET_CAP: Duration = Duration::from_millis(250);
 #[derive(Debug)]
 pub struct World {
     pub(super) dialect: Dialect,
-    pub(super) target: Target,
+    pub(super) target: ConformTarget,
     /// The default bound of every wait.
     pub(super) timeout: Duration,
-    pub(super) server: Option<ServerSession>,
+    pub(super) server: Option<TargetSession>,
     pub(super) peers: Vec<Peer>,
     pub(super) crowd: Vec<Peer>,
     pub(super) scripted: Option<Scripted>,
@@ -65,7 +65,12 @@ pub struct World {
 
 impl World {
     /// A fresh world for one scenario.
-    pub fn new(dialect: Dialect, target: Target, timeout: Duration, suite: Arc<Suite>) -> World {
+    pub fn new(
+        dialect: Dialect,
+        target: ConformTarget,
+        timeout: Duration,
+        suite: Arc<Suite>,
+    ) -> World {
         World {
             suite,
             replayed: Vec::new(),
@@ -219,7 +224,7 @@ impl World {
         }
     }
 
-    pub(super) async fn server(&mut self) -> Result<&ServerSession, StepError> {
+    pub(super) async fn server(&mut self) -> Result<&TargetSession, StepError> {
         if !self.target.has_server() {
             return Err(StepError::Skipped(
                 "a server scenario, and the target is a client".into(),
@@ -227,7 +232,7 @@ impl World {
         }
         let session = match self.server.take() {
             Some(s) => s,
-            None => ServerSession::start(&self.target, &self.dialect, self.choices).await?,
+            None => TargetSession::start(&self.target, &self.dialect, self.choices).await?,
         };
         Ok(self.server.insert(session))
     }
@@ -247,7 +252,7 @@ impl World {
     async fn open(&mut self, name: String) -> Result<Peer, StepError> {
         let timeout = self.timeout;
         let stream = self.server().await?.connect(timeout).await?;
-        let items_known = self.target == Target::Reference;
+        let items_known = self.target == ConformTarget::Reference;
         Ok(Peer::new(
             name,
             Party::Client,

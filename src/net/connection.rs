@@ -17,7 +17,7 @@ use tokio_util::codec::{FramedRead, FramedWrite};
 use crate::proto::server::{Mode, ServerSession};
 use crate::wire::{Frame, LineCodec};
 
-use super::server::Shared;
+use super::shared::Shared;
 use super::shutdown::ShutdownGuard;
 
 /// Read buffer per connection while no long line arrives: any request in one read.

@@ -15,7 +15,7 @@ use tokio_util::codec::{FramedRead, FramedWrite};
 use crate::dialect::LineEnding;
 use crate::wire::{Frame, LineCodec};
 
-use super::server::Shared;
+use super::shared::{Shared, accept_until_shutdown};
 use super::shutdown::ShutdownGuard;
 
 /// One control request.
@@ -67,7 +67,7 @@ pub const TOO_MANY_CONTROL: &str = "ERR too many control connections";
 /// extra one is told so and closed.
 pub(crate) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, guard: ShutdownGuard) {
     let limit = Arc::new(Semaphore::new(MAX_CONTROL_CONNS));
-    super::server::accept_until_shutdown(listener, &guard, |stream, peer| {
+    accept_until_shutdown(listener, &guard, |stream, peer| {
         let Ok(permit) = limit.clone().try_acquire_owned() else {
             tracing::info!(%peer, "control connection refused: too many control connections");
             tokio::spawn(async move {
@@ -120,7 +120,7 @@ where
             Some(Ok(Frame::Line(line))) => {
                 let outcome = match line.text() {
                     None => Err("line is not valid UTF-8".to_string()),
-                    Some(text) => parse_control_line(text).and_then(|cmd| shared.apply(cmd)),
+                    Some(text) => parse_control_line(text).and_then(|cmd| apply(shared, cmd)),
                 };
                 match outcome {
                     Ok(()) => ("OK".to_string(), false),
@@ -139,6 +139,17 @@ where
             super::connection::close_gracefully(reader.into_inner(), writer).await;
             return Ok(());
         }
+    }
+}
+
+/// Applies a control request to the server's store; the error is the reason for `ERR`.
+fn apply(shared: &Shared, cmd: ControlCommand) -> Result<(), String> {
+    match cmd {
+        ControlCommand::PublishRandom(n) => {
+            shared.publish_random(n);
+            Ok(())
+        }
+        ControlCommand::PublishClassified(text) => shared.publish_classified(&text).map(|_| ()),
     }
 }
 

@@ -6,6 +6,7 @@ mod connection;
 pub mod control;
 pub mod proxy;
 pub mod server;
+mod shared;
 pub mod shutdown;
 
 pub use server::{PublishSchedule, ServerBuilder, ServerError, ServerHandle, ServerStats};

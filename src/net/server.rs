@@ -17,9 +17,9 @@ use std::time::Duration;
 
 use futures::SinkExt as _;
 use rand::rngs::StdRng;
-use rand::{RngExt as _, SeedableRng as _};
+use rand::SeedableRng as _;
 use tokio::io::{AsyncRead, AsyncWrite, DuplexStream};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio_util::codec::FramedWrite;
 
@@ -29,7 +29,8 @@ use crate::proto::availability::{DEFAULT_AD_CAPACITY, Feed, Items, validate_ad};
 use crate::wire::LineCodec;
 
 use super::connection;
-use super::control::{self, ControlCommand};
+use super::control;
+use super::shared::{Shared, accept_until_shutdown, random_number};
 use super::shutdown::{ShutdownController, ShutdownGuard};
 
 /// Default listening address of `notifspec serve`.
@@ -133,144 +134,34 @@ impl FromStr for PublishSchedule {
     }
 }
 
-/// Counters for tests and benchmarks.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ServerStats {
-    /// Connections being served now.
-    pub open_connections: usize,
-    /// Connections accepted and served since start.
-    pub accepted: u64,
-    /// Connections refused by the connection limit.
-    pub refused: u64,
-    /// Protocol errors (bad lines) over all connections.
-    pub protocol_errors: u64,
-    /// Ads held in the store (bounded by its capacity).
-    pub retained_ads: usize,
-}
+pub use super::shared::ServerStats;
 
-/// State shared by the accept loop, every connection, the control port and the handle.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    dialect: Arc<Dialect>,
-    choices: Choices,
-    items: Mutex<Items>,
-    changed: watch::Sender<u64>,
-    rng: Mutex<StdRng>,
-    feed: Feed,
-    feed_next: AtomicU64,
-    idle_timeout: Option<Duration>,
-    conns: Arc<Semaphore>,
-    shutdown: ShutdownController,
-    open: AtomicUsize,
-    accepted: AtomicU64,
-    refused: AtomicU64,
-    protocol_errors: AtomicU64,
-}
-
-impl Shared {
-    pub(crate) fn dialect(&self) -> Arc<Dialect> {
-        self.dialect.clone()
-    }
-
-    /// The alternatives the sessions take where the seed leaves the behaviour open.
-    pub(crate) fn choices(&self) -> Choices {
-        self.choices
-    }
-
-    pub(crate) fn max_line(&self) -> usize {
-        self.dialect.max_line
-    }
-
-    pub(crate) fn idle_timeout(&self) -> Option<Duration> {
-        self.idle_timeout
-    }
-
-    pub(crate) fn subscribe(&self) -> watch::Receiver<u64> {
-        self.changed.subscribe()
-    }
-
-    pub(crate) fn count_protocol_error(&self) {
-        self.protocol_errors.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Runs `f` on the locked store. A poisoned lock (a panic elsewhere) still holds
-    /// consistent integers, so it is used rather than spreading the panic.
-    pub(crate) fn with_items<R>(&self, f: impl FnOnce(&mut Items) -> R) -> R {
-        let mut items = self.items.lock().unwrap_or_else(|p| p.into_inner());
-        f(&mut items)
-    }
-
-    fn publish_random(&self, value: Option<u64>) -> u64 {
-        let value = value.unwrap_or_else(|| {
-            let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
-            random_number(&mut rng)
-        });
-        self.with_items(|items| items.publish_random(value));
-        self.changed.send_modify(|v| *v += 1);
-        value
-    }
-
-    fn publish_classified(&self, text: &str) -> Result<u64, String> {
-        validate_ad(text, self.max_line())?;
-        let id = self.with_items(|items| items.publish_classified(text));
-        self.changed.send_modify(|v| *v += 1);
-        Ok(id)
-    }
-
-    fn publish_next_ad(&self) {
-        let n = self.feed_next.fetch_add(1, Ordering::Relaxed);
-        // Feed ads were validated against this limit at start.
-        let _ = self.publish_classified(self.feed.nth(n));
-    }
-
-    /// Applies a control request; the error is the reason for `ERR`.
-    pub(crate) fn apply(&self, cmd: ControlCommand) -> Result<(), String> {
-        match cmd {
-            ControlCommand::PublishRandom(n) => {
-                self.publish_random(n);
-                Ok(())
-            }
-            ControlCommand::PublishClassified(text) => self.publish_classified(&text).map(|_| ()),
+/// Serves `stream` as a notif connection if a permit is free, or refuses it.
+fn spawn_connection<S>(shared: &Arc<Shared>, stream: S, peer: String) -> Result<(), ServerError>
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let guard = shared.shutdown.guard().ok_or(ServerError::ShuttingDown)?;
+    match shared.conns.clone().try_acquire_owned() {
+        Ok(permit) => {
+            shared.accepted.fetch_add(1, Ordering::Relaxed);
+            let shared = shared.clone();
+            tokio::spawn(async move {
+                let _open = OpenConnection::new(&shared, permit);
+                connection::run(stream, shared.clone(), guard, peer).await;
+            });
+        }
+        Err(_) => {
+            shared.refused.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(%peer, "connection refused: too many connections");
+            let shared = shared.clone();
+            tokio::spawn(async move {
+                let _guard = guard;
+                refuse(stream, &shared).await;
+            });
         }
     }
-
-    fn stats(&self) -> ServerStats {
-        ServerStats {
-            open_connections: self.open.load(Ordering::Relaxed),
-            accepted: self.accepted.load(Ordering::Relaxed),
-            refused: self.refused.load(Ordering::Relaxed),
-            protocol_errors: self.protocol_errors.load(Ordering::Relaxed),
-            retained_ads: self.with_items(|items| items.retained_ads()),
-        }
-    }
-
-    /// Serves `stream` as a notif connection if a permit is free, or refuses it.
-    fn spawn_connection<S>(self: &Arc<Self>, stream: S, peer: String) -> Result<(), ServerError>
-    where
-        S: AsyncRead + AsyncWrite + Send + 'static,
-    {
-        let guard = self.shutdown.guard().ok_or(ServerError::ShuttingDown)?;
-        match self.conns.clone().try_acquire_owned() {
-            Ok(permit) => {
-                self.accepted.fetch_add(1, Ordering::Relaxed);
-                let shared = self.clone();
-                tokio::spawn(async move {
-                    let _open = OpenConnection::new(&shared, permit);
-                    connection::run(stream, shared.clone(), guard, peer).await;
-                });
-            }
-            Err(_) => {
-                self.refused.fetch_add(1, Ordering::Relaxed);
-                tracing::info!(%peer, "connection refused: too many connections");
-                let shared = self.clone();
-                tokio::spawn(async move {
-                    let _guard = guard;
-                    refuse(stream, &shared).await;
-                });
-            }
-        }
-        Ok(())
-    }
+    Ok(())
 }
 
 /// Counts a connection as open for as long as it lives (and holds its permit).
@@ -314,42 +205,6 @@ async fn refuse<S: AsyncRead + AsyncWrite>(stream: S, shared: &Shared) {
         .is_ok_and(|r| r.is_ok())
     {
         connection::close_gracefully(r, writer).await;
-    }
-}
-
-/// A random number shaped like the seed's (`456902234`, `89765234756`).
-fn random_number(rng: &mut StdRng) -> u64 {
-    rng.random_range(100_000_000..100_000_000_000)
-}
-
-/// Accepts connections on `listener` until shutdown begins or `on_accept` returns `false`;
-/// shared by the protocol port and the control port so both stop and survive errors alike.
-/// After a failed `accept` (e.g. out of file descriptors) it waits a little so the loop does
-/// not spin, unless shutdown begins.
-pub(crate) async fn accept_until_shutdown(
-    listener: TcpListener,
-    guard: &ShutdownGuard,
-    mut on_accept: impl FnMut(TcpStream, SocketAddr) -> bool,
-) {
-    loop {
-        let accepted = tokio::select! {
-            _ = guard.cancelled() => return,
-            r = listener.accept() => r,
-        };
-        match accepted {
-            Ok((stream, peer)) => {
-                if !on_accept(stream, peer) {
-                    return;
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "accept failed");
-                tokio::select! {
-                    _ = guard.cancelled() => {}
-                    _ = tokio::time::sleep(Duration::from_millis(100)) => {}
-                }
-            }
-        }
     }
 }
 
@@ -551,7 +406,7 @@ async fn bind(addr: SocketAddr) -> Result<TcpListener, ServerError> {
 async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, guard: ShutdownGuard) {
     accept_until_shutdown(listener, &guard, |stream, peer| {
         let _ = stream.set_nodelay(true);
-        shared.spawn_connection(stream, peer.to_string()).is_ok()
+        spawn_connection(&shared, stream, peer.to_string()).is_ok()
     })
     .await;
 }
@@ -632,7 +487,7 @@ impl ServerHandle {
     where
         S: AsyncRead + AsyncWrite + Send + 'static,
     {
-        self.shared.spawn_connection(stream, peer.into())
+        spawn_connection(&self.shared, stream, peer.into())
     }
 
     /// A connection without any socket: the returned stream is the client's end.

@@ -6,7 +6,7 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 
 use super::control::{Control, Publisher};
-use super::script::{Engine, Findings};
+use super::script::{Findings, ScriptRunner};
 use super::shell::drive;
 use crate::dialect::Dialect;
 use crate::net::ServerBuilder;
@@ -22,7 +22,7 @@ pub struct ServerTarget {
 
 /// Replays against `target`; connection failures become the findings' error.
 pub async fn run(
-    engine: Engine,
+    engine: ScriptRunner,
     dialect: &Dialect,
     target: &ServerTarget,
     timeout: Duration,
@@ -55,7 +55,7 @@ pub async fn run(
 /// in-memory connection, publishing by direct calls. `idle_close` makes the server close a
 /// connection its client leaves silent that long (for transcripts ending in `! expect close`).
 pub async fn run_embedded(
-    engine: Engine,
+    engine: ScriptRunner,
     dialect: &Dialect,
     idle_close: Option<Duration>,
 ) -> Findings {

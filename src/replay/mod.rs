@@ -36,7 +36,7 @@ mod shell;
 
 pub use client_role::ServerTarget;
 pub use control::{PublishError, PublishHook, Publisher};
-pub use script::{Divergence, Engine, EngineConfig, Findings, Role, Row};
+pub use script::{Divergence, EngineConfig, Findings, Role, Row, ScriptRunner};
 pub use server_role::ClientTarget;
 
 /// Default bound on every wait of a replay.
@@ -48,7 +48,7 @@ pub const DEFAULT_GRACE: Duration = Duration::from_millis(50);
 
 /// Who the replay talks to.
 #[derive(Debug, Clone)]
-pub enum Target {
+pub enum ReplayTarget {
     /// A server at this address (client role).
     Server(ServerTarget),
     /// An embedded reference server started for each transcript (client role).
@@ -61,7 +61,7 @@ pub enum Target {
 #[derive(Debug, Clone)]
 pub struct Options {
     /// Who to talk to.
-    pub target: Target,
+    pub target: ReplayTarget,
     /// Dialect for every transcript, overriding their front matter.
     pub dialect: Option<String>,
     /// Unpredictable values must match exactly, and `DIVERGED` counts as a failure.
@@ -78,7 +78,7 @@ pub struct Options {
 
 impl Options {
     /// Defaults for `target`: not strict, 2 s timeout, nothing saved.
-    pub fn new(target: Target) -> Options {
+    pub fn new(target: ReplayTarget) -> Options {
         Options {
             target,
             dialect: None,
@@ -193,13 +193,13 @@ pub async fn replay_files(paths: &[PathBuf], opts: &Options, jobs: usize) -> Vec
 /// Replays a parsed transcript in `dialect` against the target of `opts`.
 pub async fn replay_transcript(t: &Transcript, dialect: &Dialect, opts: &Options) -> Findings {
     let role = match opts.target {
-        Target::Client(_) => Role::Server,
+        ReplayTarget::Client(_) => Role::Server,
         _ => Role::Client,
     };
     let control = match &opts.target {
-        Target::Server(s) => s.control.is_some(),
-        Target::Embedded => true,
-        Target::Client(_) => false,
+        ReplayTarget::Server(s) => s.control.is_some(),
+        ReplayTarget::Embedded => true,
+        ReplayTarget::Client(_) => false,
     };
     let publishes = t.entries.iter().any(|e| {
         matches!(
@@ -216,13 +216,13 @@ pub async fn replay_transcript(t: &Transcript, dialect: &Dialect, opts: &Options
         timeout: opts.timeout,
         control,
         grace: opts.grace,
-        items_known: publishes || matches!(opts.target, Target::Embedded),
+        items_known: publishes || matches!(opts.target, ReplayTarget::Embedded),
     };
-    let engine = Engine::new(t, dialect.clone(), cfg);
+    let engine = ScriptRunner::new(t, dialect.clone(), cfg);
     match &opts.target {
-        Target::Server(s) => client_role::run(engine, dialect, s, opts.timeout).await,
-        Target::Client(c) => server_role::run(engine, dialect, c, opts.timeout).await,
-        Target::Embedded => {
+        ReplayTarget::Server(s) => client_role::run(engine, dialect, s, opts.timeout).await,
+        ReplayTarget::Client(c) => server_role::run(engine, dialect, c, opts.timeout).await,
+        ReplayTarget::Embedded => {
             client_role::run_embedded(engine, dialect, idle_close(t, opts.timeout)).await
         }
     }
@@ -241,7 +241,7 @@ pub async fn replay_stream<S>(
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite,
 {
-    let engine = Engine::new(t, dialect.clone(), cfg);
+    let engine = ScriptRunner::new(t, dialect.clone(), cfg);
     let (read, write) = tokio::io::split(stream);
     shell::drive(engine, dialect, read, write, publisher).await
 }

@@ -88,7 +88,7 @@ mod tests {
     #[test]
     fn the_engine_publishes_after_the_reply() {
         use crate::checker::Terminator;
-        use crate::replay::script::{Arrival, Engine, EngineConfig, Role, Step};
+        use crate::replay::script::{Arrival, EngineConfig, Role, ScriptRunner, Step};
         use std::time::Duration;
         let t = parse("! publish random 5\nC: _notif_\nS: will send notifs\n", "t").unwrap();
         let cfg = EngineConfig {
@@ -99,7 +99,7 @@ mod tests {
             grace: Duration::ZERO,
             items_known: true,
         };
-        let mut e = Engine::new(&t, Dialect::default(), cfg);
+        let mut e = ScriptRunner::new(&t, Dialect::default(), cfg);
         let mut log = vec![];
         let now = Duration::from_millis(1);
         for _ in 0..10 {

@@ -74,18 +74,18 @@ pub enum Arrival {
 pub enum Step {
     /// Write this line (the shell adds the dialect's terminator).
     Send(String),
-    /// Make an item appear (control port); then call [`Engine::published`].
+    /// Make an item appear (control port); then call [`ScriptRunner::published`].
     Publish(Directive),
-    /// Wait up to this long for an arrival; call [`Engine::receive`] or [`Engine::timer_fired`].
+    /// Wait up to this long for an arrival; call [`ScriptRunner::receive`] or [`ScriptRunner::timer_fired`].
     Wait(Duration),
     /// Let this much time pass, passing on anything that arrives; then call
-    /// [`Engine::timer_fired`].
+    /// [`ScriptRunner::timer_fired`].
     Quiet(Duration),
     /// Close our side of the connection, then ask again.
     Close,
-    /// Wait up to this long for the peer to close; arrivals go to [`Engine::receive`].
+    /// Wait up to this long for the peer to close; arrivals go to [`ScriptRunner::receive`].
     AwaitClose(Duration),
-    /// The replay is over; call [`Engine::finish`].
+    /// The replay is over; call [`ScriptRunner::finish`].
     Done,
 }
 
@@ -238,7 +238,7 @@ enum Waiting {
 
 /// The replay engine for one transcript and one connection.
 #[derive(Debug)]
-pub struct Engine {
+pub struct ScriptRunner {
     cfg: EngineConfig,
     dialect: Dialect,
     entries: Vec<Entry>,
@@ -265,9 +265,9 @@ pub struct Engine {
     findings: Findings,
 }
 
-impl Engine {
+impl ScriptRunner {
     /// An engine that plays `transcript` in `dialect`.
-    pub fn new(transcript: &Transcript, dialect: Dialect, cfg: EngineConfig) -> Engine {
+    pub fn new(transcript: &Transcript, dialect: Dialect, cfg: EngineConfig) -> ScriptRunner {
         let mut entries = transcript.entries.clone();
         let registering = cfg.role == Role::Client
             && cfg.control
@@ -281,7 +281,7 @@ impl Engine {
                 ),
             });
         }
-        Engine {
+        ScriptRunner {
             checker: Checker::with_options(
                 dialect.clone(),
                 CheckerOptions {
@@ -310,7 +310,7 @@ impl Engine {
     }
 
     /// The next thing to do, at `now` (time since the replay started). The shell passes every
-    /// arrival that is already readable to [`Engine::receive`] before asking, so the checker
+    /// arrival that is already readable to [`ScriptRunner::receive`] before asking, so the checker
     /// sees lines in the order they crossed the wire.
     pub fn step(&mut self, now: Duration) -> Step {
         loop {
@@ -554,7 +554,7 @@ impl Engine {
     }
 
     /// Something arrived from the peer at `now`. It is judged by the checker at once and
-    /// matched against the transcript at the next [`Engine::step`].
+    /// matched against the transcript at the next [`ScriptRunner::step`].
     pub fn receive(&mut self, arrival: Arrival, now: Duration) {
         if self.done {
             return;
@@ -1118,7 +1118,7 @@ mod tests {
     /// and published, and the findings.
     fn run(text: &str, cfg: EngineConfig, peer: &[&str]) -> (Vec<String>, Vec<Step>, Findings) {
         let t = parse(text, "t").unwrap();
-        let mut e = Engine::new(&t, Dialect::default(), cfg);
+        let mut e = ScriptRunner::new(&t, Dialect::default(), cfg);
         let mut now = Duration::ZERO;
         let mut arrivals = peer.iter().map(|l| match *l {
             "<close>" => Arrival::Closed,

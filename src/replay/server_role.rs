@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
-use super::script::{Engine, Findings};
+use super::script::{Findings, ScriptRunner};
 use super::shell::drive;
 use crate::dialect::Dialect;
 use crate::process::ClientGroup;
@@ -21,7 +21,7 @@ pub struct ClientTarget {
 
 /// Replays against the first client that connects within `timeout`.
 pub async fn run(
-    engine: Engine,
+    engine: ScriptRunner,
     dialect: &Dialect,
     target: &ClientTarget,
     timeout: Duration,

@@ -1,5 +1,5 @@
 //! The tokio shell shared by both roles: it pumps one connection's bytes and timers around the
-//! sans-IO [`Engine`]. Every wait is bounded by what the engine asks for.
+//! sans-IO [`ScriptRunner`]. Every wait is bounded by what the engine asks for.
 
 use futures::{FutureExt as _, StreamExt as _};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _};
@@ -7,14 +7,14 @@ use tokio::time::{Instant, timeout};
 use tokio_util::codec::FramedRead;
 
 use super::control::{PublishError, Publisher};
-use super::script::{Arrival, Engine, Findings, Step};
+use super::script::{Arrival, Findings, ScriptRunner, Step};
 use crate::checker::Terminator;
 use crate::dialect::Dialect;
 use crate::wire::{Ending, Frame, LineCodec};
 
 /// Plays the engine over one connection until it is done, then returns its findings.
 pub async fn drive<R, W>(
-    mut engine: Engine,
+    mut engine: ScriptRunner,
     dialect: &Dialect,
     read: R,
     mut write: W,
@@ -78,7 +78,7 @@ where
 
 /// Hands one read result to the engine; returns whether the stream has ended.
 fn deliver(
-    engine: &mut Engine,
+    engine: &mut ScriptRunner,
     item: Option<Result<Frame, std::io::Error>>,
     start: Instant,
 ) -> bool {

@@ -23,7 +23,7 @@ use crate::rule::RuleId;
 use super::behaviour::{Action, Actor, Profile, idx};
 use super::invariants::{self, Broken, ClientLine, ServerLine, Source};
 use super::observe::Observer;
-use super::report::Histogram;
+use super::report::{Decimal3, Histogram};
 use super::rng::{SimRng, derive, draw, draw_count, exponential};
 use super::scenario::{Fault, Scenario};
 use super::server::{ConnId, Item, ServerFactory, SimServer};
@@ -73,7 +73,7 @@ pub(crate) struct Stats {
     pub crossed: u64,
     pub client_saw_server_error: u64,
     pub peak_queued: usize,
-    pub latencies: Histogram,
+    pub latencies: Histogram<Decimal3>,
     pub faults: Vec<(String, u64)>,
     pub groups: Vec<(String, u64)>,
     pub unfinished: u64,

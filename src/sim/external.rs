@@ -39,7 +39,7 @@ use super::{Tick, to_tick};
 
 /// Where the external server listens.
 #[derive(Debug, Clone, Copy)]
-pub struct Target {
+pub struct ExternalServer {
     /// The protocol port.
     pub server: SocketAddr,
     /// The control port (`publish random`, `publish classified <text>`).
@@ -67,7 +67,7 @@ fn lock(shared: &SharedRef) -> std::sync::MutexGuard<'_, Shared> {
 /// there (not shrunk: an external server cannot be replayed deterministically).
 pub async fn run(
     loaded: &LoadedScenario,
-    target: Target,
+    target: ExternalServer,
     seed: u64,
     out: Option<PathBuf>,
     max_saved: usize,
@@ -325,7 +325,7 @@ fn publish_failure(line: &str, e: ControlError) -> String {
 struct ClientCtx {
     client: u32,
     dialect: Dialect,
-    target: Target,
+    target: ExternalServer,
     start: Instant,
     end: Instant,
     deadline: Instant,

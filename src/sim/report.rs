@@ -106,81 +106,28 @@ pub struct Latency {
     pub max_ms: f64,
 }
 
-/// A latency histogram with three significant digits: constant memory however long the run
-/// (an hour of 10,000 clients is millions of samples), percentiles within 1%.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Histogram {
-    buckets: BTreeMap<u32, u64>,
-    count: u64,
-    max: u64,
-}
+pub use crate::histogram::{Decimal3, Histogram};
 
-impl Histogram {
+/// The simulator's view of a [`Decimal3`] histogram: samples in microseconds, a summary in
+/// milliseconds at three significant digits (constant memory however long the run).
+impl Histogram<Decimal3> {
     /// Adds one sample (microseconds).
     pub fn record(&mut self, micros: u64) {
-        *self.buckets.entry(bucket(micros)).or_default() += 1;
-        self.count += 1;
-        self.max = self.max.max(micros);
-    }
-
-    /// Adds every sample of `other`.
-    pub fn merge(&mut self, other: &Histogram) {
-        for (b, n) in &other.buckets {
-            *self.buckets.entry(*b).or_default() += n;
-        }
-        self.count += other.count;
-        self.max = self.max.max(other.max);
-    }
-
-    /// The smallest value (bucket floor, microseconds) at or below which a share `q` of the
-    /// samples lie.
-    fn quantile(&self, q: f64) -> u64 {
-        let rank = ((self.count as f64 * q).ceil() as u64).clamp(1, self.count.max(1));
-        let mut seen = 0;
-        for (b, n) in &self.buckets {
-            seen += n;
-            if seen >= rank {
-                return floor(*b).min(self.max);
-            }
-        }
-        self.max
+        self.record_value(micros);
     }
 
     /// The report's summary.
     pub fn summary(&self) -> Latency {
-        if self.count == 0 {
+        if self.count() == 0 {
             return Latency::default();
         }
         Latency {
-            count: self.count,
-            p50_ms: self.quantile(0.50) as f64 / 1000.0,
-            p99_ms: self.quantile(0.99) as f64 / 1000.0,
-            max_ms: self.max as f64 / 1000.0,
+            count: self.count(),
+            p50_ms: self.value_at(0.50) as f64 / 1000.0,
+            p99_ms: self.value_at(0.99) as f64 / 1000.0,
+            max_ms: self.max_value() as f64 / 1000.0,
         }
     }
-}
-
-/// Values below 1000 have their own bucket; above, three significant digits.
-fn bucket(v: u64) -> u32 {
-    if v < 1000 {
-        return v as u32;
-    }
-    let mut e = 0u32;
-    let mut m = v;
-    while m >= 1000 {
-        m /= 10;
-        e += 1;
-    }
-    1000 + (e - 1) * 900 + (m as u32 - 100)
-}
-
-fn floor(b: u32) -> u64 {
-    if b < 1000 {
-        return u64::from(b);
-    }
-    let e = (b - 1000) / 900 + 1;
-    let m = u64::from((b - 1000) % 900 + 100);
-    m.saturating_mul(10u64.saturating_pow(e))
 }
 
 /// How often a rule was broken.
@@ -393,7 +340,7 @@ mod tests {
 
     #[test]
     fn percentiles() {
-        let mut h = Histogram::default();
+        let mut h = Histogram::<Decimal3>::default();
         for i in 1..=100 {
             h.record(i * 1000);
         }
@@ -402,18 +349,17 @@ mod tests {
             (l.p50_ms, l.p99_ms, l.max_ms, l.count),
             (50.0, 99.0, 100.0, 100)
         );
-        assert_eq!(Histogram::default().summary(), Latency::default());
+        assert_eq!(
+            Histogram::<Decimal3>::default().summary(),
+            Latency::default()
+        );
     }
 
     #[test]
     fn histogram_keeps_three_digits() {
-        for v in [0, 7, 999, 1000, 1234, 98_765, 12_345_678, u64::MAX] {
-            let f = floor(bucket(v));
-            assert!(f <= v && v - f <= v / 100, "{v} -> {f}");
-        }
-        let mut a = Histogram::default();
+        let mut a = Histogram::<Decimal3>::default();
         a.record(5);
-        let mut b = Histogram::default();
+        let mut b = Histogram::<Decimal3>::default();
         b.record(2_000_000);
         a.merge(&b);
         assert_eq!(a.summary().max_ms, 2000.0);

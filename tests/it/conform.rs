@@ -11,7 +11,7 @@ use std::time::Duration;
 use notifspec::RuleId;
 use notifspec::cmd::Status;
 use notifspec::conform::target::ClientFn;
-use notifspec::conform::{self, ExpectFail, Options, Outcome, RunReport, Suite, Target};
+use notifspec::conform::{self, ConformTarget, ExpectFail, Options, Outcome, RunReport, Suite};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -96,8 +96,8 @@ impl MiniServer {
         }
     }
 
-    fn target(&self) -> Target {
-        Target::Server {
+    fn target(&self) -> ConformTarget {
+        ConformTarget::Server {
             addr: self.addr.to_string(),
             control: Some(self.control.to_string()),
         }
@@ -324,7 +324,7 @@ async fn connection(
     }
 }
 
-fn options(target: Target, tags: Option<&str>, timeout_ms: u64) -> Options {
+fn options(target: ConformTarget, tags: Option<&str>, timeout_ms: u64) -> Options {
     let mut o = Options::new(target);
     o.tags = tags.map(|t| t.parse().unwrap());
     o.timeout = Duration::from_millis(timeout_ms);
@@ -346,7 +346,7 @@ fn failed_rules(r: &RunReport) -> BTreeSet<RuleId> {
 
 /// Runs the scenarios selected by `tags` against `target` and checks the suite fails it,
 /// among others for `rule`.
-async fn assert_fails(target: Target, tags: &str, rule: RuleId) -> RunReport {
+async fn assert_fails(target: ConformTarget, tags: &str, rule: RuleId) -> RunReport {
     let report = run(&options(target, Some(tags), 1000)).await;
     let text = conform::render::text(&report);
     assert_eq!(report.status(), Status::Fail, "{text}");
@@ -385,7 +385,7 @@ async fn an_independent_correct_server_passes_every_server_scenario() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_control_port_publishing_scenarios_are_skipped_and_said_so() {
     let server = MiniServer::start(Flaw::None).await;
-    let target = Target::Server {
+    let target = ConformTarget::Server {
         addr: server.addr.to_string(),
         control: None,
     };
@@ -494,7 +494,7 @@ async fn an_unreachable_server_is_an_error_not_a_failure() {
         .local_addr()
         .unwrap();
     let o = options(
-        Target::Server {
+        ConformTarget::Server {
             addr: free.to_string(),
             control: None,
         },
@@ -630,20 +630,25 @@ async fn mini_client(addr: SocketAddr, pipelined: bool, answers: usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_answering_twice_fails_c_ack_only_notif() {
     let client = ClientFn::new(|addr| mini_client(addr, false, 2));
-    assert_fails(Target::ClientFn(client), "@C-ACK", RuleId::CAckOnlyNotif).await;
+    assert_fails(
+        ConformTarget::ClientFn(client),
+        "@C-ACK",
+        RuleId::CAckOnlyNotif,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pipelining_client_fails_c_one_at_a_time() {
     let client = ClientFn::new(|addr| mini_client(addr, true, 1));
     let tags = "@C-ONE-AT-A-TIME";
-    assert_fails(Target::ClientFn(client), tags, RuleId::COneAtATime).await;
+    assert_fails(ConformTarget::ClientFn(client), tags, RuleId::COneAtATime).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_correct_client_passes_and_server_scenarios_are_skipped() {
     let client = ClientFn::new(|addr| mini_client(addr, false, 1));
-    let report = run(&options(Target::ClientFn(client), None, 3000)).await;
+    let report = run(&options(ConformTarget::ClientFn(client), None, 3000)).await;
     let text = conform::render::text(&report);
     assert_eq!(report.status(), Status::Pass, "{text}");
     assert!(

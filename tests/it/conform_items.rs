@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use notifspec::RuleId;
 use notifspec::conform::items::{ItemSource, PublishCmd, Spontaneous};
-use notifspec::conform::{self, Options, Outcome, RunReport, ScenarioReport, Suite, Target};
+use notifspec::conform::{self, ConformTarget, Options, Outcome, RunReport, ScenarioReport, Suite};
 use notifspec::net::ServerBuilder;
 use notifspec::net::server::{PublishSchedule, ServerHandle};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -31,8 +31,8 @@ async fn server_without_control(every: Option<Duration>) -> ServerHandle {
     server
 }
 
-fn target(server: &ServerHandle) -> Target {
-    Target::Server {
+fn target(server: &ServerHandle) -> ConformTarget {
+    ConformTarget::Server {
         addr: server.local_addr().expect("listening").to_string(),
         control: None,
     }
@@ -371,7 +371,7 @@ async fn safety_rules_are_judged_on_what_a_server_publishing_on_its_own_sends() 
         (true, "@S-NO-NOTIF-AFTER-OK", RuleId::SNoNotifAfterOk),
     ] {
         let addr = flawed_spontaneous_server(after_stop).await;
-        let mut o = Options::new(Target::Server {
+        let mut o = Options::new(ConformTarget::Server {
             addr: addr.to_string(),
             control: None,
         });

@@ -14,7 +14,7 @@ use std::time::Duration;
 use notifspec::RuleId;
 use notifspec::checker::LineReading as _;
 use notifspec::cmd::Status;
-use notifspec::conform::{self, ExpectFail, Options, Outcome, RunReport, Suite, Target};
+use notifspec::conform::{self, ConformTarget, ExpectFail, Options, Outcome, RunReport, Suite};
 use notifspec::dialect::Dialect;
 use notifspec::net::{ServerBuilder, ServerHandle};
 use notifspec::replay::{self, ServerTarget};
@@ -104,8 +104,8 @@ impl Faulty {
         }
     }
 
-    fn target(&self) -> Target {
-        Target::Server {
+    fn target(&self) -> ConformTarget {
+        ConformTarget::Server {
             addr: self.addr.to_string(),
             control: Some(self.control.to_string()),
         }
@@ -223,7 +223,7 @@ async fn proxy(
     }
 }
 
-fn options(target: Target, dialect: &Dialect, tags: &str, timeout_ms: u64) -> Options {
+fn options(target: ConformTarget, dialect: &Dialect, tags: &str, timeout_ms: u64) -> Options {
     let mut o = Options::new(target);
     o.dialect = dialect.clone();
     o.tags = Some(tags.parse().unwrap());
@@ -356,7 +356,7 @@ async fn under_errors_policy_ignore_the_error_scenarios_run_and_the_reference_pa
     // ignores bad commands: the error scenarios run (silence, unchanged state, a usable
     // connection), and a correct server passes them.
     let d = ignore_errors();
-    let report = run(&options(Target::Reference, &d, "not @offline", 2000)).await;
+    let report = run(&options(ConformTarget::Reference, &d, "not @offline", 2000)).await;
     let text = conform::render::text(&report);
     assert_eq!(report.status(), Status::Pass, "{text}");
     assert!(report.per_rule()[&RuleId::SErr].passed >= 15, "{text}");
@@ -507,7 +507,7 @@ async fn only_an_unreachable_or_undrivable_target_is_an_error() {
         .unwrap()
         .local_addr()
         .unwrap();
-    let refused = Target::Server {
+    let refused = ConformTarget::Server {
         addr: free.to_string(),
         control: None,
     };
@@ -528,7 +528,7 @@ async fn only_an_unreachable_or_undrivable_target_is_an_error() {
             let _ = s.write_all(b"ERR publishing is off\r\n").await;
         }
     });
-    let target = Target::Server {
+    let target = ConformTarget::Server {
         addr: server._server.local_addr().unwrap().to_string(),
         control: Some(control_addr.to_string()),
     };
@@ -545,7 +545,7 @@ async fn only_an_unreachable_or_undrivable_target_is_an_error() {
     assert!(text.contains("publishing is off"), "{text}");
     assert!(conform::junit::junit(&report).contains("<error"), "{text}");
     // A client command that does not start.
-    let client = Target::ClientCmd("exec /nonexistent/notif-client {addr}".into());
+    let client = ConformTarget::ClientCmd("exec /nonexistent/notif-client {addr}".into());
     let report = run(&options(client, &d, "@client", 300)).await;
     let text = conform::render::text(&report);
     assert_eq!(report.status(), Status::Error, "{text}");
@@ -560,7 +560,7 @@ fn transcript(path: &str) -> PathBuf {
 async fn replay_a_stop_never_answered_fails_s_stop_ok_not_an_error() {
     let d = Dialect::default();
     let server = Faulty::start(Fault::MuteStop, &d).await;
-    let mut o = replay::Options::new(replay::Target::Server(ServerTarget {
+    let mut o = replay::Options::new(replay::ReplayTarget::Server(ServerTarget {
         addr: server.addr.to_string(),
         control: Some(server.control.to_string()),
     }));
@@ -576,7 +576,7 @@ async fn replay_a_stop_never_answered_fails_s_stop_ok_not_an_error() {
 #[tokio::test]
 async fn replay_a_transcript_whose_own_line_breaks_a_client_rule_is_unreplayable_past_it() {
     let dir = tempfile::tempdir().unwrap();
-    let mut o = replay::Options::new(replay::Target::Embedded);
+    let mut o = replay::Options::new(replay::ReplayTarget::Embedded);
     o.save_observed = Some(dir.path().to_path_buf());
     let path = transcript("transcripts/violations/c-one-at-a-time.txt");
     let r = replay::replay_file(&path, &o).await.result;
@@ -610,7 +610,7 @@ async fn replay_a_transcript_whose_own_line_breaks_a_client_rule_is_unreplayable
 
 #[tokio::test]
 async fn replay_refuses_at_once_a_transcript_not_valid_in_the_chosen_dialect() {
-    let mut o = replay::Options::new(replay::Target::Embedded);
+    let mut o = replay::Options::new(replay::ReplayTarget::Embedded);
     o.dialect = Some("seed-session".into());
     o.timeout = Duration::from_secs(30);
     let started = std::time::Instant::now();
@@ -635,7 +635,7 @@ async fn replay_with(
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("t.txt");
     std::fs::write(&file, text).unwrap();
-    let mut o = replay::Options::new(replay::Target::Server(ServerTarget {
+    let mut o = replay::Options::new(replay::ReplayTarget::Server(ServerTarget {
         addr: server.addr.to_string(),
         control: Some(server.control.to_string()),
     }));
@@ -701,7 +701,7 @@ async fn a_notification_no_rule_requires_stops_the_replay_and_is_never_a_pass() 
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("t.txt");
     std::fs::write(&file, text).unwrap();
-    let mut o = replay::Options::new(replay::Target::Server(ServerTarget {
+    let mut o = replay::Options::new(replay::ReplayTarget::Server(ServerTarget {
         addr: server.addr.to_string(),
         control: None,
     }));

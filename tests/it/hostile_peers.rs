@@ -295,11 +295,11 @@ const SMALL: &str = "duration: 10s\nchecks: { drain: 2s }\nclients:\n  - { count
 /// A server that is silent or stalls while replies are due fails the reply rules.
 #[tokio::test(start_paused = true)]
 async fn simulate_never_passes_a_server_that_never_answers() {
-    use notifspec::sim::external::{Target, run};
+    use notifspec::sim::external::{ExternalServer, run};
     for act in [Act::CloseOnAccept, Act::Reset, Act::Silent, Act::StallReads] {
         let server = Hostile::start(act).await;
         let control = Hostile::start(Act::OkControl).await;
-        let target = Target {
+        let target = ExternalServer {
             server: server.addr,
             control: control.addr,
         };
@@ -331,10 +331,10 @@ async fn simulate_never_passes_a_server_that_never_answers() {
 #[tokio::test(start_paused = true)]
 async fn simulate_cuts_an_endless_control_reply_at_the_limit() {
     use notifspec::net::ServerBuilder;
-    use notifspec::sim::external::{Target, run};
+    use notifspec::sim::external::{ExternalServer, run};
     let server = ServerBuilder::new().start().await.expect("server starts");
     let control = Hostile::start(Act::EndlessLine).await;
-    let target = Target {
+    let target = ExternalServer {
         server: server.local_addr().unwrap(),
         control: control.addr,
     };
@@ -767,7 +767,7 @@ async fn idle_control_connections_cannot_lock_protocol_clients_out() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replay_prints_each_verdict_before_starting_the_next() {
     use notifspec::cmd::replay::replay_each;
-    use notifspec::replay::{Options, ServerTarget, Target};
+    use notifspec::replay::{Options, ReplayTarget, ServerTarget};
     let events = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -780,7 +780,7 @@ async fn replay_prints_each_verdict_before_starting_the_next() {
             drop(s);
         }
     });
-    let opts = Options::new(Target::Server(ServerTarget {
+    let opts = Options::new(ReplayTarget::Server(ServerTarget {
         addr: addr.to_string(),
         control: None,
     }));

@@ -10,7 +10,7 @@ use notifspec::cmd::client::{Args as ClientArgs, watch};
 use notifspec::dialect::{Dialect, ItemKind};
 use notifspec::net::proxy::{self, ProxyConfig, ProxyHandle, ProxyReport};
 use notifspec::net::{PublishSchedule, ServerBuilder};
-use notifspec::replay::{self, Options, Target};
+use notifspec::replay::{self, Options, ReplayTarget};
 use notifspec::report::Verdict;
 use notifspec::rule::RuleId;
 use notifspec::transcript::Transcript;
@@ -120,7 +120,7 @@ async fn recording_between_the_reference_client_and_server_passes_check_and_repl
     assert!(text.contains("S: notif: random\n"), "{text}");
     assert!(t.is_complete(), "the client closed: {text}");
     assert_eq!(check_transcript(&t, &Dialect::default()), vec![], "{text}");
-    let replayed = replay::replay_file(path, &Options::new(Target::Embedded)).await;
+    let replayed = replay::replay_file(path, &Options::new(ReplayTarget::Embedded)).await;
     assert_eq!(
         replayed.result.verdict,
         Verdict::Pass,

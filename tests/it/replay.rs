@@ -11,7 +11,7 @@ use notifspec::cmd::client::{Args as ClientArgs, follow};
 use notifspec::dialect::{Dialect, ItemKind};
 use notifspec::net::client::{Client, ClientOptions};
 use notifspec::replay::{
-    self, ClientTarget, EngineConfig, Findings, Options, Role, ServerTarget, Target,
+    self, ClientTarget, EngineConfig, Findings, Options, ReplayTarget, Role, ServerTarget,
 };
 use notifspec::report::{FileResult, Verdict};
 use notifspec::rule::RuleId;
@@ -74,7 +74,7 @@ fn show(r: &FileResult) -> String {
 
 #[tokio::test(start_paused = true)]
 async fn every_conforming_transcript_passes_against_the_embedded_server() {
-    let opts = Options::new(Target::Embedded);
+    let opts = Options::new(ReplayTarget::Embedded);
     for (path, _) in conforming_transcripts() {
         let r = replay::replay_file(&path, &opts).await;
         assert_eq!(r.result.verdict, Verdict::Pass, "{}", show(&r.result));
@@ -87,7 +87,7 @@ async fn concurrent_jobs_keep_each_replay_on_its_own_server() {
         .into_iter()
         .map(|(p, _)| p)
         .collect();
-    let opts = Options::new(Target::Embedded);
+    let opts = Options::new(ReplayTarget::Embedded);
     let results = replay::replay_files(&paths, &opts, 4).await;
     assert_eq!(results.len(), paths.len());
     for (r, p) in results.iter().zip(&paths) {
@@ -519,7 +519,7 @@ async fn refused_connection_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("t.txt");
     std::fs::write(&file, "C: random?\nS: 1\n").unwrap();
-    let opts = Options::new(Target::Server(ServerTarget {
+    let opts = Options::new(ReplayTarget::Server(ServerTarget {
         addr,
         control: None,
     }));
@@ -533,7 +533,7 @@ async fn a_bad_file_is_an_error_naming_the_place() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("bad.txt");
     std::fs::write(&file, "C: random?\nX: what\n").unwrap();
-    let r = replay::replay_file(&file, &Options::new(Target::Embedded)).await;
+    let r = replay::replay_file(&file, &Options::new(ReplayTarget::Embedded)).await;
     assert_eq!(r.result.verdict, Verdict::Error);
     assert!(r.result.error.unwrap().contains("bad.txt:2:"));
 }
@@ -572,7 +572,7 @@ async fn another_kind_announced_is_diverged_and_strict_makes_values_exact() {
 #[tokio::test(start_paused = true)]
 async fn save_observed_writes_a_transcript_that_check_and_replay_accept() {
     let dir = tempfile::tempdir().unwrap();
-    let mut opts = Options::new(Target::Embedded);
+    let mut opts = Options::new(ReplayTarget::Embedded);
     opts.save_observed = Some(dir.path().to_path_buf());
     let seed = transcripts_dir().join("seed-example.txt");
     let r = replay::replay_file(&seed, &opts).await;
@@ -589,7 +589,7 @@ async fn save_observed_writes_a_transcript_that_check_and_replay_accept() {
     );
     let violations = notifspec::transcript::check_transcript(&t, &Dialect::default());
     assert!(violations.is_empty(), "{violations:?}\n{text}");
-    let again = replay::replay_file(&saved, &Options::new(Target::Embedded)).await;
+    let again = replay::replay_file(&saved, &Options::new(ReplayTarget::Embedded)).await;
     assert_eq!(
         again.result.verdict,
         Verdict::Pass,
@@ -731,7 +731,7 @@ async fn client_cmd_starts_and_stops_the_reference_client() {
     )
     .unwrap();
     let bin = env!("CARGO_BIN_EXE_notifspec");
-    let mut opts = Options::new(Target::Client(ClientTarget {
+    let mut opts = Options::new(ReplayTarget::Client(ClientTarget {
         listen: "127.0.0.1:0".into(),
         client_cmd: Some(format!("{bin} client --server {{addr}} --timeout 5s")),
     }));

@@ -525,13 +525,13 @@ fn shipped_scenarios_are_valid() {
 #[tokio::test(start_paused = true)]
 async fn external_server_over_tcp() {
     use notifspec::net::ServerBuilder;
-    use notifspec::sim::external::{Target, run};
+    use notifspec::sim::external::{ExternalServer, run};
     let server = ServerBuilder::new()
         .control("127.0.0.1:0".parse().unwrap())
         .start()
         .await
         .expect("server starts");
-    let target = Target {
+    let target = ExternalServer {
         server: server.local_addr().expect("listening"),
         control: server.control_addr().expect("control port"),
     };
@@ -572,13 +572,13 @@ faults:
 
 #[tokio::test(start_paused = true)]
 async fn unreachable_external_server_is_an_error() {
-    use notifspec::sim::external::{Target, run};
+    use notifspec::sim::external::{ExternalServer, run};
     // A port nobody listens on: bind one, note it, close it.
     let addr = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap();
-    let target = Target {
+    let target = ExternalServer {
         server: addr,
         control: addr,
     };

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use notifspec::choices::Choices;
-use notifspec::conform::{self, Options, Suite, Target, render};
+use notifspec::conform::{self, ConformTarget, Options, Suite, render};
 use notifspec::dialect::{self, Dialect};
 use notifspec::sim::{LoadedScenario, ReferenceServer, SimOptions, simulate};
 
@@ -42,7 +42,7 @@ fn dialects() -> Vec<Dialect> {
 /// server; they also wait on the client's own timers, which a paused clock would fire early.
 /// `tests/conformance.rs` runs them on the real clock.
 async fn conform_run(suite: Arc<Suite>, dialect: Dialect, choices: Choices) -> Option<String> {
-    let mut o = Options::new(Target::Reference);
+    let mut o = Options::new(ConformTarget::Reference);
     o.dialect = dialect.clone();
     o.choices = choices;
     o.tags = Some("not @client".parse().expect("a tag expression"));
