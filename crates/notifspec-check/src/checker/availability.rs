@@ -21,8 +21,9 @@
 use std::time::Duration;
 
 use super::classify::{Shown, at};
+use super::mode::Mode;
 use super::requests::Pending;
-use super::{Checker, Mode};
+use super::{Checker, Mark};
 use crate::dialect::ItemKind;
 use crate::rule::RuleId;
 
@@ -35,13 +36,45 @@ use crate::rule::RuleId;
 /// last line) runs once with `true` and drops these rules if none turned up.
 pub const ITEMS_KNOWN_RULES: &[RuleId] = &[RuleId::SNoDup, RuleId::SLiveness];
 
+/// The cap on reports of [`ITEMS_KNOWN_RULES`] and the count of those found past it.
+#[derive(Debug)]
+pub(super) struct KnownReports {
+    /// Violations still to report.
+    left: usize,
+    /// Violations of each of [`ITEMS_KNOWN_RULES`] found past that limit.
+    unreported: [u64; ITEMS_KNOWN_RULES.len()],
+}
+
+impl Default for KnownReports {
+    fn default() -> Self {
+        KnownReports {
+            left: usize::MAX,
+            unreported: [0; ITEMS_KNOWN_RULES.len()],
+        }
+    }
+}
+
+impl KnownReports {
+    /// Whether a violation of `rule` is still to be reported; if not, it is counted.
+    fn admit(&mut self, rule: RuleId) -> bool {
+        if let Some(left) = self.left.checked_sub(1) {
+            self.left = left;
+            return true;
+        }
+        if let Some(i) = ITEMS_KNOWN_RULES.iter().position(|r| *r == rule) {
+            self.unreported[i] = self.unreported[i].saturating_add(1);
+        }
+        false
+    }
+}
+
 /// The availability model of one connection.
 #[derive(Debug)]
 pub(super) struct Availability {
     /// Every publish is known: `S-NO-DUP` and `S-LIVENESS` are judged.
     known: bool,
     /// A random number newer than the last one fetched: where it was published.
-    random_new: Option<Option<usize>>,
+    random_new: Mark,
     /// That number was announced in this session.
     random_announced: bool,
     /// The number current at connect has been neither fetched nor superseded: a server may
@@ -60,7 +93,7 @@ pub(super) struct Availability {
     assumed_initial: bool,
     /// `notif: classified` at this line promised a non-empty reply to the next
     /// `classified?`.
-    promise: Option<Option<usize>>,
+    promise: Mark,
 }
 
 /// Why an announcement breaks `S-NO-DUP`; formatted only when reported with a message.
@@ -103,21 +136,21 @@ impl Availability {
     pub(super) fn new(known: bool) -> Self {
         Availability {
             known,
-            random_new: None,
+            random_new: Mark::Unset,
             random_announced: false,
             random_at_connect: true,
             unread: 1,
             announced: 0,
             covered: 0,
             assumed_initial: true,
-            promise: None,
+            promise: Mark::Unset,
         }
     }
 
     pub(super) fn publish(&mut self, kind: ItemKind, line: Option<usize>) {
         match kind {
             ItemKind::Random => {
-                self.random_new = Some(line);
+                self.random_new = Mark::At(line);
                 self.random_announced = false;
                 self.random_at_connect = false;
             }
@@ -132,7 +165,7 @@ impl Availability {
     }
 
     pub(super) fn random_fetched(&mut self) {
-        self.random_new = None;
+        self.random_new = Mark::Unset;
         self.random_announced = false;
         self.random_at_connect = false;
     }
@@ -144,14 +177,14 @@ impl Availability {
         }
         match kind {
             ItemKind::Random => match self.random_new {
-                None if self.random_at_connect && !self.random_announced => {
+                Mark::Unset if self.random_at_connect && !self.random_announced => {
                     self.random_announced = true;
                     None
                 }
-                None if self.random_at_connect => Some(Dup::ConnectRandomAgain),
-                None => Some(Dup::NoRandom),
-                Some(published) if self.random_announced => Some(Dup::RandomAgain(published)),
-                Some(_) => {
+                Mark::Unset if self.random_at_connect => Some(Dup::ConnectRandomAgain),
+                Mark::Unset => Some(Dup::NoRandom),
+                Mark::At(published) if self.random_announced => Some(Dup::RandomAgain(published)),
+                Mark::At(_) => {
                     self.random_announced = true;
                     None
                 }
@@ -171,7 +204,7 @@ impl Availability {
     /// What is available but not announced in this session, if anything.
     fn unannounced(&self) -> Option<String> {
         let mut parts = vec![];
-        if let Some(published) = self.random_new
+        if let Mark::At(published) = self.random_new
             && !self.random_announced
         {
             parts.push(format!("the random number published{}", at(published)));
@@ -190,9 +223,36 @@ impl Availability {
         (!parts.is_empty()).then(|| parts.join(" and "))
     }
 
+    /// Whether every publish is known, so `S-NO-DUP` and `S-LIVENESS` are judged.
+    fn known(&self) -> bool {
+        self.known
+    }
+
+    /// `notif: classified` at `line` promised a non-empty reply to the next `classified?`.
+    fn promised(&mut self, line: Option<usize>) {
+        self.promise = Mark::At(line);
+    }
+
+    /// A well-formed reply to `classified?` (`empty`: the empty reply) was read: the ad
+    /// count follows it. Returns the notification whose promise that reply settles.
+    fn classified_read(&mut self, empty: bool) -> Mark {
+        let promise = self.promise.take();
+        self.assumed_initial = false;
+        if empty {
+            self.unread = 0;
+            self.announced = 0;
+            self.covered = 0;
+        } else {
+            self.unread = self.unread.saturating_sub(1);
+            self.announced = self.announced.min(self.unread);
+            self.covered = self.covered.min(self.unread);
+        }
+        promise
+    }
+
     /// After a liveness violation: do not report the same items again.
     fn mark_announced(&mut self) {
-        if self.random_new.is_some() {
+        if self.random_new.is_set() {
             self.random_announced = true;
         }
         self.announced = self.unread;
@@ -210,7 +270,7 @@ impl Checker {
     /// every notification, and those violations are dropped in the end, so building millions
     /// of them would only cost time. A log that keeps the first `n` violations needs no more.
     pub fn limit_items_known_reports(&mut self, n: usize) {
-        self.known_reports_left = n;
+        self.known_reports.left = n;
     }
 
     /// How many violations of each of [`ITEMS_KNOWN_RULES`] were found but not reported,
@@ -219,27 +279,20 @@ impl Checker {
         ITEMS_KNOWN_RULES
             .iter()
             .copied()
-            .zip(self.known_unreported)
+            .zip(self.known_reports.unreported)
             .filter(|(_, n)| *n > 0)
     }
 
     /// Whether a violation of `rule` (one of [`ITEMS_KNOWN_RULES`]) is still to be reported;
     /// if not, it is counted.
     fn report_items_known(&mut self, rule: RuleId) -> bool {
-        if let Some(left) = self.known_reports_left.checked_sub(1) {
-            self.known_reports_left = left;
-            return true;
-        }
-        if let Some(i) = ITEMS_KNOWN_RULES.iter().position(|r| *r == rule) {
-            self.known_unreported[i] = self.known_unreported[i].saturating_add(1);
-        }
-        false
+        self.known_reports.admit(rule)
     }
 
     /// A notification of `kind` that the window allows: `S-NO-DUP`, and the promise.
     pub(super) fn announced(&mut self, kind: ItemKind, shown: Shown<'_>, line: Option<usize>) {
         if kind == ItemKind::Classified {
-            self.avail.promise = Some(line);
+            self.avail.promised(line);
         }
         if let Some(why) = self.avail.announce(kind)
             && self.report_items_known(RuleId::SNoDup)
@@ -250,18 +303,8 @@ impl Checker {
 
     /// A well-formed reply to `classified?`: `S-PROMISE`, and the ad count.
     pub(super) fn classified_reply(&mut self, p: &Pending, empty: bool, line: Option<usize>) {
-        let promise = self.avail.promise.take();
-        self.avail.assumed_initial = false;
-        if !empty {
-            self.avail.unread = self.avail.unread.saturating_sub(1);
-            self.avail.announced = self.avail.announced.min(self.avail.unread);
-            self.avail.covered = self.avail.covered.min(self.avail.unread);
-            return;
-        }
-        self.avail.unread = 0;
-        self.avail.announced = 0;
-        self.avail.covered = 0;
-        if let Some(notif) = promise {
+        let promise = self.avail.classified_read(empty);
+        if empty && let Mark::At(notif) = promise {
             let msg = format!(
                 "empty reply to {}, but {}{} promised an unread ad",
                 self.describe(p),
@@ -274,7 +317,7 @@ impl Checker {
 
     /// `S-LIVENESS` at a quiet period long enough to judge it.
     pub(super) fn liveness(&mut self, duration: Duration, line: Option<usize>) {
-        if !self.avail.known || self.mode != Mode::Notifying || !self.window_free() {
+        if !self.avail.known() || self.mode.now() != Mode::Notifying || !self.window_free() {
             return;
         }
         if let Some(what) = self.avail.unannounced() {
@@ -287,6 +330,83 @@ impl Checker {
             }
             self.avail.mark_announced();
         }
+    }
+}
+
+#[cfg(test)]
+mod availability_tests {
+    use super::{Availability, Dup, KnownReports, Mark};
+    use crate::dialect::ItemKind::{Classified, Random};
+    use crate::rule::RuleId;
+
+    #[test]
+    fn the_random_number_is_announced_once_per_publish() {
+        let mut a = Availability::new(true);
+        // The number current at connect may be announced once.
+        assert!(a.announce(Random).is_none());
+        assert!(matches!(a.announce(Random), Some(Dup::ConnectRandomAgain)));
+        a.publish(Random, Some(4));
+        assert!(a.announce(Random).is_none());
+        assert!(matches!(
+            a.announce(Random),
+            Some(Dup::RandomAgain(Some(4)))
+        ));
+        a.random_fetched();
+        assert!(matches!(a.announce(Random), Some(Dup::NoRandom)));
+    }
+
+    #[test]
+    fn ads_are_announced_at_most_once_each_and_read_by_replies() {
+        let mut a = Availability::new(true);
+        assert!(a.announce(Classified).is_none());
+        assert!(matches!(a.announce(Classified), Some(Dup::AdsAgain(1))));
+        a.publish(Classified, Some(2));
+        assert!(a.announce(Classified).is_none());
+        assert_eq!(a.classified_read(false), Mark::Unset);
+        a.session_start();
+        assert!(a.announce(Classified).is_none());
+        assert_eq!(a.classified_read(true), Mark::Unset);
+        assert!(matches!(a.announce(Classified), Some(Dup::NoAd)));
+    }
+
+    #[test]
+    fn a_promise_is_settled_by_the_next_classified_reply() {
+        let mut a = Availability::new(true);
+        a.promised(Some(3));
+        assert_eq!(a.classified_read(true), Mark::At(Some(3)));
+        assert_eq!(a.classified_read(true), Mark::Unset);
+    }
+
+    #[test]
+    fn unknown_publishes_judge_nothing() {
+        let mut a = Availability::new(false);
+        assert!(!a.known());
+        assert!(a.announce(Random).is_none());
+        assert!(a.announce(Random).is_none());
+    }
+
+    #[test]
+    fn unannounced_items_are_named_until_marked() {
+        let mut a = Availability::new(true);
+        a.publish(Random, Some(9));
+        let what = a.unannounced().expect("items are available");
+        assert!(
+            what.contains("random number") && what.contains("unread ad"),
+            "{what}"
+        );
+        a.mark_announced();
+        assert_eq!(a.unannounced(), None);
+    }
+
+    #[test]
+    fn reports_past_the_limit_are_counted_by_rule() {
+        let mut k = KnownReports::default();
+        k.left = 1;
+        assert!(k.admit(RuleId::SNoDup));
+        assert!(!k.admit(RuleId::SNoDup));
+        assert!(!k.admit(RuleId::SLiveness));
+        assert!(!k.admit(RuleId::SLiveness));
+        assert_eq!(k.unreported, [1, 2]);
     }
 }
 

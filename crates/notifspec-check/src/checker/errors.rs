@@ -26,6 +26,34 @@ pub(super) struct Robust {
     wait: Option<Wait>,
 }
 
+/// What the client said so far, as far as an unsolicited error line is concerned: before
+/// the client's first line it is a refusal of the connection, and under `errors.policy:
+/// ignore` an error line after a bad command is the server's mistake.
+#[derive(Debug, Default)]
+pub(super) struct ClientSeen {
+    spoke: bool,
+    last_bad: bool,
+}
+
+impl ClientSeen {
+    /// The client sent a line; `bad`: a bad command.
+    #[inline]
+    pub(super) fn line(&mut self, bad: bool) {
+        self.spoke = true;
+        self.last_bad = bad;
+    }
+
+    /// Whether the client has sent a line.
+    pub(super) fn spoke(&self) -> bool {
+        self.spoke
+    }
+
+    /// Whether the client's last line was a bad command.
+    pub(super) fn last_bad(&self) -> bool {
+        self.last_bad
+    }
+}
+
 impl Checker {
     /// The client sent a line over the limit.
     pub(super) fn client_oversized(&mut self, line: Option<usize>) {
@@ -127,6 +155,21 @@ impl Checker {
             );
             self.report(RuleId::SRobust, line, msg);
         }
+    }
+}
+
+#[cfg(test)]
+mod client_seen_tests {
+    use super::ClientSeen;
+
+    #[test]
+    fn remembers_that_the_client_spoke_and_whether_its_last_line_was_bad() {
+        let mut c = ClientSeen::default();
+        assert!(!c.spoke() && !c.last_bad());
+        c.line(true);
+        assert!(c.spoke() && c.last_bad());
+        c.line(false);
+        assert!(c.spoke() && !c.last_bad());
     }
 }
 

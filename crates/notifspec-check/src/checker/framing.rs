@@ -9,10 +9,28 @@ use super::{Checker, Terminator};
 use crate::dialect::LineEnding;
 use crate::rule::RuleId;
 
+/// Which framing rules were reported: one misconfigured peer is one finding.
+#[derive(Debug, Default)]
+pub(super) struct Framing {
+    client_reported: bool,
+    server_reported: bool,
+}
+
+impl Framing {
+    /// True the first time the client is found framing wrongly.
+    fn first_client(&mut self) -> bool {
+        !std::mem::replace(&mut self.client_reported, true)
+    }
+
+    /// True the first time the server is found framing wrongly.
+    fn first_server(&mut self) -> bool {
+        !std::mem::replace(&mut self.server_reported, true)
+    }
+}
+
 impl Checker {
     pub(super) fn client_terminator(&mut self, terminator: Terminator, line: Option<usize>) {
-        if terminator == Terminator::Missing && !self.client_framing_reported {
-            self.client_framing_reported = true;
+        if terminator == Terminator::Missing && self.framing.first_client() {
             self.report(
                 RuleId::CFraming,
                 line,
@@ -29,8 +47,7 @@ impl Checker {
             Terminator::Missing => true,
             Terminator::Unknown => false,
         };
-        if wrong && !self.server_framing_reported {
-            self.server_framing_reported = true;
+        if wrong && self.framing.first_server() {
             let want = match want {
                 LineEnding::Crlf => "CRLF",
                 LineEnding::Lf => "LF",
@@ -46,6 +63,20 @@ impl Checker {
             );
             self.report(RuleId::SFraming, line, msg);
         }
+    }
+}
+
+#[cfg(test)]
+mod framing_tests {
+    use super::Framing;
+
+    #[test]
+    fn each_party_is_reported_once_independently() {
+        let mut f = Framing::default();
+        assert!(f.first_client());
+        assert!(!f.first_client());
+        assert!(f.first_server());
+        assert!(!f.first_server());
     }
 }
 

@@ -4,8 +4,11 @@
 //! closes, publishes, quiet periods) that returns the rules each event breaks. It never reads
 //! a clock or a socket, so the same code judges a transcript, a live proxy and a simulation.
 //!
-//! The state is split by rule family, one file each, all `impl Checker` blocks over the
-//! fields below:
+//! The state is split by rule family, one file each. Each family owns a small type whose
+//! fields are private to its file (`Framing`, `ModeState`, `Replies`, `Window`,
+//! `Availability`, `KnownReports`, `Robust`, `ClientSeen`), changed only through its methods and unit-tested
+//! there; the family's `impl Checker` block judges events with them and reports. The
+//! `Checker` itself only routes each event to the families and collects the violations:
 //! - `classify`: what a line means in the dialect (the checker's own classifier);
 //! - `framing`: terminators (`S-FRAMING`, `C-FRAMING`);
 //! - `requests`: the in-order reply queue (`S-REPLY-ONE`, `S-RANDOM-INT`,
@@ -44,11 +47,13 @@ use crate::dialect::{Dialect, ErrorPolicy};
 pub use crate::event::{Event, EventKind, Terminator};
 pub use crate::rule::{Party, RuleId};
 
-use availability::Availability;
 pub use availability::ITEMS_KNOWN_RULES;
+use availability::{Availability, KnownReports};
 use classify::Classifier;
-use errors::Robust;
+use errors::{ClientSeen, Robust};
+use framing::Framing;
 pub use lines::{LineReading, is_error_line, notification_kind};
+use mode::{Mode, ModeState};
 pub use requests::MAX_PENDING;
 use requests::Replies;
 
@@ -91,15 +96,28 @@ impl Default for Options {
     }
 }
 
-/// Where the conversation stands, as both parties should see it.
+/// A remembered event and where it was: the stop OK that ended the mode, the random number
+/// published, the notification that promised an ad. Named, because `Option<Option<usize>>`
+/// hid which `None` meant "never" and which "at no transcript line" (live traffic).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mode {
-    /// Requests and replies (also while the enter command awaits its acknowledgement).
-    Normal,
-    /// Between the mode acknowledgement and the client's stop line.
-    Notifying,
-    /// The client sent stop_notif; the server's OK has not arrived.
-    Stopping,
+enum Mark {
+    /// Nothing to remember.
+    Unset,
+    /// It happened at this transcript line (`None`: an event without one).
+    At(Option<usize>),
+}
+
+impl Mark {
+    /// Whether there is something to remember.
+    fn is_set(self) -> bool {
+        self != Mark::Unset
+    }
+
+    /// Returns the mark and forgets it.
+    #[inline]
+    fn take(&mut self) -> Mark {
+        std::mem::replace(self, Mark::Unset)
+    }
 }
 
 /// The checker for one conversation.
@@ -108,7 +126,8 @@ pub struct Checker {
     dialect: Dialect,
     options: Options,
     classifier: Classifier,
-    mode: Mode,
+    /// The mode and how it was last left.
+    mode: ModeState,
     /// Requests waiting for their reply, in order.
     replies: Replies,
     /// Notifications, answers and the stop race.
@@ -117,26 +136,14 @@ pub struct Checker {
     avail: Availability,
     /// The reaction to an oversized client line.
     robust: Robust,
-    /// Framing rules are reported once per conversation: one misconfigured peer is one finding.
-    server_framing_reported: bool,
-    client_framing_reported: bool,
-    /// The mode was last left by the stop OK at this line (a stray notification is then
-    /// `S-NO-NOTIF-AFTER-OK` rather than `S-NOTIF-IN-MODE`).
-    left_by_ok: Option<Option<usize>>,
-    /// The last server line was the stop OK at this line (a second one is `S-STOP-OK`).
-    stop_ok_just_sent: Option<Option<usize>>,
-    /// A notification came before the mode ack; the late ack is then accepted silently.
-    late_ack_ok: bool,
-    /// The last client line was a bad one (for `errors.policy: ignore`).
-    last_client_bad: bool,
-    /// The client has sent a line (an error line before that is a connection refusal).
-    client_spoke: bool,
+    /// Which framing rules were reported already.
+    framing: Framing,
+    /// What the client said so far, for unsolicited error lines.
+    client: ClientSeen,
     /// Violations of the event being fed.
     out: Vec<Violation>,
-    /// Violations of [`ITEMS_KNOWN_RULES`] still to report.
-    known_reports_left: usize,
-    /// Violations of each of [`ITEMS_KNOWN_RULES`] found past that limit.
-    known_unreported: [u64; ITEMS_KNOWN_RULES.len()],
+    /// The cap on reports of [`ITEMS_KNOWN_RULES`].
+    known_reports: KnownReports,
 }
 
 impl Checker {
@@ -152,20 +159,14 @@ impl Checker {
             avail: Availability::new(options.items_known),
             dialect,
             options,
-            mode: Mode::Normal,
+            mode: ModeState::default(),
             replies: Replies::default(),
             window: Window::default(),
             robust: Robust::default(),
-            server_framing_reported: false,
-            client_framing_reported: false,
-            left_by_ok: None,
-            stop_ok_just_sent: None,
-            late_ack_ok: false,
-            last_client_bad: false,
-            client_spoke: false,
+            framing: Framing::default(),
+            client: ClientSeen::default(),
             out: Vec::new(),
-            known_reports_left: usize::MAX,
-            known_unreported: [0; ITEMS_KNOWN_RULES.len()],
+            known_reports: KnownReports::default(),
         }
     }
 
@@ -313,16 +314,15 @@ impl Checker {
         terminator: Terminator,
         line: Option<usize>,
     ) {
-        self.client_spoke = true;
-        self.stop_ok_just_sent = None;
+        self.mode.client_spoke();
         let lf = terminator == Terminator::Lf;
-        let bad = match self.mode {
+        let bad = match self.mode.now() {
             Mode::Normal => self.client_in_normal(class, text, lf, line),
             Mode::Notifying => self.client_in_mode(class, text, line),
             Mode::Stopping => self.client_while_stopping(class, text, lf, line),
         };
-        self.last_client_bad = bad;
-        if self.mode == Mode::Normal {
+        self.client.line(bad);
+        if self.mode.now() == Mode::Normal {
             // A notification that crossed the stop matters only for the next client line.
             self.window.forget_crossing();
         }
@@ -351,7 +351,7 @@ impl Checker {
         if !is_notif && self.robust_server_line(class, shown, line) {
             return;
         }
-        let second_ok = self.stop_ok_just_sent.take();
+        let second_ok = self.mode.take_just_sent();
         match class {
             classify::ServerClass::Notif(kind) => self.notification(Some(kind), shown, line),
             classify::ServerClass::NotifLike if !self.notif_like_is_reply() => {

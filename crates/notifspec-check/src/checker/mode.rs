@@ -7,8 +7,114 @@
 
 use super::classify::{ClientClass, Shown, at, quote};
 use super::requests::{Expect, Pending};
-use super::{Checker, Mode};
+use super::{Checker, Mark};
 use crate::rule::RuleId;
+
+/// Where the conversation stands, as both parties should see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Mode {
+    /// Requests and replies (also while the enter command awaits its acknowledgement).
+    Normal,
+    /// Between the mode acknowledgement and the client's stop line.
+    Notifying,
+    /// The client sent stop_notif; the server's OK has not arrived.
+    Stopping,
+}
+
+/// The mode family's state: the mode and what the last way out of it implies.
+#[derive(Debug)]
+pub(super) struct ModeState {
+    now: Mode,
+    /// The mode was last left by the stop OK here (a stray notification is then
+    /// `S-NO-NOTIF-AFTER-OK` rather than `S-NOTIF-IN-MODE`).
+    left_by: Mark,
+    /// The last server line was the stop OK here (a second one is `S-STOP-OK`).
+    just_sent: Mark,
+    /// A notification came before the mode ack; the late ack is then accepted silently.
+    late_ack_ok: bool,
+}
+
+impl Default for ModeState {
+    fn default() -> Self {
+        ModeState {
+            now: Mode::Normal,
+            left_by: Mark::Unset,
+            just_sent: Mark::Unset,
+            late_ack_ok: false,
+        }
+    }
+}
+
+impl ModeState {
+    /// The mode now.
+    #[inline]
+    pub(super) fn now(&self) -> Mode {
+        self.now
+    }
+
+    /// The mode was entered (its acknowledgement, or something taken for it).
+    fn enter(&mut self) {
+        self.now = Mode::Notifying;
+    }
+
+    /// A notification came before the acknowledgement: the mode is taken as entered, and the
+    /// acknowledgement that follows is accepted once.
+    pub(super) fn enter_before_ack(&mut self) {
+        self.enter();
+        self.late_ack_ok = true;
+    }
+
+    /// Consumes the pending late acknowledgement if `is_ack`; true if it was one.
+    pub(super) fn take_late_ack(&mut self, is_ack: bool) -> bool {
+        let taken = self.late_ack_ok && is_ack;
+        if taken {
+            self.late_ack_ok = false;
+        }
+        taken
+    }
+
+    /// The client sent stop_notif in the mode.
+    fn stop(&mut self) {
+        self.now = Mode::Stopping;
+    }
+
+    /// The stop OK at `line` ended the mode.
+    fn leave_by_ok(&mut self, line: Option<usize>) {
+        self.now = Mode::Normal;
+        self.left_by = Mark::At(line);
+        self.late_ack_ok = false;
+        self.just_sent = Mark::At(line);
+    }
+
+    /// The server refused the stop: the mode goes on.
+    fn stop_refused(&mut self) {
+        self.now = Mode::Notifying;
+    }
+
+    /// The stop's OK never came: the server is taken to have left the mode.
+    pub(super) fn stop_unanswered(&mut self) {
+        if self.now == Mode::Stopping {
+            self.now = Mode::Normal;
+        }
+    }
+
+    /// The stop OK that last ended the mode, if any.
+    pub(super) fn left_by(&self) -> Mark {
+        self.left_by
+    }
+
+    /// A client line arrived: the last server line is no longer "just sent".
+    #[inline]
+    pub(super) fn client_spoke(&mut self) {
+        self.just_sent = Mark::Unset;
+    }
+
+    /// A server line arrived: returns the stop OK that was the line before it, if it was one.
+    #[inline]
+    pub(super) fn take_just_sent(&mut self) -> Mark {
+        self.just_sent.take()
+    }
+}
 
 impl Checker {
     /// A client line outside notification mode (also while the enter command awaits its
@@ -21,7 +127,7 @@ impl Checker {
         line: Option<usize>,
     ) -> bool {
         let shown = Shown(Some(text));
-        let answers_stray = class == ClientClass::Ok && self.window.stray;
+        let answers_stray = class == ClientClass::Ok && self.window.answers_stray();
         if self.one_at_a_time(shown, line) {
             self.expect_pipelined(class, line, lf);
         } else {
@@ -63,7 +169,7 @@ impl Checker {
             ClientClass::Stop => {
                 self.window.stop(line);
                 self.expect(Expect::StopOk, class, line, false);
-                self.mode = Mode::Stopping;
+                self.mode.stop();
                 false
             }
             _ => {
@@ -140,13 +246,13 @@ impl Checker {
     /// behind one that changes the mode (enter, stop) wait for its reply.
     pub(super) fn resolve_pipelined(&mut self) {
         while let Some((i, mut p)) = self.replies.next_pipelined() {
-            let read_in = self.mode;
+            let read_in = self.mode.now();
             let mut stray_ok = false;
             let expect = match read_in {
                 Mode::Notifying => match p.class {
                     ClientClass::Stop => {
                         self.window.stop(p.line);
-                        self.mode = Mode::Stopping;
+                        self.mode.stop();
                         Some(Expect::StopOk)
                     }
                     ClientClass::Ok if self.dialect.answers_required() && self.window.answer() => {
@@ -173,17 +279,14 @@ impl Checker {
 
     /// The mode acknowledgement arrived (or something taken for it): a session starts.
     pub(super) fn enter_mode(&mut self) {
-        self.mode = Mode::Notifying;
+        self.mode.enter();
         self.window.session_start();
         self.avail.session_start();
     }
 
     /// The stop OK arrived (or something taken for it): the session is over.
     pub(super) fn leave_mode(&mut self, line: Option<usize>) {
-        self.mode = Mode::Normal;
-        self.left_by_ok = Some(line);
-        self.late_ack_ok = false;
-        self.stop_ok_just_sent = Some(line);
+        self.mode.leave_by_ok(line);
     }
 
     /// The server refused a valid in-state command with an error line (`S-ERR`); the state
@@ -200,8 +303,70 @@ impl Checker {
         );
         self.report(RuleId::SErr, line, msg);
         if p.expect == Expect::StopOk {
-            self.mode = Mode::Notifying;
+            self.mode.stop_refused();
         }
+    }
+}
+
+#[cfg(test)]
+mod mode_tests {
+    use super::{Mark, Mode, ModeState};
+
+    #[test]
+    fn a_session_goes_normal_notifying_stopping_normal() {
+        let mut m = ModeState::default();
+        assert_eq!(m.now(), Mode::Normal);
+        m.enter();
+        assert_eq!(m.now(), Mode::Notifying);
+        m.stop();
+        assert_eq!(m.now(), Mode::Stopping);
+        m.stop_refused();
+        assert_eq!(m.now(), Mode::Notifying);
+        m.stop();
+        assert_eq!(m.left_by(), Mark::Unset);
+        m.leave_by_ok(Some(7));
+        assert_eq!(m.now(), Mode::Normal);
+        assert_eq!(m.left_by(), Mark::At(Some(7)));
+    }
+
+    #[test]
+    fn the_stop_ok_is_just_sent_until_the_next_line() {
+        let mut m = ModeState::default();
+        assert_eq!(m.take_just_sent(), Mark::Unset);
+        m.leave_by_ok(None);
+        assert_eq!(m.take_just_sent(), Mark::At(None));
+        assert_eq!(m.take_just_sent(), Mark::Unset);
+        m.leave_by_ok(Some(2));
+        m.client_spoke();
+        assert_eq!(m.take_just_sent(), Mark::Unset);
+        // The way out of the mode is remembered past that.
+        assert_eq!(m.left_by(), Mark::At(Some(2)));
+    }
+
+    #[test]
+    fn a_late_ack_is_accepted_once_and_only_after_an_early_notification() {
+        let mut m = ModeState::default();
+        assert!(!m.take_late_ack(true));
+        m.enter_before_ack();
+        assert_eq!(m.now(), Mode::Notifying);
+        assert!(!m.take_late_ack(false));
+        assert!(m.take_late_ack(true));
+        assert!(!m.take_late_ack(true));
+        // Leaving the mode forgets a late ack never seen.
+        m.enter_before_ack();
+        m.leave_by_ok(None);
+        assert!(!m.take_late_ack(true));
+    }
+
+    #[test]
+    fn an_unanswered_stop_leaves_the_mode_only_while_stopping() {
+        let mut m = ModeState::default();
+        m.enter();
+        m.stop_unanswered();
+        assert_eq!(m.now(), Mode::Notifying);
+        m.stop();
+        m.stop_unanswered();
+        assert_eq!(m.now(), Mode::Normal);
     }
 }
 

@@ -9,8 +9,10 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
+use super::Checker;
+use super::Mark;
 use super::classify::{ClientClass, ServerClass, Shown, at, is_decimal, quote};
-use super::{Checker, Mode};
+use super::mode::Mode;
 use crate::rule::RuleId;
 
 /// Replies remembered individually. A client that pipelines more requests than this is
@@ -252,7 +254,7 @@ impl Checker {
         self.replies.push(Pending {
             expect,
             class,
-            mode: self.mode,
+            mode: self.mode.now(),
             line,
             lf,
             pipelined: false,
@@ -266,7 +268,7 @@ impl Checker {
         self.replies.push(Pending {
             expect: Self::expect_in_normal(class),
             class,
-            mode: self.mode,
+            mode: self.mode.now(),
             line,
             lf,
             pipelined: true,
@@ -289,7 +291,7 @@ impl Checker {
     /// Whether a notification-looking line is meant as a reply: an ad that happens to start
     /// like a notification, or a misspelled mode acknowledgement.
     pub(super) fn notif_like_is_reply(&self) -> bool {
-        self.mode == Mode::Normal
+        self.mode.now() == Mode::Normal
             && self
                 .replies
                 .blocking()
@@ -304,7 +306,7 @@ impl Checker {
         oversized: bool,
         shown: Shown<'_>,
         line: Option<usize>,
-        after_stop_ok: Option<Option<usize>>,
+        after_stop_ok: Mark,
     ) {
         let is_error = class == ServerClass::Error;
         let oks = self.replies.oks();
@@ -312,10 +314,10 @@ impl Checker {
         if self.errors_reply() {
             // Each OK whose error reply arrived (or was skipped) has been read by the server.
             let read = oks - self.replies.oks();
-            self.window.unread_oks = self.window.unread_oks.saturating_sub(read as u32);
+            self.window.oks_read(read);
         } else {
             // No error reply tells when the server read an OK: by its next reply, it has.
-            self.window.unread_oks = 0;
+            self.window.all_oks_read();
         }
         match popped {
             Popped::Judge(p) => {
@@ -410,10 +412,10 @@ impl Checker {
         text: &str,
         shown: Shown<'_>,
         line: Option<usize>,
-        after_stop_ok: Option<Option<usize>>,
+        after_stop_ok: Mark,
     ) {
         let d = &self.dialect;
-        if let Some(ok_line) = after_stop_ok
+        if let Mark::At(ok_line) = after_stop_ok
             && text == d.replies.stop_ok
         {
             let msg = format!(
@@ -421,11 +423,10 @@ impl Checker {
                 at(ok_line)
             );
             self.report(RuleId::SStopOk, line, msg);
-        } else if is_error && !self.client_spoke {
+        } else if is_error && !self.client.spoke() {
             // A refusal of the connection itself (`ERR too many connections`): not a reply.
-        } else if self.late_ack_ok && text == d.replies.mode_ack {
-            self.late_ack_ok = false;
-        } else if is_error && !self.errors_reply() && self.last_client_bad {
+        } else if self.mode.take_late_ack(text == d.replies.mode_ack) {
+        } else if is_error && !self.errors_reply() && self.client.last_bad() {
             let msg = format!(
                 "error line {shown} sent, but dialect `{}` ignores bad commands (no reply at all)",
                 d.name
@@ -476,10 +477,8 @@ impl Checker {
                 }
             };
             self.report(rule, event_line.or(p.line), msg);
-            if self.mode == Mode::Stopping {
-                // Resynchronise: the server is taken to have left the mode.
-                self.mode = Mode::Normal;
-            }
+            // Resynchronise: the server is taken to have left the mode.
+            self.mode.stop_unanswered();
         }
         self.replies.clear();
     }

@@ -437,3 +437,12 @@ fn feed_line_is_feed_without_the_event() {
     assert!(!expected.is_empty());
     assert_eq!(out, expected);
 }
+
+#[test]
+fn a_mark_tells_never_from_at_no_line() {
+    let mut m = Mark::At(None);
+    assert!(m.is_set());
+    assert_eq!(m.take(), Mark::At(None));
+    assert!(!m.is_set());
+    assert_eq!(m.take(), Mark::Unset);
+}

@@ -14,9 +14,11 @@
 //! after the enter command) answers, to the server, the next notification it sends before
 //! reading it; see `Window::unread_oks`.
 
+use super::Checker;
+use super::Mark;
 use super::classify::{Shown, at, quote};
+use super::mode::Mode;
 use super::requests::Expect;
-use super::{Checker, Mode};
 use crate::dialect::ItemKind;
 use crate::rule::RuleId;
 
@@ -33,7 +35,7 @@ pub(super) struct Window {
     /// The most recent notification.
     last: Option<Sent>,
     /// The client's stop line, once sent in this session.
-    stop_line: Option<Option<usize>>,
+    stop_line: Option<usize>,
     /// The notification the stop answered, if one was outstanding.
     stop_answered: Option<Sent>,
     /// The first notification that crossed the stop.
@@ -41,7 +43,7 @@ pub(super) struct Window {
     /// `OK`s the client sent with nothing outstanding (stray or pipelined ones) that the
     /// server may not have read yet: a notification the server sends before reading one is
     /// answered by it, as far as the server can tell.
-    pub(super) unread_oks: u32,
+    unread_oks: u32,
     /// Under `errors.policy: ignore` no error reply tells whether the server read such an
     /// `OK` before or after a notification: the server may have taken that notification as
     /// answered. So the server may count up to this many fewer unanswered notifications than
@@ -49,7 +51,7 @@ pub(super) struct Window {
     ahead: u32,
     /// A notification was sent outside the mode (already reported): the client's next `OK`
     /// may answer it without being blamed for the server's mistake.
-    pub(super) stray: bool,
+    stray: bool,
 }
 
 impl Window {
@@ -74,7 +76,7 @@ impl Window {
 
     /// The client sent stop_notif at `line`.
     pub(super) fn stop(&mut self, line: Option<usize>) {
-        self.stop_line = Some(line);
+        self.stop_line = line;
         // As the server may see it: a stop sent when the server counts nothing unanswered
         // answers nothing.
         self.stop_answered = if self.outstanding > self.ahead {
@@ -88,7 +90,101 @@ impl Window {
     }
 
     pub(super) fn stop_line(&self) -> Option<usize> {
-        self.stop_line.flatten()
+        self.stop_line
+    }
+
+    /// A notification was sent outside the mode.
+    fn sent_stray(&mut self) {
+        self.stray = true;
+    }
+
+    /// Whether the client's next `OK` may answer a notification sent outside the mode.
+    pub(super) fn answers_stray(&self) -> bool {
+        self.stray
+    }
+
+    /// The server read `n` of the unread `OK`s (their error replies arrived).
+    pub(super) fn oks_read(&mut self, n: usize) {
+        self.unread_oks = self
+            .unread_oks
+            .saturating_sub(u32::try_from(n).unwrap_or(u32::MAX));
+    }
+
+    /// The server has read every `OK` sent so far.
+    pub(super) fn all_oks_read(&mut self) {
+        self.unread_oks = 0;
+    }
+
+    /// The client sent an `OK` with nothing outstanding; at most `cap` are unread (the
+    /// ones still in the reply queue), if known.
+    fn unread_ok_sent(&mut self, cap: Option<usize>) {
+        let mut n = self.unread_oks.saturating_add(1);
+        if let Some(cap) = cap {
+            n = n.min(u32::try_from(cap).unwrap_or(u32::MAX));
+        }
+        self.unread_oks = n;
+    }
+
+    /// Whether an `OK` the server has not read yet answers the next notification.
+    fn has_unread_ok(&self) -> bool {
+        self.unread_oks > 0
+    }
+
+    /// A notification was answered by an unread `OK` (call only when
+    /// [`has_unread_ok`](Window::has_unread_ok)).
+    fn unread_ok_answered(&mut self) {
+        self.unread_oks -= 1;
+    }
+
+    /// Whether the server, as far as it can tell, has a notification unanswered.
+    fn full(&self) -> bool {
+        self.outstanding > self.ahead
+    }
+
+    /// Whether no notification is unanswered at all.
+    fn is_free(&self) -> bool {
+        self.outstanding == 0
+    }
+
+    /// The most recent notification.
+    fn last(&self) -> Option<Sent> {
+        self.last
+    }
+
+    /// The most recent notification, if it (or an earlier one) is still unanswered.
+    fn unanswered(&self) -> Option<Sent> {
+        self.last.filter(|_| self.outstanding > 0)
+    }
+
+    /// A notification was sent in the mode and is owed an answer if `counted` (answers
+    /// required) and not answered by an unread `OK` already.
+    fn sent(&mut self, sent: Sent, counted: bool) {
+        if counted {
+            self.outstanding = self.outstanding.saturating_add(1);
+            if sent.1.is_some() && self.unread_oks > 0 {
+                // Only under `errors.policy: ignore` (see `ahead`).
+                self.unread_oks -= 1;
+                self.ahead += 1;
+            }
+        }
+        self.last = Some(sent);
+    }
+
+    /// The notification the stop answered, if one was outstanding.
+    fn stop_answered(&self) -> Option<Sent> {
+        self.stop_answered
+    }
+
+    /// The first notification that crossed the stop.
+    fn crossed(&self) -> Option<Sent> {
+        self.crossed
+    }
+
+    /// A notification crossed the stop (only the first is remembered).
+    fn cross(&mut self, sent: Sent) {
+        if self.crossed.is_none() {
+            self.crossed = Some(sent);
+        }
     }
 
     /// After the session, a crossing notification matters only until the client's next line.
@@ -115,7 +211,7 @@ impl Checker {
         shown: Shown<'_>,
         line: Option<usize>,
     ) {
-        match self.mode {
+        match self.mode.now() {
             Mode::Normal => self.notification_outside(kind, shown, line),
             Mode::Notifying => self.notification_in_mode(kind, shown, line),
             Mode::Stopping => self.notification_crossing(kind, shown, line),
@@ -141,23 +237,23 @@ impl Checker {
             // Resynchronise: the server is taken to be in the mode; its late ack is accepted.
             self.replies.pop_for(false);
             self.enter_mode();
-            self.late_ack_ok = true;
+            self.mode.enter_before_ack();
             self.notification_in_mode(kind, shown, line);
             self.resolve_pipelined();
-        } else if let Some(ok_line) = self.left_by_ok {
+        } else if let Mark::At(ok_line) = self.mode.left_by() {
             let msg = format!(
                 "notification {shown} was sent after the OK{} that completed stop_notif; none may follow until the mode is entered again",
                 at(ok_line)
             );
             self.report(RuleId::SNoNotifAfterOk, line, msg);
-            self.window.stray = true;
+            self.window.sent_stray();
         } else {
             let msg = format!(
                 "notification {shown} was sent outside notification mode (no {} was acknowledged)",
                 quote(&self.dialect.commands.enter)
             );
             self.report(RuleId::SNotifInMode, line, msg);
-            self.window.stray = true;
+            self.window.sent_stray();
         }
     }
 
@@ -171,10 +267,10 @@ impl Checker {
         let sent = (line, kind);
         match kind {
             None => self.not_a_kind(shown, line),
-            Some(_) if required && self.window.outstanding > self.window.ahead => {
+            Some(_) if required && self.window.full() => {
                 let earlier = self
                     .window
-                    .last
+                    .last()
                     .map(|s| self.sent_name(s))
                     .unwrap_or_default();
                 let msg = format!(
@@ -182,22 +278,14 @@ impl Checker {
                 );
                 self.report(RuleId::SNotifWindow, line, msg);
             }
-            Some(kind) if required && self.window.unread_oks > 0 && self.errors_reply() => {
+            Some(kind) if required && self.window.has_unread_ok() && self.errors_reply() => {
                 self.answered_by_unread_ok(kind, shown, line);
-                self.window.last = Some(sent);
+                self.window.sent(sent, false);
                 return;
             }
             Some(kind) => self.announced(kind, shown, line),
         }
-        if required {
-            self.window.outstanding = self.window.outstanding.saturating_add(1);
-            if kind.is_some() && self.window.unread_oks > 0 {
-                // Only under `errors.policy: ignore` (see `ahead`).
-                self.window.unread_oks -= 1;
-                self.window.ahead += 1;
-            }
-        }
-        self.window.last = Some(sent);
+        self.window.sent(sent, required);
     }
 
     fn notification_crossing(
@@ -211,14 +299,14 @@ impl Checker {
             return;
         };
         let stop = at(self.window.stop_line());
-        if self.dialect.answers_required() && self.window.unread_oks > 0 {
+        if self.dialect.answers_required() && self.window.has_unread_ok() {
             // Sent before the server read the OK that preceded the stop: not outstanding
             // when the server read the stop, so it does not count as crossing it.
             self.answered_by_unread_ok(k, shown, line);
             return;
         }
         if self.dialect.answers_required() {
-            if let Some(answered) = self.window.stop_answered {
+            if let Some(answered) = self.window.stop_answered() {
                 let msg = format!(
                     "notification {shown} arrived after stop_notif{stop}, which answered {}: a server that waits for each answer reads the stop before it may notify again, so nothing can cross it",
                     self.sent_name(answered)
@@ -226,7 +314,7 @@ impl Checker {
                 self.report(RuleId::SNotifWindow, line, msg);
                 return;
             }
-            if let Some(first) = self.window.crossed {
+            if let Some(first) = self.window.crossed() {
                 let msg = format!(
                     "second notification {shown} crossed stop_notif{stop} after {}; at most one notification may cross a stop sent with nothing outstanding",
                     self.sent_name(first)
@@ -236,9 +324,7 @@ impl Checker {
             }
         }
         self.announced(k, shown, line);
-        if self.window.crossed.is_none() {
-            self.window.crossed = Some((line, kind));
-        }
+        self.window.cross((line, kind));
     }
 
     /// The client sent an `OK` in the mode with nothing outstanding (as the server will see
@@ -247,19 +333,17 @@ impl Checker {
         if !self.dialect.answers_required() {
             return;
         }
-        let mut n = self.window.unread_oks.saturating_add(1);
-        if self.errors_reply() {
-            // Each one is in the reply queue; the queue is bounded, so is this.
-            n = n.min(self.replies.oks() as u32);
-        }
-        self.window.unread_oks = n;
+        // Each one is in the reply queue when errors are replied to; the queue is bounded,
+        // so is this.
+        let cap = self.errors_reply().then(|| self.replies.oks());
+        self.window.unread_ok_sent(cap);
     }
 
     /// A notification sent before the server read the client's unread `OK`, which answers
     /// it (the server handles lines in order, so had it read the OK first, its error reply
     /// would have come first): no error reply is owed for that OK, and the window stays free.
     fn answered_by_unread_ok(&mut self, kind: ItemKind, shown: Shown<'_>, line: Option<usize>) {
-        self.window.unread_oks -= 1;
+        self.window.unread_ok_answered();
         self.replies.forget_ok();
         self.announced(kind, shown, line);
     }
@@ -276,7 +360,7 @@ impl Checker {
     /// An OK that answers nothing: `C-NO-ACK-AFTER-STOP` when a notification crossed the
     /// client's stop, `C-ACK-ONLY-NOTIF` otherwise.
     pub(super) fn stray_answer(&mut self, shown: Shown<'_>, line: Option<usize>) {
-        match self.window.crossed {
+        match self.window.crossed() {
             Some(crossed) if self.dialect.answers_required() => {
                 let msg = format!(
                     "{shown} answers {}, which crossed stop_notif{}; a client that sent stop_notif answers no notification",
@@ -299,10 +383,9 @@ impl Checker {
 
     /// `C-ACK` at the end of a complete conversation.
     pub(super) fn unanswered_at_end(&mut self) {
-        if self.mode == Mode::Notifying
+        if self.mode.now() == Mode::Notifying
             && self.dialect.answers_required()
-            && self.window.outstanding > 0
-            && let Some(last) = self.window.last
+            && let Some(last) = self.window.unanswered()
         {
             let msg = format!(
                 "notification {} was never answered (expected {} or {})",
@@ -316,7 +399,100 @@ impl Checker {
 
     /// Whether the window lets the server notify now.
     pub(super) fn window_free(&self) -> bool {
-        !self.dialect.answers_required() || self.window.outstanding == 0
+        !self.dialect.answers_required() || self.window.is_free()
+    }
+}
+
+#[cfg(test)]
+mod window_tests {
+    use super::{Sent, Window};
+    use crate::dialect::ItemKind;
+
+    const RANDOM_AT_3: Sent = (Some(3), Some(ItemKind::Random));
+    const MALFORMED_AT_4: Sent = (Some(4), None);
+
+    #[test]
+    fn one_notification_answered_frees_the_window() {
+        let mut w = Window::default();
+        assert!(w.is_free() && !w.full() && !w.answer());
+        w.sent(RANDOM_AT_3, true);
+        assert!(w.full() && !w.is_free());
+        assert_eq!(w.unanswered(), Some(RANDOM_AT_3));
+        assert!(w.answer());
+        assert!(w.is_free() && !w.full());
+        assert_eq!(w.unanswered(), None);
+        assert_eq!(w.last(), Some(RANDOM_AT_3));
+    }
+
+    #[test]
+    fn without_answers_nothing_is_outstanding() {
+        let mut w = Window::default();
+        w.sent(RANDOM_AT_3, false);
+        assert!(w.is_free());
+        assert_eq!(w.last(), Some(RANDOM_AT_3));
+        assert!(!w.answer());
+    }
+
+    #[test]
+    fn a_stop_answers_the_outstanding_notification_and_remembers_crossings() {
+        let mut w = Window::default();
+        w.sent(RANDOM_AT_3, true);
+        w.stop(Some(5));
+        assert_eq!(w.stop_line(), Some(5));
+        assert_eq!(w.stop_answered(), Some(RANDOM_AT_3));
+        assert!(w.is_free());
+        // A stop with nothing outstanding answers nothing; the first crossing is kept.
+        w.stop(None);
+        assert_eq!((w.stop_line(), w.stop_answered()), (None, None));
+        w.cross(MALFORMED_AT_4);
+        w.cross(RANDOM_AT_3);
+        assert_eq!(w.crossed(), Some(MALFORMED_AT_4));
+        w.forget_crossing();
+        assert_eq!(w.crossed(), None);
+    }
+
+    #[test]
+    fn unread_oks_are_capped_and_read() {
+        let mut w = Window::default();
+        w.unread_ok_sent(Some(1));
+        w.unread_ok_sent(Some(1));
+        assert!(w.has_unread_ok());
+        w.unread_ok_answered();
+        assert!(!w.has_unread_ok());
+        w.unread_ok_sent(None);
+        w.unread_ok_sent(None);
+        w.oks_read(1);
+        assert!(w.has_unread_ok());
+        w.all_oks_read();
+        assert!(!w.has_unread_ok());
+    }
+
+    #[test]
+    fn an_unread_ok_puts_the_server_ahead_under_ignore() {
+        // With an unread OK, a counted notification is outstanding to the checker but may
+        // be answered already to the server: the window is not full to it.
+        let mut w = Window::default();
+        w.unread_ok_sent(None);
+        w.sent(RANDOM_AT_3, true);
+        assert!(!w.has_unread_ok() && !w.full() && !w.is_free());
+        // The client's answer then goes to the next notification, as an unread OK again.
+        assert!(w.answer());
+        assert!(w.has_unread_ok() && w.is_free());
+        // A malformed notification is not answered by an unread OK.
+        w.sent(MALFORMED_AT_4, true);
+        assert!(w.has_unread_ok() && w.full());
+    }
+
+    #[test]
+    fn stray_notifications_last_until_forgotten_and_sessions_reset() {
+        let mut w = Window::default();
+        w.sent_stray();
+        assert!(w.answers_stray());
+        w.forget_crossing();
+        assert!(!w.answers_stray());
+        w.sent(RANDOM_AT_3, true);
+        w.session_start();
+        assert!(w.is_free() && w.last().is_none());
     }
 }
 
