@@ -235,6 +235,7 @@ impl Availability {
 
     /// A well-formed reply to `classified?` (`empty`: the empty reply) was read: the ad
     /// count follows it. Returns the notification whose promise that reply settles.
+    #[inline]
     fn classified_read(&mut self, empty: bool) -> Mark {
         let promise = self.promise.take();
         self.assumed_initial = false;
