@@ -401,8 +401,10 @@ mod availability_tests {
 
     #[test]
     fn reports_past_the_limit_are_counted_by_rule() {
-        let mut k = KnownReports::default();
-        k.left = 1;
+        let mut k = KnownReports {
+            left: 1,
+            ..KnownReports::default()
+        };
         assert!(k.admit(RuleId::SNoDup));
         assert!(!k.admit(RuleId::SNoDup));
         assert!(!k.admit(RuleId::SLiveness));
