@@ -235,6 +235,7 @@ impl Availability {
 
     /// A well-formed reply to `classified?` (`empty`: the empty reply) was read: the ad
     /// count follows it. Returns the notification whose promise that reply settles.
+    #[inline]
     fn classified_read(&mut self, empty: bool) -> Mark {
         let promise = self.promise.take();
         self.assumed_initial = false;
@@ -400,8 +401,10 @@ mod availability_tests {
 
     #[test]
     fn reports_past_the_limit_are_counted_by_rule() {
-        let mut k = KnownReports::default();
-        k.left = 1;
+        let mut k = KnownReports {
+            left: 1,
+            ..KnownReports::default()
+        };
         assert!(k.admit(RuleId::SNoDup));
         assert!(!k.admit(RuleId::SNoDup));
         assert!(!k.admit(RuleId::SLiveness));

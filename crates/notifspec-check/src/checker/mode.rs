@@ -64,9 +64,11 @@ impl ModeState {
         self.late_ack_ok = true;
     }
 
-    /// Consumes the pending late acknowledgement if `is_ack`; true if it was one.
-    pub(super) fn take_late_ack(&mut self, is_ack: bool) -> bool {
-        let taken = self.late_ack_ok && is_ack;
+    /// Consumes the pending late acknowledgement if `is_ack` says the line is one (asked
+    /// only while one is pending); true if it was one.
+    #[inline]
+    pub(super) fn take_late_ack(&mut self, is_ack: impl FnOnce() -> bool) -> bool {
+        let taken = self.late_ack_ok && is_ack();
         if taken {
             self.late_ack_ok = false;
         }
@@ -346,16 +348,16 @@ mod mode_tests {
     #[test]
     fn a_late_ack_is_accepted_once_and_only_after_an_early_notification() {
         let mut m = ModeState::default();
-        assert!(!m.take_late_ack(true));
+        assert!(!m.take_late_ack(|| panic!("asked with no late ack pending")));
         m.enter_before_ack();
         assert_eq!(m.now(), Mode::Notifying);
-        assert!(!m.take_late_ack(false));
-        assert!(m.take_late_ack(true));
-        assert!(!m.take_late_ack(true));
+        assert!(!m.take_late_ack(|| false));
+        assert!(m.take_late_ack(|| true));
+        assert!(!m.take_late_ack(|| true));
         // Leaving the mode forgets a late ack never seen.
         m.enter_before_ack();
         m.leave_by_ok(None);
-        assert!(!m.take_late_ack(true));
+        assert!(!m.take_late_ack(|| true));
     }
 
     #[test]

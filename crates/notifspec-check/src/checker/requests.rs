@@ -425,7 +425,7 @@ impl Checker {
             self.report(RuleId::SStopOk, line, msg);
         } else if is_error && !self.client.spoke() {
             // A refusal of the connection itself (`ERR too many connections`): not a reply.
-        } else if self.mode.take_late_ack(text == d.replies.mode_ack) {
+        } else if self.mode.take_late_ack(|| text == d.replies.mode_ack) {
         } else if is_error && !self.errors_reply() && self.client.last_bad() {
             let msg = format!(
                 "error line {shown} sent, but dialect `{}` ignores bad commands (no reply at all)",

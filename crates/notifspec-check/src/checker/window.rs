@@ -104,10 +104,10 @@ impl Window {
     }
 
     /// The server read `n` of the unread `OK`s (their error replies arrived).
+    #[inline]
     pub(super) fn oks_read(&mut self, n: usize) {
-        self.unread_oks = self
-            .unread_oks
-            .saturating_sub(u32::try_from(n).unwrap_or(u32::MAX));
+        // `n` is at most the reply queue's length, bounded by `MAX_PENDING`.
+        self.unread_oks = self.unread_oks.saturating_sub(n as u32);
     }
 
     /// The server has read every `OK` sent so far.
@@ -120,7 +120,8 @@ impl Window {
     fn unread_ok_sent(&mut self, cap: Option<usize>) {
         let mut n = self.unread_oks.saturating_add(1);
         if let Some(cap) = cap {
-            n = n.min(u32::try_from(cap).unwrap_or(u32::MAX));
+            // At most the reply queue's length, bounded by `MAX_PENDING`.
+            n = n.min(cap as u32);
         }
         self.unread_oks = n;
     }
