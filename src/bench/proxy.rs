@@ -13,9 +13,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::process::{ChildServer, free_addr};
-use super::rr::{Sample, drive};
+use super::rr::{Runs, drive};
 use super::stats::median;
-use super::{BenchError, Cell, Goal, PerfTarget, Plan, Reference, Table, micros, ratio};
+use super::{BenchError, Cell, Goal, PerfTarget, Plan, Reference, Table, ratio};
 use crate::dialect::Dialect;
 
 /// The table's title.
@@ -120,22 +120,6 @@ impl Haproxy {
     pub async fn stop(self) {
         self.child.stop().await;
         let _ = std::fs::remove_file(&self.config);
-    }
-}
-
-/// Medians over runs of one path at one connection count.
-#[derive(Debug, Default)]
-struct Runs {
-    rate: Vec<f64>,
-    p50: Vec<f64>,
-    p99: Vec<f64>,
-}
-
-impl Runs {
-    fn push(&mut self, s: &Sample) {
-        self.rate.push(s.rate());
-        self.p50.push(micros(s.latency.quantile(0.5)));
-        self.p99.push(micros(s.latency.quantile(0.99)));
     }
 }
 

@@ -121,16 +121,17 @@ pub async fn start_floor(plan: &Plan) -> Result<(ChildServer, SocketAddr), Bench
     Ok((child, addr))
 }
 
-/// Medians over runs of one server at one connection count.
+/// The figures of each run of one server (or path) at one connection count, whose medians a
+/// table shows; the proxy table reads them too.
 #[derive(Debug, Default)]
-struct Runs {
-    rate: Vec<f64>,
-    p50: Vec<f64>,
-    p99: Vec<f64>,
+pub(super) struct Runs {
+    pub(super) rate: Vec<f64>,
+    pub(super) p50: Vec<f64>,
+    pub(super) p99: Vec<f64>,
 }
 
 impl Runs {
-    fn push(&mut self, s: &Sample) {
+    pub(super) fn push(&mut self, s: &Sample) {
         self.rate.push(s.rate());
         self.p50.push(micros(s.latency.quantile(0.5)));
         self.p99.push(micros(s.latency.quantile(0.99)));

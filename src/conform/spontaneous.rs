@@ -22,7 +22,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::items::Spontaneous;
-use super::peer::{Incoming, Peer, fmt_dur};
+use super::peer::{Incoming, Peer};
 use super::steps::Expect;
 use super::world::{Failure, StepError, World, check_incoming, describe, translate_server};
 use crate::checker::LineReading as _;
@@ -165,17 +165,7 @@ impl World {
                 }
                 Ok(())
             }
-            Some(other) => Err(Failure::new(
-                None,
-                format!(
-                    "{} expected nothing for {}, got `{}`",
-                    peer.name(),
-                    fmt_dur(d),
-                    describe(&other)
-                ),
-            )
-            .diff("<nothing>", describe(&other))
-            .into()),
+            Some(other) => Err(super::world::not_nothing(peer, d, &other)),
         }
     }
 

@@ -785,18 +785,23 @@ pub(super) async fn nothing_on(peer: &mut Peer, d: Duration) -> Result<(), StepE
             peer.quiet(d);
             Ok(())
         }
-        Some(other) => Err(Failure::new(
-            None,
-            format!(
-                "{} expected nothing for {}, got `{}`",
-                peer.name(),
-                fmt_dur(d),
-                describe(&other)
-            ),
-        )
-        .diff("<nothing>", describe(&other))
-        .into()),
+        Some(other) => Err(not_nothing(peer, d, &other)),
     }
+}
+
+/// The failure when `peer` received `other` during a `d` that should have stayed quiet.
+pub(super) fn not_nothing(peer: &Peer, d: Duration, other: &Incoming) -> StepError {
+    Failure::new(
+        None,
+        format!(
+            "{} expected nothing for {}, got `{}`",
+            peer.name(),
+            fmt_dur(d),
+            describe(other)
+        ),
+    )
+    .diff("<nothing>", describe(other))
+    .into()
 }
 
 /// Maps a client line spelled as in the default dialect (`_notif_`, `OK`, …) to the dialect
