@@ -2,8 +2,10 @@
 //! and checking each one streamed, in one pass and constant memory. `notifspec check` prints
 //! what this returns; the simulator checks the conversations it saves with it.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::{Condvar, Mutex, MutexGuard};
 
 use crate::checker::{Checker, ITEMS_KNOWN_RULES, Violation};
 use crate::dialect::Dialect;
@@ -213,4 +215,97 @@ impl SplitLog {
         }
         self.known
     }
+}
+
+/// Checks `files` on `jobs` threads and hands each result to `report` in the order of
+/// `files`, as soon as it and all before it are done; `report` returning false stops the
+/// run (files not started are not checked). Results wait for their turn in a window of
+/// `4 × jobs` files, so a slow file holds back at most that many finished results.
+pub fn check_in_order(
+    files: Vec<Result<PathBuf, FileResult>>,
+    jobs: usize,
+    fallback: &Dialect,
+    allowed: &AllowedPaths,
+    mut report: impl FnMut(FileResult) -> bool,
+) {
+    let check = |file: Result<PathBuf, FileResult>| match file {
+        Ok(file) => check_file_allowing(&file, fallback, allowed),
+        Err(r) => r,
+    };
+    if jobs <= 1 || files.len() <= 1 {
+        for file in files {
+            if !report(check(file)) {
+                return;
+            }
+        }
+        return;
+    }
+    let window = jobs.saturating_mul(4);
+    let total = files.len();
+    let work: Vec<Mutex<Option<_>>> = files.into_iter().map(|f| Mutex::new(Some(f))).collect();
+    let state = Mutex::new(Turns {
+        next: 0,
+        reported: 0,
+        stopped: false,
+        done: BTreeMap::new(),
+    });
+    let changed = Condvar::new();
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.min(total) {
+            scope.spawn(|| {
+                loop {
+                    let i = {
+                        let mut s = lock(&state);
+                        while !s.stopped && s.next < total && s.next >= s.reported + window {
+                            s = changed.wait(s).unwrap_or_else(|e| e.into_inner());
+                        }
+                        if s.stopped || s.next >= total {
+                            return;
+                        }
+                        s.next += 1;
+                        s.next - 1
+                    };
+                    let Some(file) = lock(&work[i]).take() else {
+                        continue;
+                    };
+                    let result = check(file);
+                    lock(&state).done.insert(i, result);
+                    changed.notify_all();
+                }
+            });
+        }
+        let mut s = lock(&state);
+        while s.reported < total && !s.stopped {
+            let reported = s.reported;
+            match s.done.remove(&reported) {
+                Some(result) => {
+                    // Printed without the lock: workers go on meanwhile.
+                    drop(s);
+                    let go_on = report(result);
+                    s = lock(&state);
+                    s.reported += 1;
+                    s.stopped = !go_on;
+                    changed.notify_all();
+                }
+                None => s = changed.wait(s).unwrap_or_else(|e| e.into_inner()),
+            }
+        }
+    });
+}
+
+/// Where a parallel check stands (see [`check_in_order`]).
+struct Turns {
+    /// The next file to start.
+    next: usize,
+    /// Files reported so far (the first `reported` ones).
+    reported: usize,
+    /// The reporter stopped the run.
+    stopped: bool,
+    /// Results waiting for their turn.
+    done: BTreeMap<usize, FileResult>,
+}
+
+/// A lock that a panicking worker does not poison for the others (the data stays valid).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -4,16 +4,14 @@
 //! Each file is streamed ([`crate::transcript::Reader`]): front matter first, then entry by entry into the
 //! checker, so a recording of millions of lines is checked in constant memory.
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::{Condvar, Mutex, MutexGuard};
 
-use crate::check_files::{check_file_allowing, collect};
+use crate::check_files::{check_in_order, collect};
 use crate::cmd::{OutputFormat, Status};
 use crate::dialect::Dialect;
 use crate::fsio::AllowedPaths;
-use crate::report::{FileResult, Summary};
+use crate::report::Summary;
 
 /// Arguments of `notifspec check`.
 #[derive(Debug, clap::Args)]
@@ -83,7 +81,7 @@ pub fn run(args: Args) -> Status {
     };
     let mut closed = false;
     let keep = args.html.html.is_some();
-    in_order(files, jobs, &fallback, &allowed, |result| {
+    check_in_order(files, jobs, &fallback, &allowed, |result| {
         summary.add(&result);
         if keep {
             kept.push(result.clone());
@@ -110,97 +108,4 @@ pub fn run(args: Args) -> Status {
         return Status::Error;
     }
     summary.status()
-}
-
-/// Checks `files` on `jobs` threads and hands each result to `report` in the order of
-/// `files`, as soon as it and all before it are done; `report` returning false stops the
-/// run (files not started are not checked). Results wait for their turn in a window of
-/// `4 × jobs` files, so a slow file holds back at most that many finished results.
-fn in_order(
-    files: Vec<Result<PathBuf, FileResult>>,
-    jobs: usize,
-    fallback: &Dialect,
-    allowed: &AllowedPaths,
-    mut report: impl FnMut(FileResult) -> bool,
-) {
-    let check = |file: Result<PathBuf, FileResult>| match file {
-        Ok(file) => check_file_allowing(&file, fallback, allowed),
-        Err(r) => r,
-    };
-    if jobs <= 1 || files.len() <= 1 {
-        for file in files {
-            if !report(check(file)) {
-                return;
-            }
-        }
-        return;
-    }
-    let window = jobs.saturating_mul(4);
-    let total = files.len();
-    let work: Vec<Mutex<Option<_>>> = files.into_iter().map(|f| Mutex::new(Some(f))).collect();
-    let state = Mutex::new(Turns {
-        next: 0,
-        reported: 0,
-        stopped: false,
-        done: BTreeMap::new(),
-    });
-    let changed = Condvar::new();
-    std::thread::scope(|scope| {
-        for _ in 0..jobs.min(total) {
-            scope.spawn(|| {
-                loop {
-                    let i = {
-                        let mut s = lock(&state);
-                        while !s.stopped && s.next < total && s.next >= s.reported + window {
-                            s = changed.wait(s).unwrap_or_else(|e| e.into_inner());
-                        }
-                        if s.stopped || s.next >= total {
-                            return;
-                        }
-                        s.next += 1;
-                        s.next - 1
-                    };
-                    let Some(file) = lock(&work[i]).take() else {
-                        continue;
-                    };
-                    let result = check(file);
-                    lock(&state).done.insert(i, result);
-                    changed.notify_all();
-                }
-            });
-        }
-        let mut s = lock(&state);
-        while s.reported < total && !s.stopped {
-            let reported = s.reported;
-            match s.done.remove(&reported) {
-                Some(result) => {
-                    // Printed without the lock: workers go on meanwhile.
-                    drop(s);
-                    let go_on = report(result);
-                    s = lock(&state);
-                    s.reported += 1;
-                    s.stopped = !go_on;
-                    changed.notify_all();
-                }
-                None => s = changed.wait(s).unwrap_or_else(|e| e.into_inner()),
-            }
-        }
-    });
-}
-
-/// Where a parallel check stands (see [`in_order`]).
-struct Turns {
-    /// The next file to start.
-    next: usize,
-    /// Files reported so far (the first `reported` ones).
-    reported: usize,
-    /// The reporter stopped the run.
-    stopped: bool,
-    /// Results waiting for their turn.
-    done: BTreeMap<usize, FileResult>,
-}
-
-/// A lock that a panicking worker does not poison for the others (the data stays valid).
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }

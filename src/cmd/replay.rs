@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::cmd::{OutputFormat, Status};
-use futures::StreamExt as _;
 
 use crate::replay::{self, ClientTarget, Options, ReplayTarget, Replayed, ServerTarget};
 use crate::report::Summary;
@@ -173,7 +172,7 @@ pub fn run(args: Args) -> Status {
         written.and_then(|()| out.flush()).is_ok()
     };
     // Ctrl-C and SIGTERM end the client command's process group too.
-    let work = replay_each(&args.files, &opts, jobs, each);
+    let work = replay::replay_each(&args.files, &opts, jobs, each);
     match rt.block_on(crate::process::until_interrupted(work)) {
         None => {
             eprintln!("notifspec replay: interrupted");
@@ -193,26 +192,4 @@ pub fn run(args: Args) -> Status {
         return Status::Error;
     }
     summary.status()
-}
-
-/// Replays `files`, at most `jobs` at a time, and hands each result to `each` as soon as it
-/// and every result before it are known (input order), then forgets it: memory stays flat
-/// with the number of files (at most `jobs` results are held), and a long run shows its
-/// verdicts as they come. Stops early when `each` returns `false` (stdout is gone); returns
-/// whether every result was taken.
-pub async fn replay_each(
-    files: &[PathBuf],
-    opts: &Options,
-    jobs: usize,
-    mut each: impl FnMut(Replayed) -> bool,
-) -> bool {
-    let mut results = futures::stream::iter(files)
-        .map(|p| replay::replay_file(p, opts))
-        .buffered(jobs.max(1));
-    while let Some(r) = results.next().await {
-        if !each(r) {
-            return false;
-        }
-    }
-    true
 }

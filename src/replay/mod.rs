@@ -183,11 +183,35 @@ fn valid_in(t: &Transcript, dialect: &Dialect, name: &str) -> Result<(), String>
 /// Replays many files, at most `jobs` at a time (each on its own connection, and with the
 /// embedded target each with its own server), in the order given.
 pub async fn replay_files(paths: &[PathBuf], opts: &Options, jobs: usize) -> Vec<Replayed> {
-    futures::stream::iter(paths)
+    let mut all = Vec::with_capacity(paths.len());
+    replay_each(paths, opts, jobs, |r| {
+        all.push(r);
+        true
+    })
+    .await;
+    all
+}
+
+/// Replays `files`, at most `jobs` at a time, and hands each result to `each` as soon as it
+/// and every result before it are known (input order), then forgets it: memory stays flat
+/// with the number of files (at most `jobs` results are held), and a long run shows its
+/// verdicts as they come. Stops early when `each` returns `false` (stdout is gone); returns
+/// whether every result was taken.
+pub async fn replay_each(
+    files: &[PathBuf],
+    opts: &Options,
+    jobs: usize,
+    mut each: impl FnMut(Replayed) -> bool,
+) -> bool {
+    let mut results = futures::stream::iter(files)
         .map(|p| replay_file(p, opts))
-        .buffered(jobs.max(1))
-        .collect()
-        .await
+        .buffered(jobs.max(1));
+    while let Some(r) = results.next().await {
+        if !each(r) {
+            return false;
+        }
+    }
+    true
 }
 
 /// Replays a parsed transcript in `dialect` against the target of `opts`.

@@ -766,7 +766,7 @@ async fn idle_control_connections_cannot_lock_protocol_clients_out() {
 /// are alive at once, by construction of `replay_each`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replay_prints_each_verdict_before_starting_the_next() {
-    use notifspec::cmd::replay::replay_each;
+    use notifspec::replay::replay_each;
     use notifspec::replay::{Options, ReplayTarget, ServerTarget};
     let events = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
