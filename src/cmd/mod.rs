@@ -31,3 +31,17 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 }
 
 pub use crate::units::{MAX_DURATION, parse_duration};
+
+/// The status of a command whose whole job is to print: a reader that closes the pipe early
+/// (`notifspec steps | head`) took what it wanted, as with any Unix listing tool, so that is
+/// not an error; any other failed write is, and says why on stderr.
+pub fn printed(command: &str, written: std::io::Result<()>) -> Status {
+    match written {
+        Ok(()) => Status::Pass,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Status::Pass,
+        Err(e) => {
+            eprintln!("notifspec {command}: cannot write the output: {e}");
+            Status::Error
+        }
+    }
+}

@@ -157,10 +157,9 @@ pub fn run(args: Args) -> Status {
                 r
             }
         };
-        return if written.is_ok() {
-            status
-        } else {
-            Status::Error
+        return match super::printed("steps", written) {
+            Status::Pass => status,
+            failed => failed,
         };
     }
     let vocab = vocabulary();
@@ -170,11 +169,7 @@ pub fn run(args: Args) -> Status {
             .and_then(|s| writeln!(out, "{s}")),
         OutputFormat::Text => write_text(&mut out, &vocab),
     };
-    if written.is_ok() {
-        Status::Pass
-    } else {
-        Status::Error
-    }
+    super::printed("steps", written)
 }
 
 fn write_text(out: &mut impl std::io::Write, vocab: &[Domain]) -> std::io::Result<()> {

@@ -184,6 +184,30 @@ fn completions_and_man_page_cover_every_command() {
     assert!(page.contains("conform"), "{page}");
 }
 
+/// `notifspec steps | head` is how people skim a listing: a reader that closes the pipe
+/// before the end is not an error (the read end is closed before the command starts, so its
+/// first write meets a closed pipe every time).
+#[test]
+fn listings_into_a_closed_pipe_exit_0() {
+    for args in [&["steps"][..], &["man"], &["completions", "bash"]] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = Command::new(env!("CARGO_BIN_EXE_notifspec"))
+            .args(args)
+            .stdout(writer)
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert_eq!(text(&out.stderr), "", "{args:?}");
+    }
+}
+
 /// Starts `notifspec` with piped stdout and stderr (the test kills what it starts).
 fn spawn(args: &[&str]) -> std::process::Child {
     Command::new(env!("CARGO_BIN_EXE_notifspec"))

@@ -61,12 +61,12 @@ impl Command {
                 // Into memory first: the generator panics on a closed stdout (`| head`).
                 let mut script = Vec::new();
                 clap_complete::generate(shell, &mut Cli::command(), "notifspec", &mut script);
-                print_all(&script)
+                print_all("completions", &script)
             }
             Command::Man => {
                 let mut page = Vec::new();
                 match clap_mangen::Man::new(Cli::command()).render(&mut page) {
-                    Ok(()) => print_all(&page),
+                    Ok(()) => print_all("man", &page),
                     Err(_) => Status::Error,
                 }
             }
@@ -74,13 +74,10 @@ impl Command {
     }
 }
 
-/// Writes `bytes` to stdout: 2 if it is closed.
-fn print_all(bytes: &[u8]) -> Status {
+/// Writes `bytes` to stdout (a reader closing early is fine: [`cmd::printed`]).
+fn print_all(command: &str, bytes: &[u8]) -> Status {
     use std::io::Write as _;
-    match std::io::stdout().lock().write_all(bytes) {
-        Ok(()) => Status::Pass,
-        Err(_) => Status::Error,
-    }
+    cmd::printed(command, std::io::stdout().lock().write_all(bytes))
 }
 
 impl Command {
