@@ -22,7 +22,7 @@ pub struct ServerTarget {
 
 /// Replays against `target`; connection failures become the findings' error.
 pub async fn run(
-    engine: ScriptRunner,
+    runner: ScriptRunner,
     dialect: &Dialect,
     target: &ServerTarget,
     timeout: Duration,
@@ -30,15 +30,15 @@ pub async fn run(
     let mut publisher = match &target.control {
         Some(addr) => match Control::connect(addr, timeout).await {
             Ok(c) => Some(Publisher::Port(c)),
-            Err(e) => return engine.abandon(e.to_string()),
+            Err(e) => return runner.abandon(e.to_string()),
         },
         None => None,
     };
     let stream = match tokio::time::timeout(timeout, TcpStream::connect(&target.addr)).await {
         Ok(Ok(s)) => s,
-        Ok(Err(e)) => return engine.abandon(format!("cannot connect to {}: {e}", target.addr)),
+        Ok(Err(e)) => return runner.abandon(format!("cannot connect to {}: {e}", target.addr)),
         Err(_) => {
-            return engine.abandon(format!(
+            return runner.abandon(format!(
                 "cannot connect to {}: no answer within {}",
                 target.addr,
                 humantime::format_duration(timeout)
@@ -47,7 +47,7 @@ pub async fn run(
     };
     let _ = stream.set_nodelay(true);
     let (read, write) = stream.into_split();
-    drive(engine, dialect, read, write, publisher.as_mut()).await
+    drive(runner, dialect, read, write, publisher.as_mut()).await
 }
 
 /// Replays against a reference server started in-process for this transcript alone (so that
@@ -55,7 +55,7 @@ pub async fn run(
 /// in-memory connection, publishing by direct calls. `idle_close` makes the server close a
 /// connection its client leaves silent that long (for transcripts ending in `! expect close`).
 pub async fn run_embedded(
-    engine: ScriptRunner,
+    runner: ScriptRunner,
     dialect: &Dialect,
     idle_close: Option<Duration>,
 ) -> Findings {
@@ -67,11 +67,11 @@ pub async fn run_embedded(
     }
     let server = match builder.start().await {
         Ok(s) => s,
-        Err(e) => return engine.abandon(format!("cannot start the embedded server: {e}")),
+        Err(e) => return runner.abandon(format!("cannot start the embedded server: {e}")),
     };
     let stream = match server.connect_in_memory() {
         Ok(s) => s,
-        Err(e) => return engine.abandon(format!("cannot connect to the embedded server: {e}")),
+        Err(e) => return runner.abandon(format!("cannot connect to the embedded server: {e}")),
     };
     // What is available depends on what was published before the server set the connection
     // up (the number current at connect counts as seen): wait until it has, so a transcript
@@ -82,11 +82,11 @@ pub async fn run_embedded(
         }
     });
     if registered.await.is_err() {
-        return engine.abandon("the embedded server did not take the connection".into());
+        return runner.abandon("the embedded server did not take the connection".into());
     }
     let (read, write) = tokio::io::split(stream);
     let mut publisher = Publisher::Embedded(&server);
-    let findings = drive(engine, dialect, read, write, Some(&mut publisher)).await;
+    let findings = drive(runner, dialect, read, write, Some(&mut publisher)).await;
     drop(publisher);
     if let Err(e) = server.shutdown_within(Duration::from_secs(2)).await {
         tracing::debug!("embedded server shutdown: {e}");

@@ -11,7 +11,7 @@
 //! only with `--strict`); `ERROR` (no connection, a failing control port, a bad file, or a
 //! transcript not valid in the dialect, refused before anything is sent).
 //!
-//! - [`script`]: the sans-IO engine (what to send, what to wait for, how to match).
+//! - [`script`]: the sans-IO runner (what to send, what to wait for, how to match).
 //! - [`client_role`] / [`server_role`]: the tokio shells for each side.
 //! - [`control`]: publishing items through a control port.
 //! - [`diff`] / [`observed`]: the expected-versus-observed diff and the observed transcript.
@@ -36,7 +36,7 @@ mod shell;
 
 pub use client_role::ServerTarget;
 pub use control::{PublishError, PublishHook, Publisher};
-pub use script::{Divergence, EngineConfig, Findings, Role, Row, ScriptRunner};
+pub use script::{Divergence, Findings, Role, Row, ScriptConfig, ScriptRunner};
 pub use server_role::ClientTarget;
 
 /// Default bound on every wait of a replay.
@@ -96,7 +96,7 @@ impl Options {
 pub struct Replayed {
     /// The verdict and details, in the model every command reports through.
     pub result: FileResult,
-    /// What the engine found (absent when the file could not even be loaded).
+    /// What the runner found (absent when the file could not even be loaded).
     pub findings: Option<Findings>,
 }
 
@@ -234,7 +234,7 @@ pub async fn replay_transcript(t: &Transcript, dialect: &Dialect, opts: &Options
             )
         )
     });
-    let cfg = EngineConfig {
+    let cfg = ScriptConfig {
         role,
         strict: opts.strict,
         timeout: opts.timeout,
@@ -242,12 +242,12 @@ pub async fn replay_transcript(t: &Transcript, dialect: &Dialect, opts: &Options
         grace: opts.grace,
         items_known: publishes || matches!(opts.target, ReplayTarget::Embedded),
     };
-    let engine = ScriptRunner::new(t, dialect.clone(), cfg);
+    let runner = ScriptRunner::new(t, dialect.clone(), cfg);
     match &opts.target {
-        ReplayTarget::Server(s) => client_role::run(engine, dialect, s, opts.timeout).await,
-        ReplayTarget::Client(c) => server_role::run(engine, dialect, c, opts.timeout).await,
+        ReplayTarget::Server(s) => client_role::run(runner, dialect, s, opts.timeout).await,
+        ReplayTarget::Client(c) => server_role::run(runner, dialect, c, opts.timeout).await,
         ReplayTarget::Embedded => {
-            client_role::run_embedded(engine, dialect, idle_close(t, opts.timeout)).await
+            client_role::run_embedded(runner, dialect, idle_close(t, opts.timeout)).await
         }
     }
 }
@@ -258,16 +258,16 @@ pub async fn replay_transcript(t: &Transcript, dialect: &Dialect, opts: &Options
 pub async fn replay_stream<S>(
     t: &Transcript,
     dialect: &Dialect,
-    cfg: EngineConfig,
+    cfg: ScriptConfig,
     stream: S,
     publisher: Option<&mut Publisher<'_>>,
 ) -> Findings
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite,
 {
-    let engine = ScriptRunner::new(t, dialect.clone(), cfg);
+    let runner = ScriptRunner::new(t, dialect.clone(), cfg);
     let (read, write) = tokio::io::split(stream);
-    shell::drive(engine, dialect, read, write, publisher).await
+    shell::drive(runner, dialect, read, write, publisher).await
 }
 
 /// The reference server closes a connection only when it is idle (or on an error): to replay a

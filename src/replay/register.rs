@@ -84,14 +84,14 @@ mod tests {
         assert!(!done);
     }
 
-    /// The engine publishes only once the round trip's reply is in.
+    /// The runner publishes only once the round trip's reply is in.
     #[test]
     fn the_engine_publishes_after_the_reply() {
         use crate::checker::Terminator;
-        use crate::replay::script::{Arrival, EngineConfig, Role, ScriptRunner, Step};
+        use crate::replay::script::{Arrival, Role, ScriptConfig, ScriptRunner, Step};
         use std::time::Duration;
         let t = parse("! publish random 5\nC: _notif_\nS: will send notifs\n", "t").unwrap();
-        let cfg = EngineConfig {
+        let cfg = ScriptConfig {
             role: Role::Client,
             strict: false,
             timeout: Duration::from_secs(2),

@@ -1,4 +1,4 @@
-//! The sans-IO replay engine: it walks a transcript, says what to do next ([`Step`]), takes what
+//! The sans-IO replay runner: it walks a transcript, says what to do next ([`Step`]), takes what
 //! the peer sent ([`Arrival`]) and judges it twice — against the checker (is it legal?) and
 //! against the transcript (is it what was recorded?).
 //!
@@ -163,7 +163,7 @@ impl Observed {
     }
 }
 
-/// What a finished engine found; [`super::judge`] turns it into a verdict.
+/// What a finished runner found; [`super::judge`] turns it into a verdict.
 #[derive(Debug, Clone, Default)]
 pub struct Findings {
     /// Violations by the party under test.
@@ -196,7 +196,7 @@ pub struct Findings {
 
 /// Knobs of one replay.
 #[derive(Debug, Clone)]
-pub struct EngineConfig {
+pub struct ScriptConfig {
     /// Which side notifspec plays.
     pub role: Role,
     /// Unpredictable values must match the recording exactly.
@@ -236,10 +236,10 @@ enum Waiting {
     },
 }
 
-/// The replay engine for one transcript and one connection.
+/// The replay runner for one transcript and one connection.
 #[derive(Debug)]
 pub struct ScriptRunner {
-    cfg: EngineConfig,
+    cfg: ScriptConfig,
     dialect: Dialect,
     entries: Vec<Entry>,
     transcript_complete: bool,
@@ -266,8 +266,8 @@ pub struct ScriptRunner {
 }
 
 impl ScriptRunner {
-    /// An engine that plays `transcript` in `dialect`.
-    pub fn new(transcript: &Transcript, dialect: Dialect, cfg: EngineConfig) -> ScriptRunner {
+    /// An runner that plays `transcript` in `dialect`.
+    pub fn new(transcript: &Transcript, dialect: Dialect, cfg: ScriptConfig) -> ScriptRunner {
         let mut entries = transcript.entries.clone();
         let registering = cfg.role == Role::Client
             && cfg.control
@@ -708,7 +708,7 @@ impl ScriptRunner {
 
     /// The peer closed the connection while `line` was expected.
     fn closed_while_expecting(&mut self, line: usize) {
-        // What the close left owed is judged when the engine finishes (a closed connection
+        // What the close left owed is judged when the runner finishes (a closed connection
         // is a finished conversation); the close itself breaks no rule.
         let peer = self.cfg.role.peer();
         let expected = self.expected_text(self.pos);
@@ -1102,8 +1102,8 @@ mod tests {
     use crate::rule::RuleId;
     use crate::transcript::parse;
 
-    fn config(role: Role, strict: bool) -> EngineConfig {
-        EngineConfig {
+    fn config(role: Role, strict: bool) -> ScriptConfig {
+        ScriptConfig {
             role,
             strict,
             timeout: Duration::from_secs(2),
@@ -1113,10 +1113,10 @@ mod tests {
         }
     }
 
-    /// Drives an engine without any IO: whenever it waits, the next scripted arrival comes
+    /// Drives an runner without any IO: whenever it waits, the next scripted arrival comes
     /// (100 ms later), or the timer fires when the script is exhausted. Returns what was sent
     /// and published, and the findings.
-    fn run(text: &str, cfg: EngineConfig, peer: &[&str]) -> (Vec<String>, Vec<Step>, Findings) {
+    fn run(text: &str, cfg: ScriptConfig, peer: &[&str]) -> (Vec<String>, Vec<Step>, Findings) {
         let t = parse(text, "t").unwrap();
         let mut e = ScriptRunner::new(&t, Dialect::default(), cfg);
         let mut now = Duration::ZERO;
@@ -1149,7 +1149,7 @@ mod tests {
                 },
             }
         }
-        panic!("the engine did not finish");
+        panic!("the runner did not finish");
     }
 
     #[test]

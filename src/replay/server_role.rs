@@ -21,24 +21,24 @@ pub struct ClientTarget {
 
 /// Replays against the first client that connects within `timeout`.
 pub async fn run(
-    engine: ScriptRunner,
+    runner: ScriptRunner,
     dialect: &Dialect,
     target: &ClientTarget,
     timeout: Duration,
 ) -> Findings {
     let listener = match TcpListener::bind(&target.listen).await {
         Ok(l) => l,
-        Err(e) => return engine.abandon(format!("cannot listen on {}: {e}", target.listen)),
+        Err(e) => return runner.abandon(format!("cannot listen on {}: {e}", target.listen)),
     };
     let addr = match listener.local_addr() {
         Ok(a) => a,
-        Err(e) => return engine.abandon(format!("cannot listen on {}: {e}", target.listen)),
+        Err(e) => return runner.abandon(format!("cannot listen on {}: {e}", target.listen)),
     };
     tracing::info!("replay: listening on {addr}, waiting for the client under test");
     let mut child = match &target.client_cmd {
         Some(cmd) => match spawn(cmd, &addr.to_string()) {
             Ok(c) => Some(c),
-            Err(e) => return engine.abandon(e),
+            Err(e) => return runner.abandon(e),
         },
         None => None,
     };
@@ -60,9 +60,9 @@ pub async fn run(
             drop(listener);
             let _ = stream.set_nodelay(true);
             let (read, write) = stream.into_split();
-            drive(engine, dialect, read, write, None).await
+            drive(runner, dialect, read, write, None).await
         }
-        Err(e) => engine.abandon(e),
+        Err(e) => runner.abandon(e),
     };
     // The whole group goes, whatever the client forked (also when this future is dropped).
     if let Some(child) = child {

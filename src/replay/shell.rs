@@ -1,5 +1,5 @@
 //! The tokio shell shared by both roles: it pumps one connection's bytes and timers around the
-//! sans-IO [`ScriptRunner`]. Every wait is bounded by what the engine asks for.
+//! sans-IO [`ScriptRunner`]. Every wait is bounded by what the runner asks for.
 
 use futures::{FutureExt as _, StreamExt as _};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _};
@@ -12,9 +12,9 @@ use crate::checker::Terminator;
 use crate::dialect::Dialect;
 use crate::wire::{Ending, Frame, LineCodec};
 
-/// Plays the engine over one connection until it is done, then returns its findings.
+/// Plays the runner over one connection until it is done, then returns its findings.
 pub async fn drive<R, W>(
-    mut engine: ScriptRunner,
+    mut runner: ScriptRunner,
     dialect: &Dialect,
     read: R,
     mut write: W,
@@ -29,23 +29,23 @@ where
     let mut reader = FramedRead::new(read, LineCodec::new(dialect.max_line, dialect.line_ending));
     let mut eof = false;
     loop {
-        // Everything already readable goes to the engine first, so the checker sees lines in
+        // Everything already readable goes to the runner first, so the checker sees lines in
         // the order they crossed the wire relative to what we are about to send.
         while !eof {
             let Some(item) = reader.next().now_or_never() else {
                 break;
             };
-            eof = deliver(&mut engine, item, start);
+            eof = deliver(&mut runner, item, start);
         }
-        match engine.step(start.elapsed()) {
+        match runner.step(start.elapsed()) {
             Step::Done => break,
             Step::Send(line) => {
                 let mut bytes = line.into_bytes();
                 bytes.extend_from_slice(dialect.line_ending.as_bytes());
                 match timeout(write_timeout, write.write_all(&bytes)).await {
                     Ok(Ok(())) => {}
-                    Ok(Err(e)) => engine.failed(format!("sending failed: {e}")),
-                    Err(_) => engine.failed(format!(
+                    Ok(Err(e)) => runner.failed(format!("sending failed: {e}")),
+                    Err(_) => runner.failed(format!(
                         "sending blocked for {write_timeout:?}: the peer is not reading"
                     )),
                 }
@@ -55,7 +55,7 @@ where
                     Some(c) => c.publish(&d).await,
                     None => Err(PublishError::NoControlPort),
                 };
-                engine.published(result.map_err(|e| e.to_string()));
+                runner.published(result.map_err(|e| e.to_string()));
             }
             Step::Close => {
                 let _ = timeout(write_timeout, write.shutdown()).await;
@@ -63,22 +63,22 @@ where
             Step::Wait(d) | Step::AwaitClose(d) | Step::Quiet(d) => {
                 if eof {
                     tokio::time::sleep(d).await;
-                    engine.timer_fired(start.elapsed());
+                    runner.timer_fired(start.elapsed());
                     continue;
                 }
                 match timeout(d, reader.next()).await {
-                    Ok(item) => eof = deliver(&mut engine, item, start),
-                    Err(_) => engine.timer_fired(start.elapsed()),
+                    Ok(item) => eof = deliver(&mut runner, item, start),
+                    Err(_) => runner.timer_fired(start.elapsed()),
                 }
             }
         }
     }
-    engine.finish()
+    runner.finish()
 }
 
-/// Hands one read result to the engine; returns whether the stream has ended.
+/// Hands one read result to the runner; returns whether the stream has ended.
 fn deliver(
-    engine: &mut ScriptRunner,
+    runner: &mut ScriptRunner,
     item: Option<Result<Frame, std::io::Error>>,
     start: Instant,
 ) -> bool {
@@ -90,7 +90,7 @@ fn deliver(
                 Ending::CrLf => Terminator::CrLf,
                 Ending::Eof => Terminator::Missing,
             };
-            engine.receive(
+            runner.receive(
                 Arrival::Line {
                     text: raw.lossy(),
                     terminator,
@@ -100,16 +100,16 @@ fn deliver(
             false
         }
         Some(Ok(Frame::TooLong { .. })) => {
-            engine.receive(Arrival::Oversized, now);
+            runner.receive(Arrival::Oversized, now);
             false
         }
         Some(Err(e)) => {
             tracing::debug!("replay connection: {e}");
-            engine.receive(Arrival::Closed, now);
+            runner.receive(Arrival::Closed, now);
             true
         }
         None => {
-            engine.receive(Arrival::Closed, now);
+            runner.receive(Arrival::Closed, now);
             true
         }
     }

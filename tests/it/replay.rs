@@ -11,7 +11,7 @@ use notifspec::cmd::client::{Args as ClientArgs, follow};
 use notifspec::dialect::{Dialect, ItemKind};
 use notifspec::net::client::{Client, ClientOptions};
 use notifspec::replay::{
-    self, ClientTarget, EngineConfig, Findings, Options, ReplayTarget, Role, ServerTarget,
+    self, ClientTarget, Findings, Options, ReplayTarget, Role, ScriptConfig, ServerTarget,
 };
 use notifspec::report::{FileResult, Verdict};
 use notifspec::rule::RuleId;
@@ -209,8 +209,8 @@ async fn replay_against_reference_client(
     replay::judge("t".into(), &t.front.expect, &findings)
 }
 
-fn config(role: Role, t: &Transcript) -> EngineConfig {
-    EngineConfig {
+fn config(role: Role, t: &Transcript) -> ScriptConfig {
+    ScriptConfig {
         role,
         strict: false,
         timeout: TIMEOUT,
