@@ -25,6 +25,7 @@
 //! - [`proto`]: sans-IO reference peers (server session, client session, availability).
 //! - [`net`]: the tokio shell: listener, connections, control port, client, proxy.
 //! - [`process`]: the client command under test, in a process group killed as a whole.
+//! - [`publish_cmd`]: `--publish-cmd`, items made to appear on a server without a control port.
 //! - [`replay`]: plays a transcript against a server or a client.
 //! - [`sim`]: the deterministic simulator.
 //! - [`conform`]: the conformance suite runner behind `notifspec conform`.
@@ -58,6 +59,7 @@ pub mod html;
 pub mod net;
 pub mod process;
 pub mod proto;
+pub mod publish_cmd;
 pub mod replay;
 pub mod report;
 pub mod sim;

@@ -22,6 +22,16 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// Formats a duration as `200 ms` / `1.5 s` for messages: short, and the same everywhere a
+/// bound is quoted back to the user.
+pub fn fmt_dur(d: Duration) -> String {
+    if d < Duration::from_secs(1) {
+        format!("{} ms", d.as_millis())
+    } else {
+        format!("{} s", d.as_secs_f64())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

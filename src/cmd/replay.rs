@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::cmd::{OutputFormat, Status};
 
+use crate::publish_cmd::PublishCmd;
 use crate::replay::{self, ClientTarget, Options, ReplayTarget, Replayed, ServerTarget};
 use crate::report::Summary;
 
@@ -36,6 +37,16 @@ pub struct Args {
     /// expects notifications.
     #[arg(long, value_name = "ADDR", requires = "server")]
     pub control: Option<String>,
+    /// Or make items appear with this shell command, as `conform --publish-cmd` does:
+    /// `{kind}` (random or classified) and `{text}` (the ad, the number, or empty) become
+    /// quoted shell words; exit status 0 means published; each run is bounded by --timeout.
+    #[arg(
+        long,
+        value_name = "CMD",
+        requires = "server",
+        conflicts_with = "control"
+    )]
+    pub publish_cmd: Option<String>,
     /// Where to listen for the client under test (server role).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
     pub listen: String,
@@ -79,10 +90,18 @@ pub struct Args {
 /// Runs the command: 0 when every transcript passes (or diverges, unless `--strict`), 1 when
 /// one fails, 2 when one cannot be replayed.
 pub fn run(args: Args) -> Status {
+    let publish_cmd = match args.publish_cmd.as_deref().map(PublishCmd::new).transpose() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("notifspec replay: {e}");
+            return Status::Error;
+        }
+    };
     let target = match (args.role, args.server) {
         (RoleArg::Client, Some(addr)) => ReplayTarget::Server(ServerTarget {
             addr,
             control: args.control,
+            publish_cmd,
         }),
         (RoleArg::Client, None) => ReplayTarget::Embedded,
         (RoleArg::Server, Some(_)) => {

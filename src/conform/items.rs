@@ -13,25 +13,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use tokio::io::AsyncReadExt;
-
 use super::peer::fmt_dur;
 use super::steps::{Expect, Item, Step};
 use super::suite::FeatureScenario;
 use super::target::{ConformTarget, TargetError};
 use crate::dialect::ItemKind;
-use crate::process::ClientGroup;
 use crate::rule::RuleId;
 
 /// The default bound of a spontaneous wait for the server's own item.
 pub const DEFAULT_SPONTANEOUS_WAIT: Duration = Duration::from_secs(10);
-
-/// Most bytes of a publish command's stderr quoted in an error.
-const MAX_STDERR: usize = 2048;
-
-/// How long a publish command's stderr is still read after the command exits (a background
-/// process it started may hold the pipe open).
-const STDERR_GRACE: Duration = Duration::from_millis(200);
 
 /// How items are made to appear for scenarios that need one (tagged `@control`).
 #[derive(Debug, Clone, Default)]
@@ -103,7 +93,7 @@ impl ItemSource {
             ItemSource::Command(c) if target.has_server() => {
                 format!(
                     ", items published by `{}`",
-                    crate::escape::printable(&c.template)
+                    crate::escape::printable(c.template())
                 )
             }
             ItemSource::Spontaneous(sp) if !target.has_control() && target.has_server() => {
@@ -117,138 +107,36 @@ impl ItemSource {
     }
 }
 
-/// `--publish-cmd`: a shell command that makes an item appear on the server, run with
-/// `{kind}` (`random` or `classified`) and `{text}` (the ad, the chosen number, or empty)
-/// substituted as single shell words; exit status 0 means published.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PublishCmd {
-    template: String,
+pub use crate::publish_cmd::{PublishCmd, shell_quote};
+
+/// What a scenario's item means to a publish command: its kind and its `{text}`.
+fn kind_and_text(item: &Item) -> (ItemKind, String) {
+    match item {
+        Item::Random(None) => (ItemKind::Random, String::new()),
+        Item::Random(Some(n)) => (ItemKind::Random, n.to_string()),
+        Item::Classified(t) => (ItemKind::Classified, t.clone()),
+    }
 }
 
 impl PublishCmd {
-    /// Checks the template: without `{kind}` the command could not tell a random number
-    /// from an ad.
-    pub fn new(template: &str) -> Result<PublishCmd, String> {
-        if !template.contains("{kind}") {
-            return Err(format!(
-                "--publish-cmd `{template}` has no `{{kind}}`: the command must be told what to publish"
-            ));
-        }
-        Ok(PublishCmd {
-            template: template.to_string(),
-        })
-    }
-
-    /// The command line for `item`, placeholders replaced by shell-quoted words (so an ad
-    /// such as `'; rm -rf ~ #` stays one argument).
+    /// The command line for a scenario's `item` (see [`PublishCmd::line_for`]).
     pub fn command_line(&self, item: &Item) -> String {
-        let (kind, text) = match item {
-            Item::Random(None) => ("random", String::new()),
-            Item::Random(Some(n)) => ("random", n.to_string()),
-            Item::Classified(t) => ("classified", t.clone()),
-        };
-        let mut out = String::with_capacity(self.template.len() + text.len() + 8);
-        let mut rest = self.template.as_str();
-        while let Some(i) = rest.find('{') {
-            out.push_str(&rest[..i]);
-            let tail = &rest[i..];
-            if let Some(after) = tail.strip_prefix("{kind}") {
-                out.push_str(&shell_quote(kind));
-                rest = after;
-            } else if let Some(after) = tail.strip_prefix("{text}") {
-                out.push_str(&shell_quote(&text));
-                rest = after;
-            } else {
-                out.push('{');
-                rest = &tail[1..];
-            }
-        }
-        out.push_str(rest);
-        out
+        let (kind, text) = kind_and_text(item);
+        self.line_for(kind, &text)
     }
 
-    /// Runs the command for `item`, bounded by `wait`: on timeout its whole process group is
-    /// killed. A non-zero exit is a target that cannot be driven, with the command's stderr
-    /// (bounded, control bytes escaped) in the message.
+    /// Runs the command for a scenario's `item`, bounded by `wait`; a failure is a target
+    /// that cannot be driven.
     pub async fn publish(&self, item: &Item, wait: Duration) -> Result<ItemKind, TargetError> {
-        let kind = match item {
-            Item::Random(_) => ItemKind::Random,
-            Item::Classified(_) => ItemKind::Classified,
-        };
-        let line = self.command_line(item);
-        let err = |reason: String| TargetError::Publish {
-            cmd: crate::escape::printable(&line).into_owned(),
-            reason,
-        };
-        // Its own process group, killed whole when `group` ends (any path out of here), so
-        // nothing the command started outlives the publish.
-        let (mut group, stderr) = ClientGroup::spawn_piped_stderr(&line)
-            .map_err(|e| err(format!("cannot start: {e}")))?;
-        // Kept outside the reading task, so what was read is there even if the pipe never
-        // closes (a background process of the command holding it).
-        let kept = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let sink = kept.clone();
-        let mut collect = tokio::spawn(async move {
-            if let Some(mut s) = stderr {
-                let mut chunk = [0u8; 1024];
-                while let Ok(n) = s.read(&mut chunk).await {
-                    if n == 0 {
-                        break;
-                    }
-                    let mut kept = sink.lock().unwrap_or_else(|e| e.into_inner());
-                    let room = MAX_STDERR.saturating_sub(kept.len());
-                    kept.extend_from_slice(&chunk[..n.min(room)]);
-                }
-            }
-        });
-        let status = tokio::time::timeout(wait, group.wait()).await;
-        group.kill_group();
-        // Whatever happens below, the reading task ends with the publish.
-        let abort = collect.abort_handle();
-        let stderr = async {
-            if tokio::time::timeout(STDERR_GRACE, &mut collect)
-                .await
-                .is_err()
-            {
-                collect.abort();
-            }
-            let bytes = kept.lock().unwrap_or_else(|e| e.into_inner());
-            describe_stderr(&bytes)
-        };
-        let result = match status {
-            Ok(Ok(s)) if s.success() => Ok(kind),
-            Ok(Ok(s)) => Err(err(format!("exited with {s}{}", stderr.await))),
-            Ok(Err(e)) => Err(err(format!("cannot wait for it: {e}"))),
-            Err(_) => Err(err(format!(
-                "did not finish within {} and was killed{}",
-                fmt_dur(wait),
-                stderr.await
-            ))),
-        };
-        abort.abort();
-        group.stop().await;
-        result
+        let (kind, text) = kind_and_text(item);
+        self.run(kind, &text, wait)
+            .await
+            .map_err(|e| TargetError::Publish {
+                cmd: e.cmd,
+                reason: e.reason,
+            })?;
+        Ok(kind)
     }
-}
-
-/// `; stderr: …` with control bytes escaped, or nothing when the command wrote nothing.
-fn describe_stderr(bytes: &[u8]) -> String {
-    let text = String::from_utf8_lossy(bytes);
-    let text = text.trim_end();
-    if text.is_empty() {
-        return String::new();
-    }
-    let more = if bytes.len() >= MAX_STDERR {
-        " [...]"
-    } else {
-        ""
-    };
-    format!("; stderr: {}{more}", crate::escape::printable(text))
-}
-
-/// Quotes `s` as one POSIX shell word.
-pub fn shell_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
 }
 
 /// The spontaneous mode: its wait bound and what the run has learnt of the server's
@@ -466,32 +354,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn placeholders_become_single_quoted_words_and_quotes_cannot_escape() {
-        let c = PublishCmd::new("pub --kind {kind} --text {text} {other}").unwrap();
+    fn a_scenario_item_becomes_its_kind_and_text() {
+        let c = PublishCmd::new("pub {kind} {text}").unwrap();
+        assert_eq!(c.command_line(&Item::Random(Some(42))), "pub 'random' '42'");
+        assert_eq!(c.command_line(&Item::Random(None)), "pub 'random' ''");
         assert_eq!(
-            c.command_line(&Item::Classified("it's {kind}; rm -rf ~".into())),
-            r"pub --kind 'classified' --text 'it'\''s {kind}; rm -rf ~' {other}"
+            c.command_line(&Item::Classified("ad".into())),
+            "pub 'classified' 'ad'"
         );
-        assert_eq!(
-            c.command_line(&Item::Random(None)),
-            "pub --kind 'random' --text '' {other}"
-        );
-        assert_eq!(
-            c.command_line(&Item::Random(Some(42))),
-            "pub --kind 'random' --text '42' {other}"
-        );
-        assert!(PublishCmd::new("curl http://x/publish").is_err());
-    }
-
-    #[test]
-    fn stderr_is_bounded_and_its_control_bytes_escaped() {
-        assert_eq!(
-            describe_stderr(b"bad\x1b[31m\r\nline\n"),
-            "; stderr: bad\\u{1b}[31m\\r\\nline"
-        );
-        assert_eq!(describe_stderr(b"  \n"), "");
-        let long = vec![b'x'; MAX_STDERR];
-        assert!(describe_stderr(&long).ends_with(" [...]"));
     }
 
     #[test]

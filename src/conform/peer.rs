@@ -392,14 +392,7 @@ fn terminator_of(bytes: &[u8]) -> Terminator {
     }
 }
 
-/// Formats a duration as `200 ms` / `1.5 s` for messages.
-pub fn fmt_dur(d: Duration) -> String {
-    if d < Duration::from_secs(1) {
-        format!("{} ms", d.as_millis())
-    } else {
-        format!("{} s", d.as_secs_f64())
-    }
-}
+pub use crate::units::fmt_dur;
 
 #[cfg(test)]
 mod tests {

@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 
 use super::failure::{Failure, StepError};
+use super::items::ItemSource;
 use super::world::World;
 use crate::checker::LineReading as _;
 use crate::checker::Party;
@@ -87,16 +88,21 @@ impl World {
                 )));
             }
         }
-        if needs_control && !self.target.has_control() {
+        let publish_cmd = match &self.items {
+            ItemSource::Command(c) if !self.target.has_control() => Some(c.clone()),
+            _ => None,
+        };
+        if needs_control && !self.target.has_control() && publish_cmd.is_none() {
             return Err(StepError::Skipped(format!(
                 "{path} publishes items or expects notifications, which needs a control port \
-                 (replay does not use --publish-cmd)"
+                 or --publish-cmd"
             )));
         }
         let session = self.server().await?;
         let target = ServerTarget {
             addr: session.addr().to_string(),
             control: session.control().map(str::to_string),
+            publish_cmd,
         };
         let mut opts = replay::Options::new(replay::ReplayTarget::Server(target));
         opts.timeout = self.timeout;

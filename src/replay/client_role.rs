@@ -10,6 +10,7 @@ use super::script::{Findings, ScriptRunner};
 use super::shell::drive;
 use crate::dialect::Dialect;
 use crate::net::ServerBuilder;
+use crate::publish_cmd::PublishCmd;
 
 /// Where the server under test is.
 #[derive(Debug, Clone)]
@@ -18,6 +19,24 @@ pub struct ServerTarget {
     pub addr: String,
     /// Its control port, if known: lets replay make items appear.
     pub control: Option<String>,
+    /// Otherwise, a command that makes items appear on it (`--publish-cmd`).
+    pub publish_cmd: Option<PublishCmd>,
+}
+
+impl ServerTarget {
+    /// A server at `addr` with no way to publish.
+    pub fn new(addr: impl Into<String>) -> ServerTarget {
+        ServerTarget {
+            addr: addr.into(),
+            control: None,
+            publish_cmd: None,
+        }
+    }
+
+    /// Whether replay can make items appear on it.
+    pub fn can_publish(&self) -> bool {
+        self.control.is_some() || self.publish_cmd.is_some()
+    }
 }
 
 /// Replays against `target`; connection failures become the findings' error.
@@ -27,12 +46,13 @@ pub async fn run(
     target: &ServerTarget,
     timeout: Duration,
 ) -> Findings {
-    let mut publisher = match &target.control {
-        Some(addr) => match Control::connect(addr, timeout).await {
+    let mut publisher = match (&target.control, &target.publish_cmd) {
+        (Some(addr), _) => match Control::connect(addr, timeout).await {
             Ok(c) => Some(Publisher::Port(c)),
             Err(e) => return runner.abandon(e.to_string()),
         },
-        None => None,
+        (None, Some(cmd)) => Some(Publisher::Command(cmd, timeout)),
+        (None, None) => None,
     };
     let stream = match tokio::time::timeout(timeout, TcpStream::connect(&target.addr)).await {
         Ok(Ok(s)) => s,

@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use crate::control_client::{ControlClient, ControlError};
+use crate::dialect::ItemKind;
 use crate::net::ServerHandle;
+use crate::publish_cmd::PublishCmd;
 use crate::transcript::Directive;
 
 /// Why a publish did not happen. Replay reports it as the run's error (the target could not
@@ -39,6 +41,9 @@ pub enum PublishError {
     /// A publish was needed and the run has no way to publish.
     #[error("no control port")]
     NoControlPort,
+    /// The publish command (`--publish-cmd`) failed, timed out or could not start.
+    #[error(transparent)]
+    Command(#[from] crate::publish_cmd::PublishCmdError),
 }
 
 /// How a failed exchange reads: the control line, then what happened to it.
@@ -97,7 +102,7 @@ pub fn control_line(directive: &Directive) -> Option<String> {
 pub type PublishHook<'a> = Box<dyn FnMut(&Directive) -> Result<(), String> + Send + 'a>;
 
 /// How replay makes items appear: through a control port, by calling an embedded reference
-/// server directly, or through a hook.
+/// server directly, through a hook, or by running the user's publish command.
 pub enum Publisher<'a> {
     /// A control-port connection.
     Port(Control),
@@ -105,6 +110,8 @@ pub enum Publisher<'a> {
     Embedded(&'a ServerHandle),
     /// Anything else that can make items appear.
     Hook(PublishHook<'a>),
+    /// A command the user gave (`--publish-cmd`), each run bounded by the duration.
+    Command(&'a PublishCmd, Duration),
 }
 
 impl std::fmt::Debug for Publisher<'_> {
@@ -113,6 +120,7 @@ impl std::fmt::Debug for Publisher<'_> {
             Publisher::Port(c) => f.debug_tuple("Port").field(c).finish(),
             Publisher::Embedded(h) => f.debug_tuple("Embedded").field(h).finish(),
             Publisher::Hook(_) => f.write_str("Hook"),
+            Publisher::Command(c, _) => f.debug_tuple("Command").field(c).finish(),
         }
     }
 }
@@ -123,6 +131,14 @@ impl Publisher<'_> {
         match self {
             Publisher::Port(c) => c.publish(directive).await,
             Publisher::Hook(hook) => hook(directive).map_err(PublishError::Refused),
+            Publisher::Command(cmd, wait) => {
+                let (kind, text) = match directive {
+                    Directive::PublishRandom(n) => (ItemKind::Random, n.as_deref().unwrap_or("")),
+                    Directive::PublishClassified(text) => (ItemKind::Classified, text.as_str()),
+                    other => return Err(PublishError::NotPublish(other.clone())),
+                };
+                Ok(cmd.run(kind, text, *wait).await?)
+            }
             Publisher::Embedded(h) => match directive {
                 Directive::PublishRandom(None) => {
                     h.publish_random(None);

@@ -221,7 +221,7 @@ pub async fn replay_transcript(t: &Transcript, dialect: &Dialect, opts: &Options
         _ => Role::Client,
     };
     let control = match &opts.target {
-        ReplayTarget::Server(s) => s.control.is_some(),
+        ReplayTarget::Server(s) => s.can_publish(),
         ReplayTarget::Embedded => true,
         ReplayTarget::Client(_) => false,
     };

@@ -418,7 +418,9 @@ impl ScriptRunner {
                 if role == Role::Client && !self.cfg.control {
                     self.diverge(
                         Some(line),
-                        format!("`{text}` skipped: no control port to publish with"),
+                        format!(
+                            "`{text}` skipped: no control port or --publish-cmd to publish with"
+                        ),
                     );
                     return None;
                 }
@@ -457,10 +459,10 @@ impl ScriptRunner {
         }
     }
 
-    /// The control port confirmed (or refused) a publish.
+    /// The publisher (control port, publish command, hook) confirmed or refused a publish.
     pub fn published(&mut self, result: Result<(), String>) {
         if let Err(e) = result {
-            self.fail_with_error(format!("publishing through the control port failed: {e}"));
+            self.fail_with_error(format!("publishing failed: {e}"));
         }
     }
 

@@ -182,6 +182,63 @@ async fn a_publish_command_drives_a_server_without_a_control_port() {
     );
 }
 
+/// Transcripts that publish (`! publish`) or expect notifications replay against a server
+/// without a control port when the run has a publish command, and are skipped, saying what
+/// would make them run, when it has none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transcript_replays_publish_through_the_publish_command() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let feature = std::fs::read_to_string(format!("{root}/features/transcripts.feature")).unwrap();
+    let paths = [
+        "transcripts/notif/notif-then-stop.txt",
+        "transcripts/notif/two-kinds.txt",
+        "transcripts/publish/published-before-mode.txt",
+    ];
+    let texts: Vec<(&str, String)> = paths
+        .iter()
+        .map(|p| (*p, std::fs::read_to_string(format!("{root}/{p}")).unwrap()))
+        .collect();
+    let files: Vec<(&str, &str)> = texts.iter().map(|(p, t)| (*p, t.as_str())).collect();
+    let suite = Arc::new(
+        Suite::from_sources(
+            &[("features/transcripts.feature", feature.as_str())],
+            &files,
+        )
+        .unwrap(),
+    );
+    let server = Arc::new(server_without_control(None).await);
+    let publisher = FifoPublisher::start(server.clone());
+    let replays = |r: &RunReport| -> Vec<(String, Outcome)> {
+        r.scenarios
+            .iter()
+            .filter(|s| s.name.ends_with("replays against the server"))
+            .map(|s| (s.name.clone(), s.outcome.clone()))
+            .collect()
+    };
+
+    let mut o = Options::new(target(&server));
+    o.items = ItemSource::Command(PublishCmd::new(&publisher.command()).unwrap());
+    o.timeout = Duration::from_secs(2);
+    let r = conform::run(suite.clone(), &o).await.unwrap();
+    let with_cmd = replays(&r);
+    assert_eq!(with_cmd.len(), paths.len(), "{r:#?}");
+    for (name, outcome) in &with_cmd {
+        assert_eq!(outcome, &Outcome::Passed, "{name}");
+    }
+
+    o.items = ItemSource::ControlPort;
+    let r = conform::run(suite, &o).await.unwrap();
+    for (name, outcome) in replays(&r) {
+        let Outcome::Skipped { reason } = &outcome else {
+            panic!("{name}: {outcome:?}");
+        };
+        assert!(
+            reason.contains("needs a control port or --publish-cmd"),
+            "{reason}"
+        );
+    }
+}
+
 fn command_source(cmd: &str) -> ItemSource {
     ItemSource::Command(PublishCmd::new(cmd).unwrap())
 }

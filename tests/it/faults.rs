@@ -563,6 +563,7 @@ async fn replay_a_stop_never_answered_fails_s_stop_ok_not_an_error() {
     let mut o = replay::Options::new(replay::ReplayTarget::Server(ServerTarget {
         addr: server.addr.to_string(),
         control: Some(server.control.to_string()),
+        publish_cmd: None,
     }));
     o.timeout = Duration::from_millis(400);
     let r = replay::replay_file(&transcript("transcripts/notif/enter-ok-stop.txt"), &o)
@@ -638,6 +639,7 @@ async fn replay_with(
     let mut o = replay::Options::new(replay::ReplayTarget::Server(ServerTarget {
         addr: server.addr.to_string(),
         control: Some(server.control.to_string()),
+        publish_cmd: None,
     }));
     o.timeout = Duration::from_millis(400);
     o.dialect = dialect.map(str::to_string);
@@ -704,6 +706,7 @@ async fn a_notification_no_rule_requires_stops_the_replay_and_is_never_a_pass() 
     let mut o = replay::Options::new(replay::ReplayTarget::Server(ServerTarget {
         addr: server.addr.to_string(),
         control: None,
+        publish_cmd: None,
     }));
     o.timeout = Duration::from_millis(300);
     let r = replay::replay_file(&file, &o).await.result;

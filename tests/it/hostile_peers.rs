@@ -783,6 +783,7 @@ async fn replay_prints_each_verdict_before_starting_the_next() {
     let opts = Options::new(ReplayTarget::Server(ServerTarget {
         addr: addr.to_string(),
         control: None,
+        publish_cmd: None,
     }));
     let files: Vec<std::path::PathBuf> = (0..3)
         .map(|_| transcript_path("basic/requests.txt").into())

@@ -522,6 +522,7 @@ async fn refused_connection_is_an_error() {
     let opts = Options::new(ReplayTarget::Server(ServerTarget {
         addr,
         control: None,
+        publish_cmd: None,
     }));
     let r = replay::replay_file(&file, &opts).await;
     assert_eq!(r.result.verdict, Verdict::Error, "{}", show(&r.result));
@@ -803,4 +804,63 @@ async fn diverged_is_exit_0_unless_strict_and_shows_in_json() {
     assert_eq!(code, 1, "{out}");
     assert!(out.starts_with("DIVERGED "), "{out}");
     assert!(out.contains("-    3 | S: notif: random"), "{out}");
+}
+
+/// `replay --publish-cmd`: a server reached only through a command that publishes (here a
+/// bash script talking to the reference server's control port, standing in for someone's
+/// admin API) replays a transcript that expects notifications; without a way to publish the
+/// same replay cannot provoke them, and a template without `{kind}` is refused up front.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_publishes_through_a_publish_command() {
+    let server = notifspec::net::ServerBuilder::new()
+        .addr(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+        .control(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+        .start()
+        .await
+        .unwrap();
+    let addr = server.local_addr().unwrap().to_string();
+    let port = server.control_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("publish.sh");
+    let calls = dir.path().join("calls");
+    std::fs::write(
+        &script,
+        format!(
+            "if [ -n \"$2\" ]; then line=\"publish $1 $2\"; else line=\"publish $1\"; fi\n\
+             echo \"$line\" >> '{}'\n\
+             exec 3<>/dev/tcp/127.0.0.1/{port}\n\
+             echo \"$line\" >&3\n\
+             read -r reply <&3\n\
+             [ \"${{reply%$'\\r'}}\" = OK ]\n",
+            calls.display()
+        ),
+    )
+    .unwrap();
+    let cmd = format!("bash '{}' {{kind}} {{text}}", script.display());
+    let file = "transcripts/publish/published-before-mode.txt";
+    let (code, out) = notifspec(&["replay", "--server", &addr, "--publish-cmd", &cmd, file]).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.starts_with(&format!("PASS {file}")), "{out}");
+    let calls = std::fs::read_to_string(&calls).unwrap();
+    assert!(calls.starts_with("publish "), "{calls}");
+
+    let (code, out) = notifspec(&["replay", "--server", &addr, "--timeout", "300ms", file]).await;
+    assert_eq!(code, 0, "a legal divergence, not a failure: {out}");
+    assert!(out.starts_with(&format!("DIVERGED {file}")), "{out}");
+    assert!(
+        out.contains("skipped: no control port or --publish-cmd to publish with"),
+        "{out}"
+    );
+
+    let (code, _) = notifspec(&[
+        "replay",
+        "--server",
+        &addr,
+        "--publish-cmd",
+        "curl http://x",
+        file,
+    ])
+    .await;
+    assert_eq!(code, 2);
+    server.shutdown().await.unwrap();
 }
