@@ -30,7 +30,8 @@ pub struct Args {
     /// Open the control port (`publish random [N]`, `publish classified <text>`) on ADDR.
     #[arg(long, value_name = "ADDR")]
     pub control: Option<SocketAddr>,
-    /// How often items appear on their own, e.g. `random=3s,classified=10s`.
+    /// How often items appear on their own, e.g. `random=3s,classified=10s`, or `1s` for
+    /// both kinds.
     #[arg(long, value_name = "SPEC", default_value = "random=3s,classified=10s")]
     pub publish_every: PublishSchedule,
     /// Publish nothing on a schedule (only the control port publishes).
@@ -155,6 +156,16 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("`soon` is not a duration"), "{err}");
+        let both = Cli::try_parse_from(["serve", "--publish-every", "1s"]).unwrap();
+        let one_second = Some(std::time::Duration::from_secs(1));
+        assert_eq!(both.args.publish_every.random, one_second);
+        assert_eq!(both.args.publish_every.classified, one_second);
+        for bad in ["0s", "soon", "random"] {
+            assert!(
+                Cli::try_parse_from(["serve", "--publish-every", bad]).is_err(),
+                "{bad}"
+            );
+        }
         let args = Cli::try_parse_from(["serve", "--dialect", "nope"])
             .unwrap()
             .args;

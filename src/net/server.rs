@@ -104,8 +104,20 @@ impl PublishSchedule {
 impl FromStr for PublishSchedule {
     type Err = String;
 
-    /// Parses `random=3s,classified=10s` (either part may be omitted).
+    /// Parses `random=3s,classified=10s` (either part may be omitted), or a bare `1s` for
+    /// both kinds at that period.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if !s.contains('=')
+            && let Ok(period) = crate::units::parse_duration(s.trim())
+        {
+            if period.is_zero() {
+                return Err(format!("`{s}`: the period must be greater than zero"));
+            }
+            return Ok(PublishSchedule {
+                random: Some(period),
+                classified: Some(period),
+            });
+        }
         let mut schedule = PublishSchedule::default();
         for part in s.split(',').map(str::trim) {
             let Some((kind, period)) = part.split_once('=') else {
