@@ -137,7 +137,7 @@ pub fn check_file_allowing(path: &Path, fallback: &Dialect, allowed: &AllowedPat
     // only to be dropped: past what a log keeps, such violations are counted, not built.
     checker.limit_items_known_reports(MAX_KEPT_VIOLATIONS);
     let mut log = SplitLog::default();
-    if let Err(e) = reader.feed(&mut checker, |v| log.record(v)) {
+    if let Err(e) = reader.feed_on_two_threads(&mut checker, |v| log.record(v)) {
         return fail(e.summary(), e.to_string());
     }
     if reader.entries() == 0 {

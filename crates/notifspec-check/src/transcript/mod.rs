@@ -24,6 +24,7 @@ mod check;
 mod events;
 mod generate;
 mod parse;
+mod two_threads;
 mod write;
 
 pub use check::check_transcript;

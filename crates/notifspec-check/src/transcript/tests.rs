@@ -679,3 +679,64 @@ fn streaming_check_with_the_line_table_judges_like_the_whole_transcript() {
     // The comparison covered broken conversations, not only conforming ones.
     assert!(judged_violations > 300, "{judged_violations}");
 }
+
+/// The check on two threads hands the checker the same entries in the same order as the
+/// check on one: long mutated recordings (many batches, messages of every kind, directives,
+/// placeholders, a parse error) give the same violations and the same error.
+#[test]
+fn the_check_on_two_threads_judges_like_the_check_on_one() {
+    let mut rng = StdRng::seed_from_u64(1414);
+    let mut base = Vec::new();
+    generate_conforming(30_000, &mut base).unwrap();
+    let base = String::from_utf8(base).unwrap();
+    let lines: Vec<&str> = base.lines().skip(4).collect();
+    let extra = [
+        "! publish random 7",
+        "! publish classified A bike",
+        "! quiet 2s",
+        "S: {int}",
+        "C: {text}",
+        "# a comment",
+        "",
+        "S:   spaced out  ",
+        "C: random?\r",
+    ];
+    for round in 0..6 {
+        let mut text = String::new();
+        for line in &lines {
+            match rng.random_range(0..200) {
+                0 => continue,
+                1 => text.push_str(extra[rng.random_range(0..extra.len())]),
+                2 => text.push_str(&line.replace("notif: ", "notif: OK")),
+                _ => text.push_str(line),
+            }
+            text.push('\n');
+        }
+        match round {
+            // A parse error deep into the file, after many batches.
+            1 => text.push_str("X: not a line\nC: random?\n"),
+            2 => text.push_str("[...]\n# after\n"),
+            3 => text.push_str("! close\n"),
+            _ => {}
+        }
+        let dialect = crate::dialect::Dialect::default();
+        let judge = |two: bool| {
+            let mut reader = Reader::new(text.as_bytes(), "t").unwrap();
+            assert!(reader.reads_past_first_block());
+            let mut checker = crate::checker::Checker::for_transcript(dialect.clone(), true);
+            let mut found = vec![];
+            let read = if two {
+                reader.feed_on_two_threads(&mut checker, |v| found.push(v))
+            } else {
+                reader.feed(&mut checker, |v| found.push(v))
+            };
+            found.extend(checker.finish(reader.is_complete()));
+            (read, found, reader.entries(), reader.saw_publish())
+        };
+        let one = judge(false);
+        let two = judge(true);
+        assert!(one.1.len() > 20, "round {round}: {} violations", one.1.len());
+        assert_eq!(one.0.is_err(), round == 1, "round {round}: {:?}", one.0);
+        assert_eq!(two, one, "round {round}");
+    }
+}
