@@ -326,6 +326,7 @@ impl Checker {
     }
 
     /// A client line already classified.
+    #[inline]
     fn client_line_as(
         &mut self,
         class: classify::ClientClass,
@@ -358,6 +359,7 @@ impl Checker {
     }
 
     /// A server line already classified.
+    #[inline]
     fn server_line_as(
         &mut self,
         class: classify::ServerClass,

@@ -206,6 +206,7 @@ impl Checker {
 
     /// A server line that is (or looks like) a notification; `kind` is `None` for a line that
     /// only starts like one.
+    #[inline]
     pub(super) fn notification(
         &mut self,
         kind: Option<ItemKind>,
@@ -258,6 +259,7 @@ impl Checker {
         }
     }
 
+    #[inline]
     fn notification_in_mode(
         &mut self,
         kind: Option<ItemKind>,

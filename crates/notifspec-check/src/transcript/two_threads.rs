@@ -5,7 +5,7 @@
 //! The reader's thread hands over batches of compact records: a fixed line (the usual
 //! `C: OK`, `S: notif: random`, …) is only its number in the checker's own table of fixed
 //! lines, any other entry carries its message copied into the batch's text. Batches are
-//! recycled (three in all), so memory stays bounded whatever the file's size and nothing is
+//! recycled (four in all), so memory stays bounded whatever the file's size and nothing is
 //! allocated per line. The checker sees exactly the entries, in the same order, that
 //! [`Reader::feed`](super::Reader::feed) hands it on one thread.
 
@@ -18,14 +18,14 @@ use crate::checker::{Checker, Classifier, Violation};
 
 /// Records per batch: large enough that handing a batch over costs nothing per line, small
 /// enough that a batch stays in the cache between the two threads.
-const BATCH: usize = 8192;
+const BATCH: usize = 4096;
 
 /// Message bytes per batch before it is handed over (a batch may exceed it by one line).
 const BATCH_TEXT: usize = 128 * 1024;
 
-/// Batches in all: one being filled, one being judged, the others waiting, so that either
-/// thread can be descheduled for a while (a busy machine) without stopping the other.
-const BATCHES: usize = 8;
+/// Batches in all: one being filled, one being judged, two waiting (at most ~1 MB in all;
+/// more or larger batches measured no different).
+const BATCHES: usize = 4;
 
 /// One transcript entry, as the reader's thread hands it over: 24 bytes, so that a batch
 /// crosses from one core's cache to the other's in few lines.
@@ -67,18 +67,11 @@ struct Batch {
 impl Batch {
     fn with_capacity() -> Batch {
         Batch {
-            records: Vec::with_capacity(batch_len()),
+            records: Vec::with_capacity(BATCH),
             text: String::with_capacity(BATCH_TEXT),
             directives: Vec::new(),
         }
     }
-}
-
-fn batch_len() -> usize {
-    std::env::var("NS_BATCH").ok().and_then(|v| v.parse().ok()).unwrap_or(BATCH)
-}
-fn batches() -> usize {
-    std::env::var("NS_BATCHES").ok().and_then(|v| v.parse().ok()).unwrap_or(BATCHES)
 }
 
 /// The reader's side: a [`Visit`] that classifies fixed lines with the checker's table and
@@ -94,7 +87,7 @@ impl Recorder {
     #[inline]
     fn push(&mut self, record: Record) {
         self.batch.records.push(record);
-        if self.batch.records.len() >= self.batch.records.capacity() || self.batch.text.len() >= BATCH_TEXT {
+        if self.batch.records.len() >= BATCH || self.batch.text.len() >= BATCH_TEXT {
             self.hand_over();
         }
     }
@@ -173,9 +166,9 @@ impl<R: Read + Send> Reader<R> {
             return self.feed(checker, found);
         }
         let table = checker.line_table();
-        let (full_tx, full_rx) = sync_channel::<Batch>(batches());
-        let (empty_tx, empty_rx) = sync_channel::<Batch>(batches());
-        for _ in 1..batches() {
+        let (full_tx, full_rx) = sync_channel::<Batch>(BATCHES);
+        let (empty_tx, empty_rx) = sync_channel::<Batch>(BATCHES);
+        for _ in 1..BATCHES {
             let _ = empty_tx.send(Batch::with_capacity());
         }
         let reader_table = table.clone();
