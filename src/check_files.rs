@@ -119,27 +119,12 @@ fn walk(dir: &Path, root: &Root<'_>, found: &mut Vec<PathBuf>, errors: &mut Vec<
 /// publishes were known, and a [`SplitLog`] keeps what each answer would report; at the end
 /// the one that matches the file is judged: exactly what
 /// [`check_transcript`](crate::transcript::check_transcript) reports on the parsed file.
-/// A large file is read and classified on a second thread while this one judges it
-/// ([`Reader::feed_on_two_threads`](crate::transcript::Reader::feed_on_two_threads)).
 pub fn check_file(path: &Path, fallback: &Dialect) -> FileResult {
     check_file_allowing(path, fallback, &AllowedPaths::none())
 }
 
 /// [`check_file`], where the transcript's `dialect:` path may also reach `allowed`.
 pub fn check_file_allowing(path: &Path, fallback: &Dialect, allowed: &AllowedPaths) -> FileResult {
-    let two_threads = std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
-    check_one(path, fallback, allowed, two_threads)
-}
-
-/// [`check_file_allowing`]; `two_threads`: a large file is read on a second thread while
-/// this one judges it (faster when a core is free, ≈ 1.4× the CPU time), not when the
-/// files of a parallel check already keep the cores busy.
-fn check_one(
-    path: &Path,
-    fallback: &Dialect,
-    allowed: &AllowedPaths,
-    two_threads: bool,
-) -> FileResult {
     let shown = path.display().to_string();
     let fail = |summary: String, detail: String| FileResult::error(shown.clone(), summary, detail);
     let (mut reader, dialect) = match open(path, &shown, fallback, allowed) {
@@ -152,12 +137,7 @@ fn check_one(
     // only to be dropped: past what a log keeps, such violations are counted, not built.
     checker.limit_items_known_reports(MAX_KEPT_VIOLATIONS);
     let mut log = SplitLog::default();
-    let read = if two_threads {
-        reader.feed_on_two_threads(&mut checker, |v| log.record(v))
-    } else {
-        reader.feed(&mut checker, |v| log.record(v))
-    };
-    if let Err(e) = read {
+    if let Err(e) = reader.feed(&mut checker, |v| log.record(v)) {
         return fail(e.summary(), e.to_string());
     }
     if reader.entries() == 0 {
@@ -248,13 +228,11 @@ pub fn check_in_order(
     allowed: &AllowedPaths,
     mut report: impl FnMut(FileResult) -> bool,
 ) {
-    let parallel = jobs > 1 && files.len() > 1;
-    let two_threads = !parallel && std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
     let check = |file: Result<PathBuf, FileResult>| match file {
-        Ok(file) => check_one(&file, fallback, allowed, two_threads),
+        Ok(file) => check_file_allowing(&file, fallback, allowed),
         Err(r) => r,
     };
-    if !parallel {
+    if jobs <= 1 || files.len() <= 1 {
         for file in files {
             if !report(check(file)) {
                 return;

@@ -9,8 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use notifspec_check::transcript::{Reader, generate_conforming};
 use notifspec_check::{Checker, Dialect};
 
-/// The system allocator, counting allocations and reallocations of every thread (the
-/// two-thread check's reading thread included).
+/// The system allocator, counting allocations and reallocations.
 struct Counting;
 
 static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
@@ -46,7 +45,7 @@ static GLOBAL: Counting = Counting;
 /// Allocations made by streaming-checking a generated conforming transcript of `lines`
 /// lines, held in memory (the reader reads it in blocks as it would a file), judged as
 /// `notifspec check` judges it: publishes assumed known, S-NO-DUP reports capped.
-fn allocations_to_check(lines: usize, two_threads: bool) -> u64 {
+fn allocations_to_check(lines: usize) -> u64 {
     let mut text = Vec::new();
     generate_conforming(lines, &mut text).expect("generate");
     let before = ALLOCATIONS.load(Ordering::Relaxed);
@@ -54,12 +53,7 @@ fn allocations_to_check(lines: usize, two_threads: bool) -> u64 {
     let mut checker = Checker::for_transcript(Dialect::default(), true);
     checker.limit_items_known_reports(10);
     let mut found = 0u64;
-    if two_threads {
-        reader.feed_on_two_threads(&mut checker, |_| found += 1)
-    } else {
-        reader.feed(&mut checker, |_| found += 1)
-    }
-    .expect("parses");
+    reader.feed(&mut checker, |_| found += 1).expect("parses");
     let _ = checker.finish(reader.is_complete());
     let after = ALLOCATIONS.load(Ordering::Relaxed);
     // The capped S-NO-DUP reports of a file without publishes, and nothing else.
@@ -73,19 +67,13 @@ fn main() {
 }
 
 fn checking_a_longer_transcript_makes_no_more_allocations() {
-    for two_threads in [false, true] {
-        // Warm-up: whatever is allocated once per process (the default dialect's statics).
-        allocations_to_check(1_000, two_threads);
-        let short = allocations_to_check(20_000, two_threads);
-        let long = allocations_to_check(200_000, two_threads);
-        // On two threads, a thread that first waits on a channel registers itself once
-        // (a few allocations, whether it ever waits depends on timing); a batch or a line
-        // that allocated would add ~90 or ~180,000.
-        let slack = if two_threads { 16 } else { 0 };
-        assert!(
-            long <= short + slack,
-            "10× the lines should cost the same allocations ({short} for 20,000 lines, {long} for \
-             200,000; two threads: {two_threads})"
-        );
-    }
+    // Warm-up: whatever is allocated once per process (the default dialect's statics).
+    allocations_to_check(1_000);
+    let short = allocations_to_check(20_000);
+    let long = allocations_to_check(200_000);
+    assert_eq!(
+        short, long,
+        "10× the lines should cost the same allocations ({short} for 20,000 lines, {long} for \
+         200,000)"
+    );
 }

@@ -100,32 +100,18 @@ impl<C: Copy> Leading<C> {
     /// The length of the spelling `rest` starts with, followed by `\n`, and its class.
     #[inline]
     fn find(&self, rest: &[u8]) -> Option<(usize, C)> {
-        self.find_index(rest)
-            .and_then(|i| self.words.get(usize::from(i)))
-            .map(|(w, c)| (w.len(), *c))
-    }
-
-    /// The index (in `words`) of the spelling `rest` starts with, followed by `\n`.
-    #[inline(always)]
-    fn find_index(&self, rest: &[u8]) -> Option<u8> {
         let mut bits = self.by_first[usize::from(*rest.first()?)];
         while bits != 0 {
             let i = bits.trailing_zeros() as usize;
             bits &= bits - 1;
-            if let Some((w, _)) = self.words.get(i)
+            if let Some((w, c)) = self.words.get(i)
                 && rest.get(w.len()) == Some(&b'\n')
                 && same_bytes(w.as_bytes(), &rest[..w.len()])
             {
-                return Some(i as u8);
+                return Some((w.len(), *c));
             }
         }
         None
-    }
-
-    /// The spelling at `index` and its class.
-    #[inline]
-    fn get(&self, index: u8) -> Option<(&str, C)> {
-        self.words.get(usize::from(index)).map(|(w, c)| (&**w, *c))
     }
 }
 
@@ -288,35 +274,6 @@ impl Classifier {
             self.server_lead
                 .find(rest)
                 .map(|(n, c)| (n, Known::Server(c)))
-        }
-    }
-
-    /// [`leading`](Classifier::leading) for a reader on another thread than the checker:
-    /// the line's fixed spelling as a small number, which
-    /// [`fixed`](Classifier::fixed) turns back into the spelling and its class.
-    #[inline]
-    pub(crate) fn leading_index(&self, client: bool, rest: &[u8]) -> Option<(usize, u8)> {
-        let i = if client {
-            self.client_lead.find_index(rest)?
-        } else {
-            self.server_lead.find_index(rest)?
-        };
-        let len = self.fixed(client, i)?.0.len();
-        Some((len, i))
-    }
-
-    /// The fixed line [`leading_index`](Classifier::leading_index) numbered `index`, and
-    /// what it means.
-    #[inline]
-    pub(crate) fn fixed(&self, client: bool, index: u8) -> Option<(&str, Known)> {
-        if client {
-            self.client_lead
-                .get(index)
-                .map(|(w, c)| (w, Known::Client(c)))
-        } else {
-            self.server_lead
-                .get(index)
-                .map(|(w, c)| (w, Known::Server(c)))
         }
     }
 

@@ -49,7 +49,7 @@ pub use crate::rule::{Party, RuleId};
 
 pub use availability::ITEMS_KNOWN_RULES;
 use availability::{Availability, KnownReports};
-pub(crate) use classify::{Classifier, Known};
+use classify::Classifier;
 use errors::{ClientSeen, Robust};
 use framing::Framing;
 pub use lines::{LineReading, is_error_line, notification_kind};
@@ -244,26 +244,6 @@ impl Checker {
         let (len, known) = self.classifier.leading(client, rest.as_bytes())?;
         // `rest[len]` is the line's `\n`, so this is a char boundary.
         let text = rest.get(..len)?;
-        self.feed_class(known, text, source_line, out);
-        Some(len)
-    }
-
-    /// The checker's table of fixed lines, for a reader that recognizes them on another
-    /// thread (`Classifier::leading_index`) and hands over only their numbers.
-    pub(crate) fn line_table(&self) -> Classifier {
-        self.classifier.clone()
-    }
-
-    /// Judges a fixed line already classified (by [`Checker::line_table`]): exactly as
-    /// [`feed_known`](Checker::feed_known) judges it.
-    #[inline]
-    pub(crate) fn feed_class(
-        &mut self,
-        known: classify::Known,
-        text: &str,
-        source_line: Option<usize>,
-        out: &mut Vec<Violation>,
-    ) {
         match known {
             classify::Known::Client(class) => {
                 if !self.behind_oversized() {
@@ -275,6 +255,7 @@ impl Checker {
         if !self.out.is_empty() {
             out.append(&mut self.out);
         }
+        Some(len)
     }
 
     #[inline]

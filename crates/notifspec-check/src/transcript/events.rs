@@ -3,7 +3,7 @@
 
 use super::parse::LineKind;
 use super::{Directive, Entry, EntryKind, Message};
-use crate::checker::{Checker, Known, Violation};
+use crate::checker::{Checker, Violation};
 use crate::dialect::ItemKind;
 use crate::event::{Event, EventKind, Terminator};
 use crate::rule::Party;
@@ -143,13 +143,18 @@ impl<R: std::io::Read> super::Reader<R> {
         checker: &mut Checker,
         found: impl FnMut(Violation),
     ) -> Result<(), super::ParseError> {
-        self.visit(&mut Feeding::new(checker, found))
+        self.visit(&mut Feeding {
+            checker,
+            found,
+            out: Vec::new(),
+            stopped: false,
+        })
     }
 }
 
 /// The streaming check: entries go to the checker as they are read, the usual fixed lines
 /// recognized by the checker's own table before they are even split.
-pub(super) struct Feeding<'c, F> {
+struct Feeding<'c, F> {
     checker: &'c mut Checker,
     found: F,
     /// Violations of the entry being fed (reused).
@@ -158,25 +163,7 @@ pub(super) struct Feeding<'c, F> {
     stopped: bool,
 }
 
-impl<'c, F: FnMut(Violation)> Feeding<'c, F> {
-    pub(super) fn new(checker: &'c mut Checker, found: F) -> Self {
-        Feeding {
-            checker,
-            found,
-            out: Vec::new(),
-            stopped: false,
-        }
-    }
-
-    /// A fixed line recognized by the checker's table on another thread: what
-    /// [`whole_line`](super::parse::Visit::whole_line) does with it here.
-    #[inline]
-    pub(super) fn fixed(&mut self, known: Known, text: &str, line: usize) {
-        self.checker
-            .feed_class(known, text, Some(line), &mut self.out);
-        self.report();
-    }
-
+impl<F: FnMut(Violation)> Feeding<'_, F> {
     #[inline]
     fn report(&mut self) {
         if !self.out.is_empty() {

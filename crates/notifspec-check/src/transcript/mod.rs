@@ -24,7 +24,6 @@ mod check;
 mod events;
 mod generate;
 mod parse;
-mod two_threads;
 mod write;
 
 pub use check::check_transcript;

@@ -394,12 +394,6 @@ impl<R: Read> Reader<R> {
         self.body.entries
     }
 
-    /// Whether the first read filled the first block, so that more input is likely to
-    /// follow: what makes a second thread worth its cost.
-    pub(crate) fn reads_past_first_block(&self) -> bool {
-        !self.eof && self.end == self.buf.len()
-    }
-
     /// The next entry, `Ok(None)` at the end of the file.
     pub fn next_entry(&mut self) -> Result<Option<Entry>, ParseError> {
         let Some((line, kind)) = self.next_kind()? else {
