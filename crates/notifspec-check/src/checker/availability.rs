@@ -291,6 +291,7 @@ impl Checker {
     }
 
     /// A notification of `kind` that the window allows: `S-NO-DUP`, and the promise.
+    #[inline]
     pub(super) fn announced(&mut self, kind: ItemKind, shown: Shown<'_>, line: Option<usize>) {
         if kind == ItemKind::Classified {
             self.avail.promised(line);

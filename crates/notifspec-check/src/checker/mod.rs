@@ -307,6 +307,7 @@ impl Checker {
     }
 
     /// A client line already classified.
+    #[inline]
     fn client_line_as(
         &mut self,
         class: classify::ClientClass,
@@ -339,6 +340,7 @@ impl Checker {
     }
 
     /// A server line already classified.
+    #[inline]
     fn server_line_as(
         &mut self,
         class: classify::ServerClass,

@@ -206,6 +206,7 @@ impl Checker {
 
     /// A server line that is (or looks like) a notification; `kind` is `None` for a line that
     /// only starts like one.
+    #[inline]
     pub(super) fn notification(
         &mut self,
         kind: Option<ItemKind>,
@@ -258,6 +259,7 @@ impl Checker {
         }
     }
 
+    #[inline]
     fn notification_in_mode(
         &mut self,
         kind: Option<ItemKind>,
@@ -299,7 +301,8 @@ impl Checker {
             self.not_a_kind(shown, line);
             return;
         };
-        let stop = at(self.window.stop_line());
+        // Formatted only when reported: a notification crossing a stop is routine.
+        let stop = || at(self.window.stop_line());
         if self.dialect.answers_required() && self.window.has_unread_ok() {
             // Sent before the server read the OK that preceded the stop: not outstanding
             // when the server read the stop, so it does not count as crossing it.
@@ -309,7 +312,8 @@ impl Checker {
         if self.dialect.answers_required() {
             if let Some(answered) = self.window.stop_answered() {
                 let msg = format!(
-                    "notification {shown} arrived after stop_notif{stop}, which answered {}: a server that waits for each answer reads the stop before it may notify again, so nothing can cross it",
+                    "notification {shown} arrived after stop_notif{}, which answered {}: a server that waits for each answer reads the stop before it may notify again, so nothing can cross it",
+                    stop(),
                     self.sent_name(answered)
                 );
                 self.report(RuleId::SNotifWindow, line, msg);
@@ -317,7 +321,8 @@ impl Checker {
             }
             if let Some(first) = self.window.crossed() {
                 let msg = format!(
-                    "second notification {shown} crossed stop_notif{stop} after {}; at most one notification may cross a stop sent with nothing outstanding",
+                    "second notification {shown} crossed stop_notif{} after {}; at most one notification may cross a stop sent with nothing outstanding",
+                    stop(),
                     self.sent_name(first)
                 );
                 self.report(RuleId::SNotifWindow, line, msg);
