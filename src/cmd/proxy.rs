@@ -77,6 +77,8 @@ pub fn run(args: Args) -> Status {
     }
     cfg.max_conns = args.max_conns;
     cfg.connect_timeout = args.connect_timeout;
+    // One event loop per core, as haproxy runs one per thread (docs/performance.md).
+    cfg.threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let rt = match crate::cmd::runtime() {
         Ok(rt) => rt,
         Err(e) => {

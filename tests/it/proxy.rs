@@ -277,6 +277,64 @@ async fn violations_are_reported_live_with_the_connection_id() {
     proxy.shutdown().await;
 }
 
+/// `notifspec proxy` runs its connections on threads of their own (`ProxyConfig::threads`),
+/// handed out in turn: each is still forwarded, judged with its id, and recorded, and
+/// stopping the proxy flushes the recordings of the connections still open on those threads.
+#[tokio::test]
+async fn connections_on_the_proxys_own_threads_are_forwarded_judged_and_recorded() {
+    const CONNS: usize = 3;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let mut cfg = ProxyConfig::new(
+        listener.local_addr().unwrap().to_string(),
+        Dialect::default(),
+    );
+    cfg.record = Some(dir.path().to_path_buf());
+    cfg.threads = 2;
+    let sink: proxy::ReportSink = Arc::new(move |r| {
+        let _ = tx.send(r);
+    });
+    let proxy = proxy::start("127.0.0.1:0", cfg, sink).await.unwrap();
+    let mut clients = Vec::new();
+    let mut servers = Vec::new();
+    for _ in 0..CONNS {
+        clients.push(TcpStream::connect(proxy.local_addr()).await.unwrap());
+        servers.push(timeout(WAIT, listener.accept()).await.unwrap().unwrap().0);
+    }
+    // A notification outside the mode on every connection: forwarded and reported.
+    for s in &mut servers {
+        s.write_all(b"notif: random\r\n").await.unwrap();
+    }
+    for c in &mut clients {
+        let mut buf = [0u8; 15];
+        timeout(WAIT, c.read_exact(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(&buf, b"notif: random\r\n");
+    }
+    let mut judged = Vec::new();
+    while judged.len() < CONNS {
+        let r = reports_until(&mut rx, |r| matches!(r, ProxyReport::Violation { .. })).await;
+        if let Some(ProxyReport::Violation { conn, violation }) = r.last() {
+            assert_eq!(violation.rule, RuleId::SNotifInMode);
+            judged.push(*conn);
+        }
+    }
+    judged.sort();
+    assert_eq!(judged, [1, 2, 3]);
+    // Stopped with every connection open: each recording is flushed, not left empty.
+    drop(proxy);
+    let mut recorded = 0;
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        assert!(text.contains("S: notif: random\n"), "{text}");
+        recorded += 1;
+    }
+    assert_eq!(recorded, CONNS);
+}
+
 #[tokio::test]
 async fn an_unreachable_upstream_closes_the_client_and_is_reported() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -305,8 +363,8 @@ async fn an_unreachable_upstream_closes_the_client_and_is_reported() {
 /// Regression: the proxy once forwarded a chunk before showing it to the checker, so a fast
 /// server's reply could reach the checker before the request it answers (false S-REPLY-ONE,
 /// S-MODE-ACK). Hundreds of instant request/reply rounds must give no violation at all. Two
-/// worker threads, so the proxy's two directions really run side by side, as in `notifspec
-/// proxy`. (The old interleaving needed the forwarding thread to be preempted between its
+/// worker threads, so the proxy's connection and the test's peers really run side by side.
+/// (The old interleaving needed the forwarding thread to be preempted between its
 /// write and its bookkeeping, which a loaded machine did at once but a test cannot force;
 /// this guards the order, it does not prove the race.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
