@@ -73,6 +73,7 @@ where
     let mut rbuf = BytesMut::with_capacity(READ_CAPACITY);
     let mut wbuf: Vec<u8> = Vec::new();
     let mut eof = false;
+    let mut just_read = false;
     let mut changed = shared.subscribe();
     let mut session = shared
         .with_items(|items| ServerSession::with_choices(dialect.clone(), shared.choices(), items));
@@ -141,6 +142,7 @@ where
                     if n? == 0 {
                         eof = true;
                     }
+                    just_read = true;
                 }
                 r = changed.changed(), if session.wants_items() => {
                     if r.is_err() {
@@ -151,7 +153,9 @@ where
             }
             continue;
         };
-        if guard.is_shutdown() {
+        // Right after a read the select above just gave shutdown and the idle timer their
+        // turn; a line that was already buffered gets the same checks here.
+        if !std::mem::take(&mut just_read) && guard.is_shutdown() {
             return Ok(CloseReason::Shutdown);
         }
         if idle_timer

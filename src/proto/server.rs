@@ -194,23 +194,32 @@ impl ServerSession {
         if self.closing {
             return;
         }
-        let Ok(line) = std::str::from_utf8(line) else {
-            self.error("line is not valid UTF-8");
-            return;
-        };
+        // Compared as bytes: a line equal to a spelling is valid UTF-8, so only an unknown
+        // line needs the UTF-8 check (a round trip's request skips it).
         let d = &self.dialect;
-        let command = if line == d.commands.random {
+        let command = if line == d.commands.random.as_bytes() {
             Command::Request(ItemKind::Random)
-        } else if line == d.commands.classified {
+        } else if line == d.commands.classified.as_bytes() {
             Command::Request(ItemKind::Classified)
-        } else if line == d.commands.enter {
+        } else if line == d.commands.enter.as_bytes() {
             Command::Enter
-        } else if line == d.commands.stop {
+        } else if line == d.commands.stop.as_bytes() {
             Command::Stop
-        } else if line == d.answers.ok {
+        } else if line == d.answers.ok.as_bytes() {
             Command::Ok
         } else {
             Command::Unknown
+        };
+        // The text of an unknown line, for its error; known ones are quoted by their spelling.
+        let line = match command {
+            Command::Unknown => match std::str::from_utf8(line) {
+                Ok(text) => text,
+                Err(_) => {
+                    self.error("line is not valid UTF-8");
+                    return;
+                }
+            },
+            _ => "",
         };
         match (self.mode, command) {
             (_, Command::Unknown) if line.is_empty() => self.error("empty line"),
@@ -243,13 +252,17 @@ impl ServerSession {
                 },
                 Command::Ok,
             ) => {
-                let reason = format!("`{}` without an outstanding notification", line);
+                let reason = format!(
+                    "`{}` without an outstanding notification",
+                    self.dialect.answers.ok
+                );
                 self.error(&reason);
             }
             (Mode::Notifying { .. }, Command::Request(_) | Command::Enter) => {
                 let reason = format!(
                     "`{}` is not allowed in notification mode; send `{}` first",
-                    line, self.dialect.commands.stop
+                    self.spelling(command),
+                    self.dialect.commands.stop
                 );
                 self.error(&reason);
             }
@@ -268,6 +281,19 @@ impl ServerSession {
                 self.outbox.push_back(Out::StopOk);
                 self.mode = Mode::Idle;
             }
+        }
+    }
+
+    /// How the dialect spells a known command (for quoting it in an error).
+    fn spelling(&self, command: Command) -> &str {
+        let d = &self.dialect;
+        match command {
+            Command::Request(ItemKind::Random) => &d.commands.random,
+            Command::Request(ItemKind::Classified) => &d.commands.classified,
+            Command::Enter => &d.commands.enter,
+            Command::Stop => &d.commands.stop,
+            Command::Ok => &d.answers.ok,
+            Command::Unknown => "",
         }
     }
 
