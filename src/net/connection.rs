@@ -30,6 +30,9 @@ use super::shutdown::ShutdownGuard;
 /// Read buffer per connection while no long line arrives: any request in one read.
 const READ_CAPACITY: usize = 64;
 
+/// Write buffer allocated when lines are to be sent: a mode ack and a notification fit.
+const WRITE_CAPACITY: usize = 64;
+
 /// Why a connection ended, for the close log line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum CloseReason {
@@ -87,6 +90,11 @@ where
             tracing::info!(%peer, %reason, "protocol error");
         }
         if session.has_output() {
+            if wbuf.capacity() == 0 {
+                // Room for an ack and a notification at once: one allocation, not a growth
+                // per line (in notification mode the buffer is released after each write).
+                wbuf.reserve_exact(WRITE_CAPACITY);
+            }
             session.transmit_into(&mut wbuf, ending);
             if tracing::enabled!(tracing::Level::DEBUG) {
                 for line in wbuf.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
