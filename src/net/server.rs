@@ -573,6 +573,7 @@ mod tests {
         let (stream, _peer) = tokio::io::duplex(64);
         let serve = connection::serve(stream, &server.shared, &guard, "p");
         let size = std::mem::size_of_val(&serve);
+        eprintln!("the connection future is {size} bytes");
         assert!(size <= 2048, "the connection future is {size} bytes");
         drop(serve);
         drop(guard);
