@@ -82,7 +82,8 @@ where
         .with_items(|items| ServerSession::with_choices(dialect.clone(), shared.choices(), items));
     let idle = shared.idle_timeout();
     let mut idle_timer = pin!(idle.map(tokio::time::sleep));
-    let mut cancelled = pin!(guard.cancelled());
+    let shutdown_wait = pin!(guard.cancelled());
+    let mut cancelled = guard.cancelled_cheaply(shutdown_wait);
 
     loop {
         if let Some(reason) = session.take_error() {
