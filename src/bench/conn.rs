@@ -24,9 +24,6 @@ pub struct LineConn {
     start: usize,
     end: usize,
     timeout: Duration,
-    /// Whether a read that makes no progress fails after `timeout`; see
-    /// [`LineConn::untimed_reads`].
-    timed_reads: bool,
 }
 
 impl LineConn {
@@ -52,16 +49,7 @@ impl LineConn {
             start: 0,
             end: 0,
             timeout,
-            timed_reads: true,
         })
-    }
-
-    /// Reads from now on wait without a timer of their own: for a caller whose waits are
-    /// bounded another way (the fan-out listeners, stopped by the run's phase). A timed read
-    /// that waits arms and cancels a timer each time, once per delivery for a listener; the
-    /// same for every server compared.
-    pub fn untimed_reads(&mut self) {
-        self.timed_reads = false;
     }
 
     /// Sends `bytes` whole.
@@ -97,20 +85,16 @@ impl LineConn {
                 });
             }
             let read = self.stream.read(&mut self.buf[self.end..]);
-            let read = if self.timed_reads {
-                tokio::time::timeout(self.timeout, read)
-                    .await
-                    .map_err(|_| BenchError::Timeout {
-                        what: "waiting for a line".into(),
-                        after: self.timeout,
-                    })?
-            } else {
-                read.await
-            };
-            let n = read.map_err(|source| BenchError::Io {
-                what: "reading".into(),
-                source,
-            })?;
+            let n = tokio::time::timeout(self.timeout, read)
+                .await
+                .map_err(|_| BenchError::Timeout {
+                    what: "waiting for a line".into(),
+                    after: self.timeout,
+                })?
+                .map_err(|source| BenchError::Io {
+                    what: "reading".into(),
+                    source,
+                })?;
             if n == 0 {
                 return Err(BenchError::Protocol {
                     what: "the server closed the connection".into(),

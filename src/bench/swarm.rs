@@ -278,31 +278,20 @@ pub async fn listen(
     mut conn: LineConn,
     dialect: &Dialect,
     log: Arc<PublishLog>,
-    phase: watch::Receiver<Phase>,
+    mut phase: watch::Receiver<Phase>,
 ) -> Result<Received, BenchError> {
     let sp = Spellings::of(dialect);
     let mut got = Received::default();
     // How many publishes (in order) this subscriber has heard of.
     let mut heard = 0usize;
-    // Reads wait untimed: the phase bounds them (Stop comes after the drain time).
-    conn.untimed_reads();
-    // One pending wait for the next phase change, kept across deliveries and re-armed only
-    // when it fires: a fresh `changed()` per delivery registered and dropped a waiter on the
-    // channel all listeners share, each time.
-    let next_change = |mut phase: watch::Receiver<Phase>| async move {
-        let r = phase.changed().await;
-        let now = *phase.borrow_and_update();
-        (r.is_ok(), now, phase)
-    };
-    let mut change = std::pin::pin!(next_change(phase.clone()));
     loop {
         let incoming = tokio::select! {
             biased;
-            (open, now, rx) = &mut change => {
-                if !open || now == Phase::Stop {
+            changed = phase.changed() => {
+                let now = *phase.borrow_and_update();
+                if changed.is_err() || now == Phase::Stop {
                     break;
                 }
-                change.set(next_change(rx));
                 None
             }
             r = next(broker, &mut conn, &sp, &log) => Some(r?),
