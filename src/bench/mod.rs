@@ -5,7 +5,8 @@
 //! idle connection against Redis), [`check`] (`notifspec check` against `wc -l`),
 //! [`replay`], and [`proxy`] (round trips through `notifspec proxy` against haproxy). Each
 //! runs several times and reports medians, with the ratio to its baseline
-//! and the target from issue 7. Targets are printed, never enforced: on a shared 2-core
+//! and the target from issue 7 (rr and memory: issue 14's). Targets are printed, never
+//! enforced: on a shared 2-core
 //! machine a benchmark informs, and the machinery is tested on tiny plans only.
 //!
 //! Every server under test (the reference server, the floor, Redis) runs as a child process

@@ -20,8 +20,9 @@ use crate::dialect::Dialect;
 /// The table's title.
 pub const TITLE: &str = "request/response: `random?` round trips, reference vs floor";
 
-/// The issue's target: the reference server at this fraction of the floor's throughput.
-pub const TARGET: f64 = 0.9;
+/// Issue 14's target (issue 7 asked for 0.9×): the reference server at this fraction of the
+/// floor's throughput, at every connection count.
+pub const TARGET: f64 = 0.95;
 
 /// What the round-trip measurement does.
 #[derive(Debug, Clone)]

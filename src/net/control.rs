@@ -136,7 +136,8 @@ where
             r = writer.send(reply) => r?,
         }
         if close {
-            super::connection::close_gracefully(reader.into_inner(), writer).await;
+            super::connection::close_halves_gracefully(reader.into_inner(), writer.into_inner())
+                .await;
             return Ok(());
         }
     }

@@ -15,13 +15,11 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::SinkExt as _;
 use rand::SeedableRng as _;
 use rand::rngs::StdRng;
-use tokio::io::{AsyncRead, AsyncWrite, DuplexStream};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _, DuplexStream};
 use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
-use tokio_util::codec::FramedWrite;
 
 use crate::choices::Choices;
 use crate::dialect::{Dialect, ErrorPolicy};
@@ -207,16 +205,15 @@ async fn refuse<S: AsyncRead + AsyncWrite>(stream: S, shared: &Shared) {
         return;
     };
     crate::proto::server::fit(&mut line, shared.max_line());
-    let (r, w) = tokio::io::split(stream);
-    let mut writer = FramedWrite::new(
-        w,
-        LineCodec::new(shared.max_line(), shared.dialect.line_ending),
-    );
-    if tokio::time::timeout(REFUSE_TIMEOUT, writer.send(line))
+    let codec = LineCodec::new(shared.max_line(), shared.dialect.line_ending);
+    let mut bytes = Vec::with_capacity(line.len() + 2);
+    codec.encode_into(line.as_bytes(), &mut bytes);
+    let mut stream = std::pin::pin!(stream);
+    if tokio::time::timeout(REFUSE_TIMEOUT, stream.write_all(&bytes))
         .await
         .is_ok_and(|r| r.is_ok())
     {
-        connection::close_gracefully(r, writer).await;
+        connection::close_gracefully(stream).await;
     }
 }
 
@@ -588,6 +585,7 @@ mod tests {
         let (stream, _peer) = tokio::io::duplex(64);
         let serve = connection::serve(stream, &server.shared, &guard, "p");
         let size = std::mem::size_of_val(&serve);
+        eprintln!("the connection future is {size} bytes");
         assert!(size <= 2048, "the connection future is {size} bytes");
         drop(serve);
         drop(guard);

@@ -5,7 +5,11 @@
 //! the drain open. The owner calls [`ShutdownController::shutdown`], which signals and then
 //! waits, within a bound, for the last guard to go away. No task list, no per-task bookkeeping.
 
-use std::sync::Mutex;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -15,6 +19,8 @@ use tokio_util::sync::CancellationToken;
 #[derive(Debug)]
 pub struct ShutdownController {
     token: CancellationToken,
+    /// Set just before the token is cancelled: a check without the token's lock.
+    begun: Arc<AtomicBool>,
     drain_tx: Mutex<Option<mpsc::Sender<()>>>,
     drain_rx: Mutex<Option<mpsc::Receiver<()>>>,
 }
@@ -24,6 +30,7 @@ pub struct ShutdownController {
 #[derive(Debug, Clone)]
 pub struct ShutdownGuard {
     token: CancellationToken,
+    begun: Arc<AtomicBool>,
     _drain: mpsc::Sender<()>,
 }
 
@@ -39,6 +46,7 @@ impl ShutdownController {
         let (tx, rx) = mpsc::channel(1);
         ShutdownController {
             token: CancellationToken::new(),
+            begun: Arc::new(AtomicBool::new(false)),
             drain_tx: Mutex::new(Some(tx)),
             drain_rx: Mutex::new(Some(rx)),
         }
@@ -52,19 +60,21 @@ impl ShutdownController {
         let tx = self.drain_tx.lock().ok()?.as_ref()?.clone();
         Some(ShutdownGuard {
             token: self.token.clone(),
+            begun: self.begun.clone(),
             _drain: tx,
         })
     }
 
     /// Signals every task without waiting (used when a handle is dropped).
     pub fn signal(&self) {
+        self.begun.store(true, Ordering::Release);
         self.token.cancel();
     }
 
     /// Signals every task, then waits up to `timeout` for all of them to finish. Returns
     /// whether they all did; a second call returns `true` at once.
     pub async fn shutdown(&self, timeout: Duration) -> bool {
-        self.token.cancel();
+        self.signal();
         if let Ok(mut tx) = self.drain_tx.lock() {
             tx.take();
         }
@@ -83,9 +93,58 @@ impl ShutdownGuard {
         self.token.cancelled().await
     }
 
-    /// Whether shutdown has begun.
+    /// Whether shutdown has begun (an atomic load, no lock).
     pub fn is_shutdown(&self) -> bool {
-        self.token.is_cancelled()
+        self.begun.load(Ordering::Acquire)
+    }
+
+    /// Like [`ShutdownGuard::cancelled`], for a loop that polls it on every wake-up (each
+    /// connection): `wait` (this guard's [`ShutdownGuard::cancelled`], pinned by the caller)
+    /// is registered once, and polled again only when the task's waker changes. Polling the
+    /// token's future each time took its lock on every wake-up, with every connection of the
+    /// server on the same lock.
+    pub fn cancelled_cheaply<'a, F>(&'a self, wait: Pin<&'a mut F>) -> CheapCancelled<'a, F>
+    where
+        F: Future<Output = ()>,
+    {
+        CheapCancelled {
+            begun: &self.begun,
+            wait,
+            registered: None,
+        }
+    }
+}
+
+/// See [`ShutdownGuard::cancelled_cheaply`].
+#[derive(Debug)]
+pub struct CheapCancelled<'a, F> {
+    begun: &'a AtomicBool,
+    wait: Pin<&'a mut F>,
+    /// The waker the token's waiter holds, once registered.
+    registered: Option<Waker>,
+}
+
+impl<F: Future<Output = ()>> Future for CheapCancelled<'_, F> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        if this.begun.load(Ordering::Acquire) {
+            return Poll::Ready(());
+        }
+        // The flag is set before the token is cancelled, so the wake-up cancellation sends
+        // to the registered waker finds it set. Until then, a registration with an
+        // equivalent waker is enough.
+        if this
+            .registered
+            .as_ref()
+            .is_some_and(|w| w.will_wake(cx.waker()))
+        {
+            return Poll::Pending;
+        }
+        let r = this.wait.as_mut().poll(cx);
+        this.registered = Some(cx.waker().clone());
+        r
     }
 }
 
@@ -106,6 +165,35 @@ mod tests {
         assert!(task.is_finished() || task.await.is_ok());
         assert!(c.guard().is_none());
         assert!(c.shutdown(Duration::from_secs(1)).await);
+    }
+
+    /// The cheap wait is polled many times without re-registering, and still ends the task
+    /// when shutdown begins (else shutdown would time out).
+    #[tokio::test(start_paused = true)]
+    async fn a_cheap_wait_polled_on_every_wake_up_still_sees_shutdown() {
+        let c = ShutdownController::new();
+        let g = c.guard().unwrap();
+        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(async move {
+            let wait = std::pin::pin!(g.cancelled());
+            let mut cancelled = g.cancelled_cheaply(wait);
+            let mut wake_ups = 0;
+            while wake_ups < 100 {
+                tokio::select! {
+                    biased;
+                    _ = &mut cancelled => return Err(wake_ups),
+                    _ = tokio::task::yield_now() => wake_ups += 1,
+                }
+            }
+            let _ = ready_tx.send(());
+            (&mut cancelled).await;
+            assert!(g.is_shutdown());
+            Ok(wake_ups)
+        });
+        ready_rx.await.unwrap();
+        assert!(!c.token.is_cancelled());
+        assert!(c.shutdown(Duration::from_secs(1)).await);
+        assert_eq!(task.await.unwrap(), Ok(100));
     }
 
     #[tokio::test(start_paused = true)]

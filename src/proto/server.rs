@@ -65,7 +65,9 @@ pub struct ServerSession {
     /// The kind announced last, so that the other kind goes first next time (no starvation).
     last_announced: ItemKind,
     /// Lines to send; at most a few at a time (one reply, or an ack and one notification).
-    outbox: VecDeque<String>,
+    /// Kept as what to say rather than text, so the shell can write them straight into its
+    /// buffer ([`ServerSession::transmit_into`]) without a `String` per line.
+    outbox: VecDeque<Out>,
     closing: bool,
     /// The reason of the last protocol error, kept for the shell's log (even when the dialect
     /// stays silent on errors).
@@ -127,7 +129,42 @@ impl ServerSession {
 
     /// The next line to send, without terminator.
     pub fn poll_transmit(&mut self) -> Option<String> {
-        self.outbox.pop_front()
+        let out = self.outbox.pop_front()?;
+        let mut line = Vec::new();
+        self.render(&out, &mut line);
+        // Every line is built from UTF-8 pieces: dialect spellings, digits, ads, reasons.
+        Some(
+            String::from_utf8(line)
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+        )
+    }
+
+    /// Appends every line to send to `dst`, each followed by `ending` (the dialect's), and
+    /// returns how many. The same lines as [`ServerSession::poll_transmit`] yields, without
+    /// building a `String` for each: the shell's path at scale.
+    pub fn transmit_into(&mut self, dst: &mut Vec<u8>, ending: &[u8]) -> usize {
+        let n = self.outbox.len();
+        while let Some(out) = self.outbox.pop_front() {
+            self.render(&out, dst);
+            dst.extend_from_slice(ending);
+        }
+        n
+    }
+
+    /// Whether lines are waiting to be sent.
+    pub fn has_output(&self) -> bool {
+        !self.outbox.is_empty()
+    }
+
+    fn render(&self, out: &Out, dst: &mut Vec<u8>) {
+        let d = &self.dialect;
+        match out {
+            Out::ModeAck => dst.extend_from_slice(d.replies.mode_ack.as_bytes()),
+            Out::StopOk => dst.extend_from_slice(d.replies.stop_ok.as_bytes()),
+            Out::Notification(kind) => dst.extend_from_slice(d.notification(*kind).as_bytes()),
+            Out::Number(n) => push_decimal(*n, dst),
+            Out::Text(t) => dst.extend_from_slice(t.as_bytes()),
+        }
     }
 
     /// Whether the connection must be closed once the outbox is sent.
@@ -157,23 +194,32 @@ impl ServerSession {
         if self.closing {
             return;
         }
-        let Ok(line) = std::str::from_utf8(line) else {
-            self.error("line is not valid UTF-8");
-            return;
-        };
+        // Compared as bytes: a line equal to a spelling is valid UTF-8, so only an unknown
+        // line needs the UTF-8 check (a round trip's request skips it).
         let d = &self.dialect;
-        let command = if line == d.commands.random {
+        let command = if line == d.commands.random.as_bytes() {
             Command::Request(ItemKind::Random)
-        } else if line == d.commands.classified {
+        } else if line == d.commands.classified.as_bytes() {
             Command::Request(ItemKind::Classified)
-        } else if line == d.commands.enter {
+        } else if line == d.commands.enter.as_bytes() {
             Command::Enter
-        } else if line == d.commands.stop {
+        } else if line == d.commands.stop.as_bytes() {
             Command::Stop
-        } else if line == d.answers.ok {
+        } else if line == d.answers.ok.as_bytes() {
             Command::Ok
         } else {
             Command::Unknown
+        };
+        // The text of an unknown line, for its error; known ones are quoted by their spelling.
+        let line = match command {
+            Command::Unknown => match std::str::from_utf8(line) {
+                Ok(text) => text,
+                Err(_) => {
+                    self.error("line is not valid UTF-8");
+                    return;
+                }
+            },
+            _ => "",
         };
         match (self.mode, command) {
             (_, Command::Unknown) if line.is_empty() => self.error("empty line"),
@@ -183,8 +229,7 @@ impl ServerSession {
             }
             (Mode::Idle, Command::Request(kind)) => self.reply_item(kind, items),
             (Mode::Idle, Command::Enter) => {
-                let ack = self.dialect.replies.mode_ack.clone();
-                self.outbox.push_back(ack);
+                self.outbox.push_back(Out::ModeAck);
                 self.mode = Mode::Notifying {
                     awaiting_answer: false,
                 };
@@ -207,13 +252,17 @@ impl ServerSession {
                 },
                 Command::Ok,
             ) => {
-                let reason = format!("`{}` without an outstanding notification", line);
+                let reason = format!(
+                    "`{}` without an outstanding notification",
+                    self.dialect.answers.ok
+                );
                 self.error(&reason);
             }
             (Mode::Notifying { .. }, Command::Request(_) | Command::Enter) => {
                 let reason = format!(
                     "`{}` is not allowed in notification mode; send `{}` first",
-                    line, self.dialect.commands.stop
+                    self.spelling(command),
+                    self.dialect.commands.stop
                 );
                 self.error(&reason);
             }
@@ -229,10 +278,22 @@ impl ServerSession {
                 self.announce_next(items);
             }
             (Mode::Notifying { .. }, Command::Stop) => {
-                let ok = self.dialect.replies.stop_ok.clone();
-                self.outbox.push_back(ok);
+                self.outbox.push_back(Out::StopOk);
                 self.mode = Mode::Idle;
             }
+        }
+    }
+
+    /// How the dialect spells a known command (for quoting it in an error).
+    fn spelling(&self, command: Command) -> &str {
+        let d = &self.dialect;
+        match command {
+            Command::Request(ItemKind::Random) => &d.commands.random,
+            Command::Request(ItemKind::Classified) => &d.commands.classified,
+            Command::Enter => &d.commands.enter,
+            Command::Stop => &d.commands.stop,
+            Command::Ok => &d.answers.ok,
+            Command::Unknown => "",
         }
     }
 
@@ -240,16 +301,15 @@ impl ServerSession {
         let reply = match kind {
             ItemKind::Random => {
                 self.seen_random_version = items.random_version();
-                match self.choices.random {
+                Out::Number(match self.choices.random {
                     RandomReply::Newest => items.random_value(),
                     RandomReply::Draw => {
                         self.draws += 1;
                         splitmix64(items.random_value() ^ self.draws.rotate_left(32))
                     }
-                }
-                .to_string()
+                })
             }
-            ItemKind::Classified => match self.read_ad(items) {
+            ItemKind::Classified => Out::Text(match self.read_ad(items) {
                 Some(ad) => ad,
                 None => match self.choices.when_none {
                     WhenNone::Empty => String::new(),
@@ -259,7 +319,7 @@ impl ServerSession {
                         .map(|(_, ad)| ad.to_string())
                         .unwrap_or_default(),
                 },
-            },
+            }),
         };
         self.outbox.push_back(reply);
     }
@@ -363,8 +423,7 @@ impl ServerSession {
                 },
             }
             self.last_announced = kind;
-            self.outbox
-                .push_back(self.dialect.notification(kind).to_string());
+            self.outbox.push_back(Out::Notification(kind));
             if required {
                 self.mode = Mode::Notifying {
                     awaiting_answer: true,
@@ -379,9 +438,39 @@ impl ServerSession {
             && let Some(mut line) = self.dialect.error_line(reason)
         {
             fit(&mut line, self.dialect.max_line);
-            self.outbox.push_back(line);
+            self.outbox.push_back(Out::Text(line));
         }
     }
+}
+
+/// One line to send, as what it says; rendered only when the shell takes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Out {
+    /// The dialect's acknowledgement of the enter command.
+    ModeAck,
+    /// The dialect's acknowledgement of the stop command.
+    StopOk,
+    /// The dialect's notification for this kind.
+    Notification(ItemKind),
+    /// A random number, in decimal.
+    Number(u64),
+    /// Anything else: an ad, an error line.
+    Text(String),
+}
+
+/// Appends `n` in decimal, without going through `fmt` (a reply per round trip).
+fn push_decimal(mut n: u64, dst: &mut Vec<u8>) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    dst.extend_from_slice(&digits[i..]);
 }
 
 /// A well-mixed 64-bit value from `x` (SplitMix64): the `random=draw` generator, so a
@@ -459,6 +548,51 @@ mod tests {
     const AWAITING: Mode = Mode::Notifying {
         awaiting_answer: true,
     };
+
+    /// The buffer-writing output says exactly what `poll_transmit` says, terminators added,
+    /// for every kind of line: replies, numbers of every width, acks, notifications, errors.
+    #[test]
+    fn transmit_into_writes_the_lines_poll_transmit_yields() {
+        let script = [
+            "random?",
+            "classified?",
+            "bogus",
+            "_notif_",
+            "OK",
+            "stop_notif",
+            "random?",
+        ];
+        let run = |by_buffer: bool| {
+            let mut items = Items::new(0, "Nice appart in the 11e.", 100);
+            let mut s = session(Dialect::default(), &items);
+            let mut out = Vec::new();
+            for (i, line) in script.iter().enumerate() {
+                items.publish_random([0, 7, u64::MAX, 10, 1_000_000_007, 9, 42][i]);
+                items.publish_classified("ad");
+                s.handle_line(line.as_bytes(), &items);
+                if by_buffer {
+                    s.transmit_into(&mut out, b"\r\n");
+                    assert!(!s.has_output());
+                } else {
+                    for l in drain(&mut s) {
+                        out.extend_from_slice(l.as_bytes());
+                        out.extend_from_slice(b"\r\n");
+                    }
+                }
+            }
+            String::from_utf8(out).unwrap()
+        };
+        let text = run(true);
+        assert_eq!(text, run(false));
+        assert!(
+            text.starts_with("0\r\nNice appart in the 11e.\r\nERR "),
+            "{text}"
+        );
+        assert!(text.ends_with("OK\r\n42\r\n"), "{text}");
+        let mut n = Vec::new();
+        push_decimal(u64::MAX, &mut n);
+        assert_eq!(n, u64::MAX.to_string().as_bytes());
+    }
 
     #[test]
     fn seed_example_session() {

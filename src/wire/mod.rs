@@ -85,11 +85,32 @@ impl LineCodec {
     }
 }
 
-impl Decoder for LineCodec {
-    type Item = Frame;
-    type Error = std::io::Error;
+/// Where the next complete line lies in a read buffer, found without splitting it off: the
+/// connection loop hands `&buf[..len]` to its session and then advances the buffer by
+/// `consumed`, so a received line costs no allocation and no reference count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scan {
+    /// A complete line within the limit: `buf[..len]`, followed by its terminator.
+    Line {
+        /// Content bytes (terminator excluded).
+        len: usize,
+        /// How it ended.
+        ending: Ending,
+        /// Bytes to advance past once the line is used (content and terminator).
+        consumed: usize,
+    },
+    /// A line passed the limit (reported once, as [`Frame::TooLong`]).
+    TooLong {
+        /// The limit that was exceeded.
+        limit: usize,
+    },
+}
 
-    fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Frame>, std::io::Error> {
+impl LineCodec {
+    /// Like [`Decoder::decode`], but leaves a found line in `buf` (see [`Scan`]); the caller
+    /// must advance `buf` by `consumed` before scanning again. Discarded bytes of an
+    /// oversized line are dropped from `buf` here, so it stays within the limit.
+    pub fn scan(&mut self, buf: &mut BytesMut) -> Option<Scan> {
         loop {
             if self.discarding {
                 match memchr(b'\n', buf) {
@@ -101,7 +122,7 @@ impl Decoder for LineCodec {
                     }
                     None => {
                         buf.clear();
-                        return Ok(None);
+                        return None;
                     }
                 }
             }
@@ -110,23 +131,22 @@ impl Decoder for LineCodec {
             if let Some(off) = memchr(b'\n', &buf[self.scanned..window]) {
                 let nl = self.scanned + off;
                 self.scanned = 0;
-                let mut line = buf.split_to(nl + 1);
-                line.truncate(nl);
-                let ending = if line.last() == Some(&b'\r') {
-                    line.truncate(nl - 1);
-                    Ending::CrLf
+                let (len, ending) = if nl > 0 && buf[nl - 1] == b'\r' {
+                    (nl - 1, Ending::CrLf)
                 } else {
-                    Ending::Lf
+                    (nl, Ending::Lf)
                 };
-                if line.len() > self.max_line {
-                    return Ok(Some(Frame::TooLong {
+                if len > self.max_line {
+                    buf.advance(nl + 1);
+                    return Some(Scan::TooLong {
                         limit: self.max_line,
-                    }));
+                    });
                 }
-                return Ok(Some(Frame::Line(RawLine {
-                    bytes: line.freeze(),
+                return Some(Scan::Line {
+                    len,
                     ending,
-                })));
+                    consumed: nl + 1,
+                });
             }
             self.scanned = window;
             // More than max_line bytes with no terminator, and not a line of exactly
@@ -136,38 +156,78 @@ impl Decoder for LineCodec {
             if over {
                 self.discarding = true;
                 self.scanned = 0;
-                return Ok(Some(Frame::TooLong {
+                return Some(Scan::TooLong {
                     limit: self.max_line,
-                }));
+                });
             }
-            return Ok(None);
+            return None;
         }
     }
 
-    fn decode_eof(&mut self, buf: &mut BytesMut) -> Result<Option<Frame>, std::io::Error> {
-        if let Some(frame) = self.decode(buf)? {
-            return Ok(Some(frame));
+    /// Like [`Decoder::decode_eof`], in the manner of [`LineCodec::scan`]: once the stream
+    /// has ended, an incomplete last line is a line ([`Ending::Eof`]).
+    pub fn scan_eof(&mut self, buf: &mut BytesMut) -> Option<Scan> {
+        if let Some(found) = self.scan(buf) {
+            return Some(found);
         }
         if self.discarding || buf.is_empty() {
             buf.clear();
             self.discarding = false;
             self.scanned = 0;
-            return Ok(None);
+            return None;
         }
         self.scanned = 0;
         // A line of max_line bytes plus a `\r` waits for its `\n`; if the stream ends
         // instead, that `\r` is content and the line is one byte over the limit.
         if buf.len() > self.max_line {
             buf.clear();
-            return Ok(Some(Frame::TooLong {
+            return Some(Scan::TooLong {
                 limit: self.max_line,
-            }));
+            });
         }
-        let line = buf.split();
-        Ok(Some(Frame::Line(RawLine {
-            bytes: line.freeze(),
+        Some(Scan::Line {
+            len: buf.len(),
             ending: Ending::Eof,
-        })))
+            consumed: buf.len(),
+        })
+    }
+
+    /// Appends `line` and the dialect's terminator to `dst`.
+    pub fn encode_into(&self, line: &[u8], dst: &mut impl BufMut) {
+        dst.put_slice(line);
+        dst.put_slice(self.send_ending.as_bytes());
+    }
+}
+
+/// Turns a scanned line into an owned frame (the `Decoder` path: framed streams, fuzzers).
+fn split_frame(found: Scan, buf: &mut BytesMut) -> Frame {
+    match found {
+        Scan::TooLong { limit } => Frame::TooLong { limit },
+        Scan::Line {
+            len,
+            ending,
+            consumed,
+        } => {
+            let mut line = buf.split_to(consumed);
+            line.truncate(len);
+            Frame::Line(RawLine {
+                bytes: line.freeze(),
+                ending,
+            })
+        }
+    }
+}
+
+impl Decoder for LineCodec {
+    type Item = Frame;
+    type Error = std::io::Error;
+
+    fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Frame>, std::io::Error> {
+        Ok(self.scan(buf).map(|found| split_frame(found, buf)))
+    }
+
+    fn decode_eof(&mut self, buf: &mut BytesMut) -> Result<Option<Frame>, std::io::Error> {
+        Ok(self.scan_eof(buf).map(|found| split_frame(found, buf)))
     }
 }
 

@@ -145,6 +145,9 @@ async fn a_tiny_run_fills_every_table() {
         assert!(num(&row[1]) > 0.0 && num(&row[4]) > 0.0, "{text}");
     }
     assert!(rr.targets.iter().all(|t| t.ratio.is_some()), "{text}");
+    // Issue 14's goal: at least 0.95× the floor at every connection count.
+    assert_eq!(rr.targets.len(), 2, "{text}");
+    assert!(rr.targets.iter().all(|t| t.goal == 0.95), "{text}");
 
     let with_redis = plan.redis.is_some();
     let fan = &tables[1];
@@ -155,7 +158,14 @@ async fn a_tiny_run_fills_every_table() {
         num(&mem.rows[0][2]) > 0.0 && num(&mem.rows[0][3]) > 0.0,
         "{text}"
     );
-    assert_eq!(mem.targets[0].ratio.is_some(), with_redis, "{text}");
+    // Issue 14's goal first: bytes per idle connection against the 2 KB budget, always
+    // measured; then the ratio to Redis, when it is installed.
+    let per_conn = num(&mem.rows[0][4]);
+    assert!(mem.targets[0].what.contains("/ 2048 B"), "{text}");
+    let budget_ratio = mem.targets[0].ratio.expect("measured without Redis too");
+    assert!((budget_ratio * 2048.0 - per_conn).abs() <= 0.5, "{text}");
+    assert_eq!(mem.targets[0].goal, 1.0, "{text}");
+    assert_eq!(mem.targets[1].ratio.is_some(), with_redis, "{text}");
 
     // `check` passed on the generated transcript (else the table would carry an error).
     let check = &tables[3];
