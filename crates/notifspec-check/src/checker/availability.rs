@@ -21,8 +21,7 @@
 use std::time::Duration;
 
 use super::classify::{Shown, at};
-use super::mode::Mode;
-use super::requests::Pending;
+use super::owed::{Mode, Pending};
 use super::{Checker, Mark};
 use crate::dialect::ItemKind;
 use crate::rule::RuleId;

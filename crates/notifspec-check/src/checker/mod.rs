@@ -10,6 +10,8 @@
 //! there; the family's `impl Checker` block judges events with them and reports. The
 //! `Checker` itself only routes each event to the families and collects the violations:
 //! - `classify`: what a line means in the dialect (the checker's own classifier);
+//! - `owed`: the words the families share (the mode, what the server owes for a line),
+//!   plain data below them so no family's file depends on another's;
 //! - `framing`: terminators (`S-FRAMING`, `C-FRAMING`);
 //! - `requests`: the in-order reply queue (`S-REPLY-ONE`, `S-RANDOM-INT`,
 //!   `S-CLASSIFIED-LINE`, `C-ONE-AT-A-TIME`);
@@ -35,6 +37,7 @@ mod framing;
 mod lines;
 mod mode;
 mod offline;
+mod owed;
 mod requests;
 mod window;
 
@@ -53,7 +56,8 @@ use classify::Classifier;
 use errors::{ClientSeen, Robust};
 use framing::Framing;
 pub use lines::{LineReading, is_error_line, notification_kind};
-use mode::{Mode, ModeState};
+use mode::ModeState;
+use owed::Mode;
 pub use requests::MAX_PENDING;
 use requests::Replies;
 

@@ -6,20 +6,9 @@
 //! it is queued as an [`Expect`] and judged when the server's next line arrives.
 
 use super::classify::{ClientClass, Shown, at, quote};
-use super::requests::{Expect, Pending};
+use super::owed::{Expect, Mode, Pending};
 use super::{Checker, Mark};
 use crate::rule::RuleId;
-
-/// Where the conversation stands, as both parties should see it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Mode {
-    /// Requests and replies (also while the enter command awaits its acknowledgement).
-    Normal,
-    /// Between the mode acknowledgement and the client's stop line.
-    Notifying,
-    /// The client sent stop_notif; the server's OK has not arrived.
-    Stopping,
-}
 
 /// The mode family's state: the mode and what the last way out of it implies.
 #[derive(Debug)]
@@ -293,12 +282,7 @@ impl Checker {
 
     /// The server refused a valid in-state command with an error line (`S-ERR`); the state
     /// stays what it was before the command.
-    pub(super) fn error_for_valid(
-        &mut self,
-        p: &super::requests::Pending,
-        shown: Shown<'_>,
-        line: Option<usize>,
-    ) {
+    pub(super) fn error_for_valid(&mut self, p: &Pending, shown: Shown<'_>, line: Option<usize>) {
         let msg = format!(
             "{} is a valid command here, but was answered with error line {shown}",
             self.describe(p)

@@ -12,52 +12,13 @@ use std::time::Duration;
 use super::Checker;
 use super::Mark;
 use super::classify::{ClientClass, ServerClass, Shown, at, is_decimal, quote};
-use super::mode::Mode;
+use super::owed::{Expect, Mode, Pending};
 use crate::rule::RuleId;
 
 /// Replies remembered individually. A client that pipelines more requests than this is
 /// already reported (`C-ONE-AT-A-TIME`); the replies beyond it are counted and consumed
 /// without being judged, so memory stays bounded whatever a client sends.
 pub const MAX_PENDING: usize = 8;
-
-/// What the server owes the client.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Expect {
-    /// A decimal integer.
-    Random,
-    /// An ad or an empty line.
-    Classified,
-    /// The mode acknowledgement.
-    Ack,
-    /// The OK that completes the enter command.
-    StopOk,
-    /// An error line. `optional`: the server's reaction is not judged (error line or
-    /// nothing), because a race may make the line legal from the server's point of view.
-    Error {
-        /// Whether silence is acceptable too.
-        optional: bool,
-    },
-}
-
-/// One client line waiting for its reply.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Pending {
-    /// What is owed.
-    pub(super) expect: Expect,
-    /// What the client sent.
-    pub(super) class: ClientClass,
-    /// The mode the client was in when it sent the line (for messages).
-    pub(super) mode: Mode,
-    /// Its transcript line.
-    pub(super) line: Option<usize>,
-    /// It ended with a bare LF (a silent server may not accept LF: `S-FRAMING`).
-    pub(super) lf: bool,
-    /// It was pipelined (sent while an earlier reply was owed): the server reads it only
-    /// after answering everything before it, so what it calls for is decided then, against
-    /// the state the server is in by that time (see `mode::resolve_pipelined`). Until then
-    /// `expect` is provisional.
-    pub(super) pipelined: bool,
-}
 
 /// The reply queue.
 #[derive(Debug)]

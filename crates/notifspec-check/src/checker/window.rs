@@ -17,8 +17,7 @@
 use super::Checker;
 use super::Mark;
 use super::classify::{Shown, at, quote};
-use super::mode::Mode;
-use super::requests::Expect;
+use super::owed::{Expect, Mode};
 use crate::dialect::ItemKind;
 use crate::rule::RuleId;
 
