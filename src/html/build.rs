@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::diagram::{Arrow, ArrowStyle, Diagram, Mark, MarkKind, Step, What};
 use super::read;
 use super::{Case, Page, RuleLine, Status};
-use crate::cmd::Status as Exit;
+use crate::report::Status as Exit;
 use crate::conform::failure::Failure;
 use crate::conform::outcome::{Outcome, RunReport, diff_of};
 use crate::dialect::Dialect;
