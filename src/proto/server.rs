@@ -194,10 +194,26 @@ impl ServerSession {
         if self.closing {
             return;
         }
-        // Compared as bytes: a line equal to a spelling is valid UTF-8, so only an unknown
-        // line needs the UTF-8 check (a round trip's request skips it).
+        let command = self.command(line);
+        // The text of an unknown line, for its error; known ones are quoted by their spelling.
+        let text = match command {
+            Command::Unknown => match std::str::from_utf8(line) {
+                Ok(text) => text,
+                Err(_) => {
+                    self.error("line is not valid UTF-8");
+                    return;
+                }
+            },
+            _ => "",
+        };
+        self.obey(command, text, items);
+    }
+
+    /// Which command `line` is. Compared as bytes: a line equal to a spelling is valid UTF-8,
+    /// so only an unknown line needs the UTF-8 check (a round trip's request skips it).
+    fn command(&self, line: &[u8]) -> Command {
         let d = &self.dialect;
-        let command = if line == d.commands.random.as_bytes() {
+        if line == d.commands.random.as_bytes() {
             Command::Request(ItemKind::Random)
         } else if line == d.commands.classified.as_bytes() {
             Command::Request(ItemKind::Classified)
@@ -209,18 +225,12 @@ impl ServerSession {
             Command::Ok
         } else {
             Command::Unknown
-        };
-        // The text of an unknown line, for its error; known ones are quoted by their spelling.
-        let line = match command {
-            Command::Unknown => match std::str::from_utf8(line) {
-                Ok(text) => text,
-                Err(_) => {
-                    self.error("line is not valid UTF-8");
-                    return;
-                }
-            },
-            _ => "",
-        };
+        }
+    }
+
+    /// What `command` does in the current mode: the protocol's table, one arm per cell
+    /// (`line` is the text of an unknown command, for its error).
+    fn obey(&mut self, command: Command, line: &str, items: &impl ItemsView) {
         match (self.mode, command) {
             (_, Command::Unknown) if line.is_empty() => self.error("empty line"),
             (_, Command::Unknown) => {
