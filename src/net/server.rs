@@ -146,10 +146,18 @@ impl FromStr for PublishSchedule {
 
 pub use super::shared::ServerStats;
 
-/// Serves `stream` as a notif connection if a permit is free, or refuses it.
-fn spawn_connection<S>(shared: &Arc<Shared>, stream: S, peer: String) -> Result<(), ServerError>
+/// Serves `stream` as a notif connection with `serve` (TCP ones are reached by the
+/// publishers' walk, others by the `watch` channel) if a permit is free, or refuses it.
+fn spawn_connection<S, F, Fut>(
+    shared: &Arc<Shared>,
+    stream: S,
+    peer: String,
+    serve: F,
+) -> Result<(), ServerError>
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
+    F: FnOnce(S, Arc<Shared>, ShutdownGuard, String) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
 {
     let guard = shared.shutdown.guard().ok_or(ServerError::ShuttingDown)?;
     match shared.conns.clone().try_acquire_owned() {
@@ -158,7 +166,7 @@ where
             let shared = shared.clone();
             tokio::spawn(async move {
                 let _open = OpenConnection::new(&shared, permit);
-                connection::run(stream, shared.clone(), guard, peer).await;
+                serve(stream, shared.clone(), guard, peer).await;
             });
         }
         Err(_) => {
@@ -385,6 +393,7 @@ impl ServerBuilder {
             accepted: AtomicU64::new(0),
             refused: AtomicU64::new(0),
             protocol_errors: AtomicU64::new(0),
+            links: Mutex::default(),
         });
         let local_addr = listener.as_ref().and_then(|l| l.local_addr().ok());
         let control_addr = control_listener.as_ref().and_then(|l| l.local_addr().ok());
@@ -415,7 +424,7 @@ async fn bind(addr: SocketAddr) -> Result<TcpListener, ServerError> {
 async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, guard: ShutdownGuard) {
     accept_until_shutdown(listener, &guard, |stream, peer| {
         let _ = stream.set_nodelay(true);
-        spawn_connection(&shared, stream, peer.to_string()).is_ok()
+        spawn_connection(&shared, stream, peer.to_string(), connection::run_tcp).is_ok()
     })
     .await;
 }
@@ -496,7 +505,7 @@ impl ServerHandle {
     where
         S: AsyncRead + AsyncWrite + Send + 'static,
     {
-        spawn_connection(&self.shared, stream, peer.into())
+        spawn_connection(&self.shared, stream, peer.into(), connection::run)
     }
 
     /// A connection without any socket: the returned stream is the client's end.
