@@ -57,12 +57,31 @@ async fn idle_expired(timer: Option<Pin<&mut Sleep>>) {
     }
 }
 
-/// Completes when a publish bumps the counter (in-memory connections; TCP ones are reached by
-/// the publisher's walk instead and pass `None`). `Err` once the server is gone.
-async fn published(changed: Option<&mut watch::Receiver<u64>>) -> Result<(), RecvError> {
-    match changed {
-        Some(rx) => rx.changed().await,
-        None => std::future::pending().await,
+/// What a connection task waits on for publishes: the `watch` channel's counter (in-memory
+/// connections), or nothing at all for TCP ones, which the publisher's walk reaches (they wait
+/// for its kick instead). Generic so that a TCP task's future holds no `watch` future: its
+/// size is memory per idle connection.
+pub(crate) trait Publishes {
+    /// Whether the walk delivers (and kicks the task on a partial write).
+    const WALKED: bool;
+    /// Completes after a publish; `Err` once the server is gone.
+    fn changed(&mut self) -> impl std::future::Future<Output = Result<(), RecvError>> + Send;
+}
+
+impl Publishes for watch::Receiver<u64> {
+    const WALKED: bool = false;
+    fn changed(&mut self) -> impl std::future::Future<Output = Result<(), RecvError>> + Send {
+        watch::Receiver::changed(self)
+    }
+}
+
+/// A TCP connection's [`Publishes`]: the walk delivers.
+pub(crate) struct Walked;
+
+impl Publishes for Walked {
+    const WALKED: bool = true;
+    fn changed(&mut self) -> impl std::future::Future<Output = Result<(), RecvError>> + Send {
+        std::future::pending()
     }
 }
 
@@ -231,7 +250,7 @@ where
         ServerSession::with_choices(shared.dialect(), shared.choices(), items)
     });
     let state = Mutex::new(LinkState::new(session));
-    serve_loop(pin!(stream), &state, Some(changed), shared, guard, peer).await
+    serve_loop(pin!(stream), &state, changed, shared, guard, peer).await
 }
 
 /// Serves a TCP connection, reachable by the publisher's walk while it lives.
@@ -250,7 +269,7 @@ pub(crate) async fn serve_tcp(
     });
     let _registered = shared.register(link.clone());
     let tcp = pin!(TcpRef(&link.stream));
-    serve_loop(tcp, &link.state, None, shared, guard, peer).await
+    serve_loop(tcp, &link.state, Walked, shared, guard, peer).await
 }
 
 /// The connection loop's next step, decided under the link's lock.
@@ -261,20 +280,20 @@ enum Next {
     Read { closing: bool, wants_items: bool },
 }
 
-/// The connection loop shared by both kinds of stream. `changed` is the publish counter to
-/// wait on, or `None` when the walk delivers (then a kick from the walk is waited on).
-async fn serve_loop<S>(
+/// The connection loop shared by both kinds of stream; `changed` says how publishes arrive.
+async fn serve_loop<S, P>(
     mut stream: Pin<&mut S>,
     state: &Mutex<LinkState>,
-    mut changed: Option<watch::Receiver<u64>>,
+    mut changed: P,
     shared: &Shared,
     guard: &ShutdownGuard,
     peer: &str,
 ) -> std::io::Result<CloseReason>
 where
     S: AsyncRead + AsyncWrite,
+    P: Publishes,
 {
-    let walked = changed.is_none();
+    let walked = P::WALKED;
     let ending = shared.dialect.line_ending.as_bytes();
     let mut codec = LineCodec::new(shared.max_line(), shared.dialect.line_ending);
     // Small buffers: an idle connection in notification mode is the common case at scale
@@ -387,7 +406,7 @@ where
                     }
                     just_read = true;
                 }
-                r = published(changed.as_mut()), if !walked && wants_items => {
+                r = changed.changed(), if !walked && wants_items => {
                     if r.is_err() {
                         return Ok(CloseReason::Shutdown);
                     }
@@ -512,5 +531,110 @@ fn log_closed(peer: &str, result: std::io::Result<CloseReason>) {
     match result {
         Ok(reason) => tracing::info!(%peer, ?reason, "connection closed"),
         Err(e) => tracing::info!(%peer, error = %e, "connection closed by an I/O error"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::net::server::{ServerBuilder, ServerHandle};
+
+    /// A TCP connection pair whose server side is a [`Link`] in notification mode, idle, as its
+    /// task leaves it before waiting; returns the client side too.
+    async fn idle_subscriber(server: &ServerHandle) -> (Link, TcpStream) {
+        let shared = &server.shared;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (stream, _) = listener.accept().await.unwrap();
+        let mut session = shared.with_items(|items| {
+            ServerSession::with_choices(shared.dialect(), shared.choices(), items)
+        });
+        // The feed's newest ad is unread at connect: read it, so that only the publish below
+        // is news.
+        shared.with_items(|items| session.handle_line(b"classified?", items));
+        shared.with_items(|items| session.handle_line(b"_notif_", items));
+        let mut replies = Vec::new();
+        session.transmit_into(&mut replies, b"\r\n");
+        assert!(replies.ends_with(b"\r\nwill send notifs\r\n"));
+        let mut state = LinkState::new(session);
+        state.idle = true;
+        let link = Link {
+            state: Mutex::new(state),
+            stream,
+        };
+        (link, client)
+    }
+
+    #[tokio::test]
+    async fn the_walk_writes_the_notification_of_an_idle_subscriber() {
+        let server = ServerBuilder::new().without_listener().start().await.unwrap();
+        let (link, client) = idle_subscriber(&server).await;
+        link.stream.writable().await.unwrap();
+        server.publish_random(Some(123_456_789));
+        let mut buf = Vec::new();
+        link.deliver(&server.shared, b"\r\n", &mut buf);
+        {
+            let st = lock(&link.state);
+            assert!(st.idle && !st.kicked && st.pending.is_empty());
+            assert!(!st.session.wants_items(), "the window is now closed");
+        }
+        let mut got = vec![0u8; 64];
+        let mut client = client;
+        let n = tokio::time::timeout(Duration::from_secs(5), client.read(&mut got))
+            .await
+            .expect("the notification arrives")
+            .unwrap();
+        assert_eq!(&got[..n], b"notif: random\r\n");
+        // A second walk with the window closed writes nothing.
+        link.deliver(&server.shared, b"\r\n", &mut buf);
+        assert!(lock(&link.state).pending.is_empty());
+        server.shutdown().await.unwrap();
+    }
+
+    /// A client that never reads: the walk must neither block nor lose the notification; it
+    /// hands the bytes to the task (which writes them with back-pressure) and wakes it.
+    #[tokio::test]
+    async fn the_walk_hands_what_a_full_socket_refuses_to_the_task() {
+        let server = ServerBuilder::new().without_listener().start().await.unwrap();
+        let (link, _client) = idle_subscriber(&server).await;
+        let junk = vec![0u8; 64 * 1024];
+        let mut filled = 0usize;
+        // Bounded by the kernel's buffers; the client side never reads.
+        while filled < 256 << 20 {
+            link.stream.writable().await.unwrap();
+            match link.stream.try_write(&junk) {
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        server.publish_random(Some(123_456_789));
+        let woken = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let waker = Waker::from(Arc::new(Flag(woken.clone())));
+        assert!(poll_kicked(&link.state, &mut Context::from_waker(&waker)).is_pending());
+        let mut buf = Vec::new();
+        link.deliver(&server.shared, b"\r\n", &mut buf);
+        {
+            let st = lock(&link.state);
+            assert!(!st.idle, "the task owns the socket's writes again");
+            assert_eq!(st.pending, b"notif: random\r\n");
+        }
+        assert!(woken.load(std::sync::atomic::Ordering::SeqCst));
+        assert!(poll_kicked(&link.state, &mut Context::from_waker(&waker)).is_ready());
+        // Not idle: another walk leaves the connection to its task.
+        server.publish_random(Some(223_456_789));
+        link.deliver(&server.shared, b"\r\n", &mut buf);
+        assert_eq!(lock(&link.state).pending, b"notif: random\r\n");
+        server.shutdown().await.unwrap();
+    }
+
+    struct Flag(Arc<std::sync::atomic::AtomicBool>);
+
+    impl std::task::Wake for Flag {
+        fn wake(self: Arc<Self>) {
+            self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
     }
 }

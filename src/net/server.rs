@@ -466,7 +466,7 @@ async fn auto_publish(schedule: PublishSchedule, shared: Arc<Shared>, guard: Shu
 /// [`ServerHandle::shutdown`] to wait for connections to close.
 #[derive(Debug)]
 pub struct ServerHandle {
-    shared: Arc<Shared>,
+    pub(super) shared: Arc<Shared>,
     local_addr: Option<SocketAddr>,
     control_addr: Option<SocketAddr>,
 }
@@ -581,8 +581,9 @@ mod tests {
     }
 
     /// An idle connection's memory is mostly its task, whose size is the connection future's
-    /// largest state: it must not hold buffers only closing needs (it held a 4 KiB one,
-    /// 5.4 KB in all, before the graceful close was boxed).
+    /// largest state, and its [`connection::Link`] (session and socket, reached by the walk):
+    /// neither may hold buffers only closing needs (the task held a 4 KiB one, 5.4 KB in all,
+    /// before the graceful close was boxed), nor a `watch` wait TCP connections never use.
     #[tokio::test]
     async fn a_connection_future_is_small() {
         let server = ServerBuilder::new()
@@ -591,11 +592,20 @@ mod tests {
             .await
             .unwrap();
         let guard = server.shared.shutdown.guard().unwrap();
-        let (stream, _peer) = tokio::io::duplex(64);
-        let serve = connection::serve(stream, &server.shared, &guard, "p");
-        let size = std::mem::size_of_val(&serve);
-        eprintln!("the connection future is {size} bytes");
-        assert!(size <= 2048, "the connection future is {size} bytes");
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let _client = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (stream, _) = listener.accept().await.unwrap();
+        let serve = connection::serve_tcp(stream, &server.shared, &guard, "p");
+        let task = std::mem::size_of_val(&serve);
+        // The link's allocation: the `Arc`'s two counts and the link.
+        let link = 2 * std::mem::size_of::<usize>() + std::mem::size_of::<connection::Link>();
+        eprintln!("the connection future is {task} bytes, its link {link}");
+        assert!(
+            task + link <= 2048,
+            "the connection future is {task} bytes, its link {link}"
+        );
         drop(serve);
         drop(guard);
         server.shutdown().await.unwrap();
