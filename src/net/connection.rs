@@ -246,8 +246,9 @@ where
     S: AsyncRead + AsyncWrite,
 {
     let changed = shared.subscribe();
-    let session = shared
-        .with_items(|items| ServerSession::with_choices(shared.dialect(), shared.choices(), items));
+    let session = shared.with_items(|items| {
+        ServerSession::with_choices(shared.dialect(), shared.choices(), items)
+    });
     let state = Mutex::new(LinkState::new(session));
     serve_loop(pin!(stream), &state, changed, shared, guard, peer).await
 }
@@ -259,8 +260,9 @@ pub(crate) async fn serve_tcp(
     guard: &ShutdownGuard,
     peer: &str,
 ) -> std::io::Result<CloseReason> {
-    let session = shared
-        .with_items(|items| ServerSession::with_choices(shared.dialect(), shared.choices(), items));
+    let session = shared.with_items(|items| {
+        ServerSession::with_choices(shared.dialect(), shared.choices(), items)
+    });
     let link = Arc::new(Link {
         state: Mutex::new(LinkState::new(session)),
         stream,
@@ -567,11 +569,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_walk_writes_the_notification_of_an_idle_subscriber() {
-        let server = ServerBuilder::new()
-            .without_listener()
-            .start()
-            .await
-            .unwrap();
+        let server = ServerBuilder::new().without_listener().start().await.unwrap();
         let (link, client) = idle_subscriber(&server).await;
         link.stream.writable().await.unwrap();
         server.publish_random(Some(123_456_789));
@@ -599,11 +597,7 @@ mod tests {
     /// hands the bytes to the task (which writes them with back-pressure) and wakes it.
     #[tokio::test]
     async fn the_walk_hands_what_a_full_socket_refuses_to_the_task() {
-        let server = ServerBuilder::new()
-            .without_listener()
-            .start()
-            .await
-            .unwrap();
+        let server = ServerBuilder::new().without_listener().start().await.unwrap();
         let (link, _client) = idle_subscriber(&server).await;
         let junk = vec![0u8; 64 * 1024];
         let mut filled = 0usize;

@@ -98,7 +98,7 @@ const REFUSE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 /// Serves one control connection (any byte stream).
 pub(crate) async fn serve_control<S>(
     stream: S,
-    shared: &Arc<Shared>,
+    shared: &Shared,
     guard: &ShutdownGuard,
 ) -> std::io::Result<()>
 where
@@ -144,7 +144,7 @@ where
 }
 
 /// Applies a control request to the server's store; the error is the reason for `ERR`.
-fn apply(shared: &Arc<Shared>, cmd: ControlCommand) -> Result<(), String> {
+fn apply(shared: &Shared, cmd: ControlCommand) -> Result<(), String> {
     match cmd {
         ControlCommand::PublishRandom(n) => {
             shared.publish_random(n);

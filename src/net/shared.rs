@@ -57,9 +57,6 @@ pub(crate) struct Shared {
     pub(super) links: Mutex<Links>,
 }
 
-/// Below this many links per half, a publish walks them all on its own thread.
-const WALK_HALF_MIN: usize = 64;
-
 /// The live TCP connections, in slots reused after a close: one pointer per connection.
 #[derive(Default)]
 pub(crate) struct Links {
@@ -137,25 +134,14 @@ impl Shared {
     /// one pass, without waking its task (which falls back to its own write when the socket
     /// does not take the whole line at once). The list is copied first so that connections
     /// open and close meanwhile without waiting for the walk.
-    ///
-    /// A long list is walked in two halves at once, the second on a blocking-pool thread, so
-    /// that both cores write (the publisher's thread alone would serialise every write).
-    fn walk(self: &Arc<Self>) {
-        let mut links: Vec<Arc<Link>> = self.lock_links().slots.iter().flatten().cloned().collect();
-        if links.len() >= 2 * WALK_HALF_MIN
-            && let Ok(runtime) = tokio::runtime::Handle::try_current()
-        {
-            let second = links.split_off(links.len() / 2);
-            let shared = self.clone();
-            drop(runtime.spawn_blocking(move || shared.walk_over(&second)));
+    fn walk(&self) {
+        let links: Vec<Arc<Link>> = self.lock_links().slots.iter().flatten().cloned().collect();
+        if links.is_empty() {
+            return;
         }
-        self.walk_over(&links);
-    }
-
-    fn walk_over(&self, links: &[Arc<Link>]) {
         let ending = self.dialect.line_ending.as_bytes();
         let mut buf = Vec::with_capacity(64);
-        for link in links {
+        for link in &links {
             link.deliver(self, ending, &mut buf);
         }
     }
@@ -171,7 +157,7 @@ impl Shared {
         f(&mut items)
     }
 
-    pub(super) fn publish_random(self: &Arc<Self>, value: Option<u64>) -> u64 {
+    pub(super) fn publish_random(&self, value: Option<u64>) -> u64 {
         let value = value.unwrap_or_else(|| {
             let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
             random_number(&mut rng)
@@ -182,7 +168,7 @@ impl Shared {
         value
     }
 
-    pub(super) fn publish_classified(self: &Arc<Self>, text: &str) -> Result<u64, String> {
+    pub(super) fn publish_classified(&self, text: &str) -> Result<u64, String> {
         validate_ad(text, self.max_line())?;
         let id = self.with_items(|items| items.publish_classified(text));
         self.changed.send_modify(|v| *v += 1);
@@ -190,7 +176,7 @@ impl Shared {
         Ok(id)
     }
 
-    pub(super) fn publish_next_ad(self: &Arc<Self>) {
+    pub(super) fn publish_next_ad(&self) {
         let n = self.feed_next.fetch_add(1, Ordering::Relaxed);
         // Feed ads were validated against this limit at start.
         let _ = self.publish_classified(self.feed.nth(n));
