@@ -146,11 +146,9 @@ impl Link {
         buf.clear();
         st.session.transmit_into(buf, ending);
         log_sent("walk", buf);
-        let written = match self.stream.try_write(buf) {
-            Ok(n) => n,
-            // WouldBlock, or an error the task meets again on its own write or read.
-            Err(_) => 0,
-        };
+        // On WouldBlock, or an error the task meets again on its own write or read: nothing
+        // written, all handed over.
+        let written = self.stream.try_write(buf).unwrap_or_default();
         if written < buf.len() {
             st.pending.extend_from_slice(&buf[written..]);
             st.idle = false;
@@ -246,9 +244,8 @@ where
     S: AsyncRead + AsyncWrite,
 {
     let changed = shared.subscribe();
-    let session = shared.with_items(|items| {
-        ServerSession::with_choices(shared.dialect(), shared.choices(), items)
-    });
+    let session = shared
+        .with_items(|items| ServerSession::with_choices(shared.dialect(), shared.choices(), items));
     let state = Mutex::new(LinkState::new(session));
     serve_loop(pin!(stream), &state, changed, shared, guard, peer).await
 }
@@ -260,9 +257,8 @@ pub(crate) async fn serve_tcp(
     guard: &ShutdownGuard,
     peer: &str,
 ) -> std::io::Result<CloseReason> {
-    let session = shared.with_items(|items| {
-        ServerSession::with_choices(shared.dialect(), shared.choices(), items)
-    });
+    let session = shared
+        .with_items(|items| ServerSession::with_choices(shared.dialect(), shared.choices(), items));
     let link = Arc::new(Link {
         state: Mutex::new(LinkState::new(session)),
         stream,
@@ -569,7 +565,11 @@ mod tests {
 
     #[tokio::test]
     async fn the_walk_writes_the_notification_of_an_idle_subscriber() {
-        let server = ServerBuilder::new().without_listener().start().await.unwrap();
+        let server = ServerBuilder::new()
+            .without_listener()
+            .start()
+            .await
+            .unwrap();
         let (link, client) = idle_subscriber(&server).await;
         link.stream.writable().await.unwrap();
         server.publish_random(Some(123_456_789));
@@ -597,7 +597,11 @@ mod tests {
     /// hands the bytes to the task (which writes them with back-pressure) and wakes it.
     #[tokio::test]
     async fn the_walk_hands_what_a_full_socket_refuses_to_the_task() {
-        let server = ServerBuilder::new().without_listener().start().await.unwrap();
+        let server = ServerBuilder::new()
+            .without_listener()
+            .start()
+            .await
+            .unwrap();
         let (link, _client) = idle_subscriber(&server).await;
         let junk = vec![0u8; 64 * 1024];
         let mut filled = 0usize;
