@@ -104,7 +104,11 @@ pub(crate) struct LinkState {
 }
 
 impl LinkState {
-    fn new(session: ServerSession) -> LinkState {
+    /// A new connection's state: a fresh session on the store as it is now.
+    fn new(shared: &Shared) -> LinkState {
+        let session = shared.with_items(|items| {
+            ServerSession::with_choices(shared.dialect(), shared.choices(), items)
+        });
         LinkState {
             session,
             idle: false,
@@ -244,9 +248,7 @@ where
     S: AsyncRead + AsyncWrite,
 {
     let changed = shared.subscribe();
-    let session = shared
-        .with_items(|items| ServerSession::with_choices(shared.dialect(), shared.choices(), items));
-    let state = Mutex::new(LinkState::new(session));
+    let state = Mutex::new(LinkState::new(shared));
     serve_loop(pin!(stream), &state, changed, shared, guard, peer).await
 }
 
@@ -257,10 +259,8 @@ pub(crate) async fn serve_tcp(
     guard: &ShutdownGuard,
     peer: &str,
 ) -> std::io::Result<CloseReason> {
-    let session = shared
-        .with_items(|items| ServerSession::with_choices(shared.dialect(), shared.choices(), items));
     let link = Arc::new(Link {
-        state: Mutex::new(LinkState::new(session)),
+        state: Mutex::new(LinkState::new(shared)),
         stream,
     });
     let _registered = shared.register(link.clone());
@@ -535,18 +535,23 @@ mod tests {
     use super::*;
     use crate::net::server::{ServerBuilder, ServerHandle};
 
-    /// A TCP connection pair whose server side is a [`Link`] in notification mode, idle, as its
-    /// task leaves it before waiting; returns the client side too.
-    async fn idle_subscriber(server: &ServerHandle) -> (Link, TcpStream) {
+    /// A server and a TCP connection pair whose server side is a [`Link`] in notification
+    /// mode, idle, as its task leaves it before waiting; the client side never reads unless
+    /// the test does.
+    async fn idle_subscriber() -> (ServerHandle, Link, TcpStream) {
+        let server = ServerBuilder::new()
+            .without_listener()
+            .start()
+            .await
+            .unwrap();
         let shared = &server.shared;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let client = TcpStream::connect(listener.local_addr().unwrap())
             .await
             .unwrap();
         let (stream, _) = listener.accept().await.unwrap();
-        let mut session = shared.with_items(|items| {
-            ServerSession::with_choices(shared.dialect(), shared.choices(), items)
-        });
+        let mut state = LinkState::new(shared);
+        let session = &mut state.session;
         // The feed's newest ad is unread at connect: read it, so that only the publish below
         // is news.
         shared.with_items(|items| session.handle_line(b"classified?", items));
@@ -554,23 +559,17 @@ mod tests {
         let mut replies = Vec::new();
         session.transmit_into(&mut replies, b"\r\n");
         assert!(replies.ends_with(b"\r\nwill send notifs\r\n"));
-        let mut state = LinkState::new(session);
         state.idle = true;
         let link = Link {
             state: Mutex::new(state),
             stream,
         };
-        (link, client)
+        (server, link, client)
     }
 
     #[tokio::test]
     async fn the_walk_writes_the_notification_of_an_idle_subscriber() {
-        let server = ServerBuilder::new()
-            .without_listener()
-            .start()
-            .await
-            .unwrap();
-        let (link, client) = idle_subscriber(&server).await;
+        let (server, link, mut client) = idle_subscriber().await;
         link.stream.writable().await.unwrap();
         server.publish_random(Some(123_456_789));
         let mut buf = Vec::new();
@@ -581,7 +580,6 @@ mod tests {
             assert!(!st.session.wants_items(), "the window is now closed");
         }
         let mut got = vec![0u8; 64];
-        let mut client = client;
         let n = tokio::time::timeout(Duration::from_secs(5), client.read(&mut got))
             .await
             .expect("the notification arrives")
@@ -597,12 +595,7 @@ mod tests {
     /// hands the bytes to the task (which writes them with back-pressure) and wakes it.
     #[tokio::test]
     async fn the_walk_hands_what_a_full_socket_refuses_to_the_task() {
-        let server = ServerBuilder::new()
-            .without_listener()
-            .start()
-            .await
-            .unwrap();
-        let (link, _client) = idle_subscriber(&server).await;
+        let (server, link, _client) = idle_subscriber().await;
         let junk = vec![0u8; 64 * 1024];
         let mut filled = 0usize;
         // Bounded by the kernel's buffers; the client side never reads.
