@@ -394,7 +394,6 @@ impl ServerBuilder {
             refused: AtomicU64::new(0),
             protocol_errors: AtomicU64::new(0),
             links: Mutex::default(),
-            walk_wanted: tokio::sync::Notify::new(),
         });
         let local_addr = listener.as_ref().and_then(|l| l.local_addr().ok());
         let control_addr = control_listener.as_ref().and_then(|l| l.local_addr().ok());
@@ -405,7 +404,6 @@ impl ServerBuilder {
         if let Some(listener) = control_listener {
             tokio::spawn(control::accept_loop(listener, shared.clone(), guard()?));
         }
-        tokio::spawn(super::shared::walker(shared.clone(), guard()?));
         if !self.schedule.is_off() {
             tokio::spawn(auto_publish(self.schedule, shared.clone(), guard()?));
         }

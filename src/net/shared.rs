@@ -12,7 +12,7 @@ use std::time::Duration;
 use rand::RngExt as _;
 use rand::rngs::StdRng;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Notify, Semaphore, watch};
+use tokio::sync::{Semaphore, watch};
 
 use crate::choices::Choices;
 use crate::dialect::Dialect;
@@ -55,8 +55,6 @@ pub(crate) struct Shared {
     pub(super) protocol_errors: AtomicU64,
     /// The TCP connections a publish walks (docs/performance.md, "One walk per publish").
     pub(super) links: Mutex<Links>,
-    /// Wakes the walker task after a publish (publishes made meanwhile share one walk).
-    pub(super) walk_wanted: Notify,
 }
 
 /// The live TCP connections, in slots reused after a close: one pointer per connection.
@@ -132,11 +130,11 @@ impl Shared {
         Registered { shared: self, slot }
     }
 
-    /// After a publish (on the walker task, see [`walker`]): every idle TCP subscriber gets its notification written from here, in
+    /// After a publish: every idle TCP subscriber gets its notification written from here, in
     /// one pass, without waking its task (which falls back to its own write when the socket
     /// does not take the whole line at once). The list is copied first so that connections
     /// open and close meanwhile without waiting for the walk.
-    pub(super) fn walk(&self) {
+    fn walk(&self) {
         let links: Vec<Arc<Link>> = self.lock_links().slots.iter().flatten().cloned().collect();
         if links.is_empty() {
             return;
@@ -166,7 +164,7 @@ impl Shared {
         });
         self.with_items(|items| items.publish_random(value));
         self.changed.send_modify(|v| *v += 1);
-        self.walk_wanted.notify_one();
+        self.walk();
         value
     }
 
@@ -174,7 +172,7 @@ impl Shared {
         validate_ad(text, self.max_line())?;
         let id = self.with_items(|items| items.publish_classified(text));
         self.changed.send_modify(|v| *v += 1);
-        self.walk_wanted.notify_one();
+        self.walk();
         Ok(id)
     }
 
@@ -191,19 +189,6 @@ impl Shared {
             refused: self.refused.load(Ordering::Relaxed),
             protocol_errors: self.protocol_errors.load(Ordering::Relaxed),
             retained_ads: self.with_items(|items| items.retained_ads()),
-        }
-    }
-}
-
-/// Walks the links after each publish, on its own task: the publisher (the control port's
-/// `OK`, the auto-publish timer) does not wait for the walk, and the walk runs beside the
-/// tasks that read the subscribers' answers, as the woken tasks did before.
-pub(crate) async fn walker(shared: Arc<Shared>, guard: ShutdownGuard) {
-    loop {
-        tokio::select! {
-            biased;
-            _ = guard.cancelled() => return,
-            _ = shared.walk_wanted.notified() => shared.walk(),
         }
     }
 }
