@@ -113,7 +113,6 @@ where
             _ = guard.cancelled() => return Ok(()),
             f = reader.next() => f,
         };
-        let mut published = false;
         let (reply, close) = match frame {
             None => return Ok(()),
             Some(Err(e)) => return Err(e),
@@ -124,10 +123,7 @@ where
                     Some(text) => parse_control_line(text).and_then(|cmd| apply(shared, cmd)),
                 };
                 match outcome {
-                    Ok(()) => {
-                        published = true;
-                        ("OK".to_string(), false)
-                    }
+                    Ok(()) => ("OK".to_string(), false),
                     Err(reason) => {
                         tracing::info!(%reason, "control protocol error");
                         (format!("ERR {reason}"), false)
@@ -138,10 +134,6 @@ where
         tokio::select! {
             _ = guard.cancelled() => return Ok(()),
             r = writer.send(reply) => r?,
-        }
-        if published {
-            // After the `OK`: the publisher reads it while the notifications go out.
-            shared.walk();
         }
         if close {
             super::connection::close_halves_gracefully(reader.into_inner(), writer.into_inner())

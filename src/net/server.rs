@@ -452,12 +452,10 @@ async fn auto_publish(schedule: PublishSchedule, shared: Arc<Shared>, guard: Shu
             _ = guard.cancelled() => return,
             _ = tick(&mut random) => {
                 let n = shared.publish_random(None);
-                shared.walk();
                 tracing::debug!(n, "auto-published a random number");
             }
             _ = tick(&mut classified) => {
                 shared.publish_next_ad();
-                shared.walk();
                 tracing::debug!("auto-published a classified ad");
             }
         }
@@ -491,16 +489,14 @@ impl ServerHandle {
 
     /// Publishes a random number (`value`, or one from the seeded source) and returns it.
     pub fn publish_random(&self, value: Option<u64>) -> u64 {
-        let value = self.shared.publish_random(value);
-        self.shared.walk();
-        value
+        self.shared.publish_random(value)
     }
 
     /// Publishes a classified ad; it must be one non-empty line within the line limit.
     pub fn publish_classified(&self, text: impl AsRef<str>) -> Result<(), ServerError> {
         self.shared
             .publish_classified(text.as_ref())
-            .map(|_| self.shared.walk())
+            .map(|_| ())
             .map_err(ServerError::BadAd)
     }
 

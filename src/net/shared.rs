@@ -130,12 +130,11 @@ impl Shared {
         Registered { shared: self, slot }
     }
 
-    /// After a publish (the publisher calls it once it has answered, so that the control
-    /// port's `OK` does not wait for the walk): every idle TCP subscriber gets its notification written from here, in
+    /// After a publish: every idle TCP subscriber gets its notification written from here, in
     /// one pass, without waking its task (which falls back to its own write when the socket
     /// does not take the whole line at once). The list is copied first so that connections
     /// open and close meanwhile without waiting for the walk.
-    pub(super) fn walk(&self) {
+    fn walk(&self) {
         let links: Vec<Arc<Link>> = self.lock_links().slots.iter().flatten().cloned().collect();
         if links.is_empty() {
             return;
@@ -165,6 +164,7 @@ impl Shared {
         });
         self.with_items(|items| items.publish_random(value));
         self.changed.send_modify(|v| *v += 1);
+        self.walk();
         value
     }
 
@@ -172,6 +172,7 @@ impl Shared {
         validate_ad(text, self.max_line())?;
         let id = self.with_items(|items| items.publish_classified(text));
         self.changed.send_modify(|v| *v += 1);
+        self.walk();
         Ok(id)
     }
 
