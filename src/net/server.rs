@@ -146,10 +146,18 @@ impl FromStr for PublishSchedule {
 
 pub use super::shared::ServerStats;
 
-/// Serves `stream` as a notif connection if a permit is free, or refuses it.
-fn spawn_connection<S>(shared: &Arc<Shared>, stream: S, peer: String) -> Result<(), ServerError>
+/// Serves `stream` as a notif connection with `serve` (TCP ones are reached by the
+/// publishers' walk, others by the `watch` channel) if a permit is free, or refuses it.
+fn spawn_connection<S, F, Fut>(
+    shared: &Arc<Shared>,
+    stream: S,
+    peer: String,
+    serve: F,
+) -> Result<(), ServerError>
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
+    F: FnOnce(S, Arc<Shared>, ShutdownGuard, String) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
 {
     let guard = shared.shutdown.guard().ok_or(ServerError::ShuttingDown)?;
     match shared.conns.clone().try_acquire_owned() {
@@ -158,7 +166,7 @@ where
             let shared = shared.clone();
             tokio::spawn(async move {
                 let _open = OpenConnection::new(&shared, permit);
-                connection::run(stream, shared.clone(), guard, peer).await;
+                serve(stream, shared.clone(), guard, peer).await;
             });
         }
         Err(_) => {
@@ -385,6 +393,7 @@ impl ServerBuilder {
             accepted: AtomicU64::new(0),
             refused: AtomicU64::new(0),
             protocol_errors: AtomicU64::new(0),
+            links: Mutex::default(),
         });
         let local_addr = listener.as_ref().and_then(|l| l.local_addr().ok());
         let control_addr = control_listener.as_ref().and_then(|l| l.local_addr().ok());
@@ -415,7 +424,7 @@ async fn bind(addr: SocketAddr) -> Result<TcpListener, ServerError> {
 async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, guard: ShutdownGuard) {
     accept_until_shutdown(listener, &guard, |stream, peer| {
         let _ = stream.set_nodelay(true);
-        spawn_connection(&shared, stream, peer.to_string()).is_ok()
+        spawn_connection(&shared, stream, peer.to_string(), connection::run_tcp).is_ok()
     })
     .await;
 }
@@ -457,7 +466,7 @@ async fn auto_publish(schedule: PublishSchedule, shared: Arc<Shared>, guard: Shu
 /// [`ServerHandle::shutdown`] to wait for connections to close.
 #[derive(Debug)]
 pub struct ServerHandle {
-    shared: Arc<Shared>,
+    pub(super) shared: Arc<Shared>,
     local_addr: Option<SocketAddr>,
     control_addr: Option<SocketAddr>,
 }
@@ -496,7 +505,7 @@ impl ServerHandle {
     where
         S: AsyncRead + AsyncWrite + Send + 'static,
     {
-        spawn_connection(&self.shared, stream, peer.into())
+        spawn_connection(&self.shared, stream, peer.into(), connection::run)
     }
 
     /// A connection without any socket: the returned stream is the client's end.
@@ -572,8 +581,9 @@ mod tests {
     }
 
     /// An idle connection's memory is mostly its task, whose size is the connection future's
-    /// largest state: it must not hold buffers only closing needs (it held a 4 KiB one,
-    /// 5.4 KB in all, before the graceful close was boxed).
+    /// largest state, and its [`connection::Link`] (session and socket, reached by the walk):
+    /// neither may hold buffers only closing needs (the task held a 4 KiB one, 5.4 KB in all,
+    /// before the graceful close was boxed), nor a `watch` wait TCP connections never use.
     #[tokio::test]
     async fn a_connection_future_is_small() {
         let server = ServerBuilder::new()
@@ -582,11 +592,20 @@ mod tests {
             .await
             .unwrap();
         let guard = server.shared.shutdown.guard().unwrap();
-        let (stream, _peer) = tokio::io::duplex(64);
-        let serve = connection::serve(stream, &server.shared, &guard, "p");
-        let size = std::mem::size_of_val(&serve);
-        eprintln!("the connection future is {size} bytes");
-        assert!(size <= 2048, "the connection future is {size} bytes");
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let _client = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (stream, _) = listener.accept().await.unwrap();
+        let serve = connection::serve_tcp(stream, &server.shared, &guard, "p");
+        let task = std::mem::size_of_val(&serve);
+        // The link's allocation: the `Arc`'s two counts and the link.
+        let link = 2 * std::mem::size_of::<usize>() + std::mem::size_of::<connection::Link>();
+        eprintln!("the connection future is {task} bytes, its link {link}");
+        assert!(
+            task + link <= 2048,
+            "the connection future is {task} bytes, its link {link}"
+        );
         drop(serve);
         drop(guard);
         server.shutdown().await.unwrap();

@@ -18,6 +18,7 @@ use crate::choices::Choices;
 use crate::dialect::Dialect;
 use crate::proto::availability::{Feed, Items, validate_ad};
 
+use super::connection::{self, Link};
 use super::shutdown::{ShutdownController, ShutdownGuard};
 
 /// Counters for tests and benchmarks.
@@ -52,6 +53,39 @@ pub(crate) struct Shared {
     pub(super) accepted: AtomicU64,
     pub(super) refused: AtomicU64,
     pub(super) protocol_errors: AtomicU64,
+    /// The TCP connections a publish walks (docs/performance.md, "One walk per publish").
+    pub(super) links: Mutex<Links>,
+}
+
+/// The live TCP connections, in slots reused after a close: one pointer per connection.
+#[derive(Default)]
+pub(crate) struct Links {
+    slots: Vec<Option<Arc<Link>>>,
+    free: Vec<usize>,
+}
+
+impl std::fmt::Debug for Links {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let live = self.slots.len() - self.free.len();
+        f.debug_struct("Links").field("live", &live).finish()
+    }
+}
+
+/// Keeps a connection in [`Shared::links`] while it lives; dropping it retires the link (the
+/// walk stops writing to it) and frees the slot.
+pub(crate) struct Registered<'a> {
+    shared: &'a Shared,
+    slot: usize,
+}
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        let mut links = self.shared.lock_links();
+        if let Some(link) = links.slots[self.slot].take() {
+            connection::retire(&link);
+        }
+        links.free.push(self.slot);
+    }
 }
 
 impl Shared {
@@ -76,6 +110,42 @@ impl Shared {
         self.changed.subscribe()
     }
 
+    fn lock_links(&self) -> std::sync::MutexGuard<'_, Links> {
+        self.links.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Makes a TCP connection reachable by the publishers' walk until the guard is dropped.
+    pub(crate) fn register(&self, link: Arc<Link>) -> Registered<'_> {
+        let mut links = self.lock_links();
+        let slot = match links.free.pop() {
+            Some(slot) => {
+                links.slots[slot] = Some(link);
+                slot
+            }
+            None => {
+                links.slots.push(Some(link));
+                links.slots.len() - 1
+            }
+        };
+        Registered { shared: self, slot }
+    }
+
+    /// After a publish: every idle TCP subscriber gets its notification written from here, in
+    /// one pass, without waking its task (which falls back to its own write when the socket
+    /// does not take the whole line at once). The list is copied first so that connections
+    /// open and close meanwhile without waiting for the walk.
+    fn walk(&self) {
+        let links: Vec<Arc<Link>> = self.lock_links().slots.iter().flatten().cloned().collect();
+        if links.is_empty() {
+            return;
+        }
+        let ending = self.dialect.line_ending.as_bytes();
+        let mut buf = Vec::with_capacity(64);
+        for link in &links {
+            link.deliver(self, ending, &mut buf);
+        }
+    }
+
     pub(crate) fn count_protocol_error(&self) {
         self.protocol_errors.fetch_add(1, Ordering::Relaxed);
     }
@@ -94,6 +164,7 @@ impl Shared {
         });
         self.with_items(|items| items.publish_random(value));
         self.changed.send_modify(|v| *v += 1);
+        self.walk();
         value
     }
 
@@ -101,6 +172,7 @@ impl Shared {
         validate_ad(text, self.max_line())?;
         let id = self.with_items(|items| items.publish_classified(text));
         self.changed.send_modify(|v| *v += 1);
+        self.walk();
         Ok(id)
     }
 
