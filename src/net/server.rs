@@ -4,10 +4,12 @@
 //! ephemeral port, so the builder defaults are the deterministic ones (no auto-publish,
 //! loopback, port 0); `notifspec serve` turns on the lively schedule for people using `nc`.
 //!
-//! Shared state is one [`Items`] store behind a mutex plus a `watch` channel carrying a
-//! publish counter: a publish updates the store and bumps the counter, and every connection in
-//! notification mode wakes and compares its two per-connection numbers with the store. No
-//! per-client queue exists, so a publish costs the same for one client or ten thousand.
+//! Shared state is one [`Items`] store behind a mutex. A publish updates the store, then walks
+//! the TCP connections idle in notification mode and writes each one's notification (decided by
+//! its session) with a non-blocking write, handing what a full socket refuses to the
+//! connection's task; in-memory connections are woken through a `watch` channel carrying a
+//! publish counter instead. No per-client queue exists: what a connection has not been told
+//! yet is two numbers compared with the store, whatever the number of publishes.
 
 use std::net::SocketAddr;
 use std::str::FromStr;
