@@ -116,7 +116,7 @@ fn walk(dir: &Path, root: &Root<'_>, found: &mut Vec<PathBuf>, errors: &mut Vec<
 /// Whether the transcript says when items appear (a `! publish` directive anywhere) decides
 /// how availability is judged for the whole conversation, but the first publish may be the
 /// last line of a file too large to read twice or to buffer. So the checker runs as if the
-/// publishes were known, and a [`SplitLog`] keeps what each answer would report; at the end
+/// publishes were known, and a split log keeps what each answer would report; at the end
 /// the one that matches the file is judged: exactly what
 /// [`check_transcript`](crate::transcript::check_transcript) reports on the parsed file.
 pub fn check_file(path: &Path, fallback: &Dialect) -> FileResult {

@@ -10,7 +10,7 @@
 //! - [`steps`]: the step sentences, one file per domain, parsed into [`steps::Step`]s.
 //! - [`world`]: the state of one scenario (named peers, the scripted server) and the step
 //!   methods; [`peer`] is one raw connection with its own checker.
-//! - [`target`] and [`reference`]: what runs under test; [`items`]: how items appear on it
+//! - [`target`] and [`reference`](mod@reference): what runs under test; [`items`]: how items appear on it
 //!   (control port, `--publish-cmd`, or the server's own publishing).
 //! - [`runner`]: selection, skipping, timeouts, parallelism; [`outcome`]: results and the
 //!   per-rule view; [`render`] and [`junit`]: text, JSON and JUnit output.

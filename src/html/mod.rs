@@ -10,7 +10,7 @@
 //! - [`build`]: a [`Page`] from a conform run, from `check`/`replay` results, from a simulation;
 //! - [`diagram`]: the model of one conversation and its SVG drawing;
 //! - [`read`]: a bounded, lenient reader of transcript files for diagrams;
-//! - [`escape`]: every string shown goes through it (file and peer bytes are hostile).
+//! - [`escape`](mod@escape): every string shown goes through it (file and peer bytes are hostile).
 
 use std::fmt::Write as _;
 use std::io::Write as _;

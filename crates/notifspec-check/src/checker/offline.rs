@@ -7,7 +7,7 @@ use crate::dialect::Dialect;
 
 impl Checker {
     /// A checker configured for a transcript, for callers that stream entries themselves
-    /// (`notifspec check` on huge files) and must judge exactly like [`check_transcript`]:
+    /// (`notifspec check` on huge files) and must judge exactly like [`check_transcript`](crate::transcript::check_transcript):
     /// `items_known` says the transcript has at least one `! publish` directive.
     pub fn for_transcript(dialect: Dialect, items_known: bool) -> Checker {
         Checker::with_options(dialect, transcript_options(items_known))

@@ -3,7 +3,7 @@
 //!
 //! The model types below are the contract the checker, replay and the simulator code against.
 //! [`parse`] reads a whole (small) transcript; [`Reader`] streams one entry at a time so a
-//! multi-gigabyte recording is checked in constant memory; [`write`] and [`TranscriptWriter`]
+//! multi-gigabyte recording is checked in constant memory; [`write`](fn@write) and [`TranscriptWriter`]
 //! produce files that parse back to the same transcript.
 //!
 //! Format summary (normative text in `docs/protocol.md`):
