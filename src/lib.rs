@@ -33,6 +33,7 @@
 //! - [`report`]: verdicts of `check` and `replay` as text and JSON (JUnit: `conform::junit`).
 //! - [`check_files`]: transcript files found in folders and judged one by one, streamed.
 //! - [`control_client`]: the one client of a server's control port (replay, simulator, suite).
+//! - [`histogram`]: the one latency histogram (simulator and benchmarks, each its bucket layout).
 //! - [`bench`](mod@bench): `notifspec bench`: the reference server measured next to baselines.
 //! - [`cmd`]: one module per subcommand (arguments and `run`); `main.rs` only dispatches.
 //!
