@@ -14,8 +14,8 @@
 //! other connections, and publishes made meanwhile coalesce in the session's per-kind state.
 
 use std::pin::{Pin, pin};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll, Waker};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Buf as _, BytesMut};
@@ -27,6 +27,7 @@ use tokio::time::{Instant, Sleep};
 use crate::proto::server::{Mode, ServerSession};
 use crate::wire::{LineCodec, Scan};
 
+use super::link::{Link, LinkState, lock, log_sent};
 use super::shared::Shared;
 use super::shutdown::ShutdownGuard;
 
@@ -85,85 +86,6 @@ impl Publishes for Walked {
     }
 }
 
-/// A session and what its task and the publisher's walk agree on, behind one lock that
-/// neither holds across an `await`. Lock order: this lock, then the items store.
-#[derive(Debug)]
-pub(crate) struct LinkState {
-    session: ServerSession,
-    /// The task writes nothing and holds no unwritten bytes: whoever holds the lock may write
-    /// the session's output to the socket (the walk does, with `try_write`). Set by the task
-    /// after it has looked at the store itself, cleared when it takes output to write or when
-    /// the walk hands it `pending`, and for good when the connection ends.
-    idle: bool,
-    /// The walk left work for the task (`pending`); its waker is in `waker`.
-    kicked: bool,
-    waker: Option<Waker>,
-    /// Bytes the walk rendered but the socket did not take at once: the task writes them first,
-    /// with its back-pressure, idle and shutdown handling. At most one rendering of the outbox.
-    pending: Vec<u8>,
-}
-
-impl LinkState {
-    /// A new connection's state: a fresh session on the store as it is now.
-    fn new(shared: &Shared) -> LinkState {
-        let session = shared.with_items(|items| {
-            ServerSession::with_choices(shared.dialect(), shared.choices(), items)
-        });
-        LinkState {
-            session,
-            idle: false,
-            kicked: false,
-            waker: None,
-            pending: Vec::new(),
-        }
-    }
-}
-
-/// Locks a link's state; a poisoned lock (a panic elsewhere) still holds a usable session.
-fn lock(state: &Mutex<LinkState>) -> MutexGuard<'_, LinkState> {
-    state.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// A TCP connection as the publisher's walk reaches it (docs/performance.md, "One walk per
-/// publish"): a publish writes the notification to every idle subscriber from one place,
-/// instead of waking one task per subscriber, which then wakes only for the client's `OK`.
-#[derive(Debug)]
-pub(crate) struct Link {
-    state: Mutex<LinkState>,
-    stream: TcpStream,
-}
-
-impl Link {
-    /// Delivers what the last publish means to this connection, if its task is idle: asks the
-    /// session, writes its output with one non-blocking `try_write`, and hands whatever the
-    /// socket did not take to the task. Never blocks on the peer; `buf` is the walk's scratch.
-    pub(crate) fn deliver(&self, shared: &Shared, ending: &[u8], buf: &mut Vec<u8>) {
-        let mut st = lock(&self.state);
-        if !st.idle || !st.session.wants_items() {
-            return;
-        }
-        let st = &mut *st;
-        shared.with_items(|items| st.session.handle_items_changed(items));
-        if !st.session.has_output() {
-            return;
-        }
-        buf.clear();
-        st.session.transmit_into(buf, ending);
-        log_sent("walk", buf);
-        // On WouldBlock, or an error the task meets again on its own write or read: nothing
-        // written, all handed over.
-        let written = self.stream.try_write(buf).unwrap_or_default();
-        if written < buf.len() {
-            st.pending.extend_from_slice(&buf[written..]);
-            st.idle = false;
-            st.kicked = true;
-            if let Some(waker) = st.waker.take() {
-                waker.wake();
-            }
-        }
-    }
-}
-
 /// Completes when the walk handed the task work; otherwise keeps the task's waker (cloned
 /// only when it changed), so an idle wait costs one uncontended lock, no waiter list.
 fn poll_kicked(state: &Mutex<LinkState>, cx: &mut Context<'_>) -> Poll<()> {
@@ -175,16 +97,6 @@ fn poll_kicked(state: &Mutex<LinkState>, cx: &mut Context<'_>) -> Poll<()> {
         st.waker = Some(cx.waker().clone());
     }
     Poll::Pending
-}
-
-/// Logs the lines about to be sent, at debug level.
-fn log_sent(peer: &str, bytes: &[u8]) {
-    if tracing::enabled!(tracing::Level::DEBUG) {
-        for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-            let line = String::from_utf8_lossy(line.strip_suffix(b"\r").unwrap_or(line));
-            tracing::debug!(%peer, %line, "send");
-        }
-    }
 }
 
 /// A shared TCP stream used as a byte stream by its task, while the walk writes to it with
@@ -235,6 +147,13 @@ impl AsyncWrite for TcpRef<'_> {
     }
 }
 
+/// A new connection's state: a fresh session on the store as it is now.
+fn new_state(shared: &Shared) -> LinkState {
+    let session = shared
+        .with_items(|items| ServerSession::with_choices(shared.dialect(), shared.choices(), items));
+    LinkState::new(session)
+}
+
 /// Serves the notif protocol on `stream` (an in-memory one: it is woken by the `watch`
 /// channel) until the client leaves, the session closes, the idle timeout passes or shutdown
 /// begins.
@@ -248,7 +167,7 @@ where
     S: AsyncRead + AsyncWrite,
 {
     let changed = shared.subscribe();
-    let state = Mutex::new(LinkState::new(shared));
+    let state = Mutex::new(new_state(shared));
     serve_loop(pin!(stream), &state, changed, shared, guard, peer).await
 }
 
@@ -260,7 +179,7 @@ pub(crate) async fn serve_tcp(
     peer: &str,
 ) -> std::io::Result<CloseReason> {
     let link = Arc::new(Link {
-        state: Mutex::new(LinkState::new(shared)),
+        state: Mutex::new(new_state(shared)),
         stream,
     });
     let _registered = shared.register(link.clone());
@@ -452,11 +371,6 @@ where
     }
 }
 
-/// Marks a link as ended (the walk no longer writes to it) and leaves the registry.
-pub(crate) fn retire(link: &Link) {
-    lock(&link.state).idle = false;
-}
-
 /// How long a closing connection keeps reading (and discarding) what the client still sends.
 const LINGER: Duration = Duration::from_secs(1);
 /// How much it discards at most before closing anyway.
@@ -550,7 +464,7 @@ mod tests {
             .await
             .unwrap();
         let (stream, _) = listener.accept().await.unwrap();
-        let mut state = LinkState::new(shared);
+        let mut state = new_state(shared);
         let session = &mut state.session;
         // The feed's newest ad is unread at connect: read it, so that only the publish below
         // is news.
@@ -573,7 +487,7 @@ mod tests {
         link.stream.writable().await.unwrap();
         server.publish_random(Some(123_456_789));
         let mut buf = Vec::new();
-        link.deliver(&server.shared, b"\r\n", &mut buf);
+        link.deliver(&server.shared.items, b"\r\n", &mut buf);
         {
             let st = lock(&link.state);
             assert!(st.idle && !st.kicked && st.pending.is_empty());
@@ -586,7 +500,7 @@ mod tests {
             .unwrap();
         assert_eq!(&got[..n], b"notif: random\r\n");
         // A second walk with the window closed writes nothing.
-        link.deliver(&server.shared, b"\r\n", &mut buf);
+        link.deliver(&server.shared.items, b"\r\n", &mut buf);
         assert!(lock(&link.state).pending.is_empty());
         server.shutdown().await.unwrap();
     }
@@ -609,10 +523,10 @@ mod tests {
         }
         server.publish_random(Some(123_456_789));
         let woken = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let waker = Waker::from(Arc::new(Flag(woken.clone())));
+        let waker = std::task::Waker::from(Arc::new(Flag(woken.clone())));
         assert!(poll_kicked(&link.state, &mut Context::from_waker(&waker)).is_pending());
         let mut buf = Vec::new();
-        link.deliver(&server.shared, b"\r\n", &mut buf);
+        link.deliver(&server.shared.items, b"\r\n", &mut buf);
         {
             let st = lock(&link.state);
             assert!(!st.idle, "the task owns the socket's writes again");
@@ -622,7 +536,7 @@ mod tests {
         assert!(poll_kicked(&link.state, &mut Context::from_waker(&waker)).is_ready());
         // Not idle: another walk leaves the connection to its task.
         server.publish_random(Some(223_456_789));
-        link.deliver(&server.shared, b"\r\n", &mut buf);
+        link.deliver(&server.shared.items, b"\r\n", &mut buf);
         assert_eq!(lock(&link.state).pending, b"notif: random\r\n");
         server.shutdown().await.unwrap();
     }

@@ -4,6 +4,7 @@
 pub mod client;
 mod connection;
 pub mod control;
+mod link;
 pub mod proxy;
 pub mod server;
 mod shared;

@@ -583,7 +583,7 @@ mod tests {
     }
 
     /// An idle connection's memory is mostly its task, whose size is the connection future's
-    /// largest state, and its [`connection::Link`] (session and socket, reached by the walk):
+    /// largest state, and its `net::link::Link` (session and socket, reached by the walk):
     /// neither may hold buffers only closing needs (the task held a 4 KiB one, 5.4 KB in all,
     /// before the graceful close was boxed), nor a `watch` wait TCP connections never use.
     #[tokio::test]
@@ -602,7 +602,7 @@ mod tests {
         let serve = connection::serve_tcp(stream, &server.shared, &guard, "p");
         let task = std::mem::size_of_val(&serve);
         // The link's allocation: the `Arc`'s two counts and the link.
-        let link = 2 * std::mem::size_of::<usize>() + std::mem::size_of::<connection::Link>();
+        let link = 2 * std::mem::size_of::<usize>() + std::mem::size_of::<crate::net::link::Link>();
         eprintln!("the connection future is {task} bytes, its link {link}");
         assert!(
             task + link <= 2048,

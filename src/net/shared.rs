@@ -18,7 +18,7 @@ use crate::choices::Choices;
 use crate::dialect::Dialect;
 use crate::proto::availability::{Feed, Items, validate_ad};
 
-use super::connection::{self, Link};
+use super::link::{self, Link};
 use super::shutdown::{ShutdownController, ShutdownGuard};
 
 /// Counters for tests and benchmarks.
@@ -82,7 +82,7 @@ impl Drop for Registered<'_> {
     fn drop(&mut self) {
         let mut links = self.shared.lock_links();
         if let Some(link) = links.slots[self.slot].take() {
-            connection::retire(&link);
+            link::retire(&link);
         }
         links.free.push(self.slot);
     }
@@ -142,7 +142,7 @@ impl Shared {
         let ending = self.dialect.line_ending.as_bytes();
         let mut buf = Vec::with_capacity(64);
         for link in &links {
-            link.deliver(self, ending, &mut buf);
+            link.deliver(&self.items, ending, &mut buf);
         }
     }
 
